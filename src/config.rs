@@ -1,0 +1,220 @@
+//! Typed configuration: defaults, then the TOML file named by `ROOST_CONFIG`, then
+//! `ROOST_*` environment variables (`__` nests: `ROOST_PAGINATE__MAX=100`), then
+//! `*_file` keys that name files holding secrets. Invalid config stops start-up.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `sqlite://data/roost.db?mode=rwc` (embedded default) or `postgres://...`.
+    pub database_url: String,
+    pub host: String,
+    pub port: u16,
+    /// Where the embedded database and generated secrets live.
+    pub data_dir: PathBuf,
+    /// `development` or `production`.
+    pub env: String,
+    /// Bootstrap admin created at start when no user with this email exists.
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    pub admin_password_file: Option<PathBuf>,
+    pub authentication: AuthConfig,
+    pub password: PasswordConfig,
+    pub paginate: PaginateConfig,
+    pub signup: SignupConfig,
+    pub http: HttpConfig,
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// HS256 secret (raw UTF-8 bytes, as Feathers uses it). Generated into
+    /// `data_dir/jwt-secret` on first start when neither this nor `secret_file` is set.
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// `aud` claim written and required.
+    pub audience: String,
+    /// `iss` claim written and required.
+    pub issuer: String,
+    /// Access token lifetime in seconds.
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordConfig {
+    /// Never below 8, whatever is configured.
+    pub min_length: usize,
+    pub max_length: usize,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct PaginateConfig {
+    pub default: u64,
+    pub max: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct SignupConfig {
+    /// Allow anonymous `users.create`.
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Largest accepted request body (REST) and Socket.IO message, in bytes.
+    pub body_limit: usize,
+    /// Browser origins allowed by CORS; `["*"]` allows any.
+    pub cors_origins: Vec<String>,
+    /// Honour `X-Forwarded-For` for the client IP.
+    pub trust_proxy: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// Allow update/patch/remove on `events` (still needs `full_access`).
+    pub mutable: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/roost.db?mode=rwc".into(),
+            host: "127.0.0.1".into(),
+            port: 3030,
+            data_dir: PathBuf::from("data"),
+            env: "development".into(),
+            admin_email: None,
+            admin_password: None,
+            admin_password_file: None,
+            authentication: AuthConfig::default(),
+            password: PasswordConfig::default(),
+            paginate: PaginateConfig::default(),
+            signup: SignupConfig::default(),
+            http: HttpConfig::default(),
+            audit: AuditConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            secret_file: None,
+            audience: "roost".into(),
+            issuer: "roost".into(),
+            expires_in: 86_400,
+        }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 12,
+            max_length: 128,
+        }
+    }
+}
+
+impl Default for PaginateConfig {
+    fn default() -> Self {
+        Self {
+            default: 10,
+            max: 50,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1_000_000,
+            cors_origins: vec!["*".into()],
+            trust_proxy: false,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults < `ROOST_CONFIG` file < `ROOST_*` environment, then secret files.
+    pub fn load() -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder();
+        if let Ok(path) = std::env::var("ROOST_CONFIG") {
+            builder = builder.add_source(config::File::with_name(&path).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("ROOST")
+                .prefix_separator("_")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("http.cors_origins"),
+        );
+        let mut cfg: Config = builder
+            .build()?
+            .try_deserialize()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        cfg.read_secret_files()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn read_secret_files(&mut self) -> anyhow::Result<()> {
+        if let Some(path) = &self.authentication.secret_file {
+            self.authentication.secret = Some(read_secret(path, "authentication.secret_file")?);
+        }
+        if let Some(path) = &self.admin_password_file {
+            self.admin_password = Some(read_secret(path, "admin_password_file")?);
+        }
+        Ok(())
+    }
+
+    /// Rejects values that would make the server unsafe or unusable, naming the key.
+    pub fn validate(&mut self) -> anyhow::Result<()> {
+        if self.paginate.max == 0 || self.paginate.default == 0 {
+            anyhow::bail!("paginate.default and paginate.max must be at least 1");
+        }
+        self.paginate.default = self.paginate.default.min(self.paginate.max);
+        if self.password.min_length < 8 {
+            anyhow::bail!("password.min_length must be at least 8");
+        }
+        if self.password.max_length < 64 || self.password.max_length > 1024 {
+            anyhow::bail!("password.max_length must be between 64 and 1024");
+        }
+        if self.authentication.expires_in == 0 {
+            anyhow::bail!("authentication.expires_in must be at least 1 second");
+        }
+        if let Some(secret) = &self.authentication.secret
+            && secret.len() < 32
+        {
+            anyhow::bail!("authentication.secret must be at least 32 bytes");
+        }
+        if self.http.body_limit < 1024 {
+            anyhow::bail!("http.body_limit must be at least 1024 bytes");
+        }
+        Ok(())
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == "production"
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+fn read_secret(path: &std::path::Path, key: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{key}: cannot read {}: {e}", path.display()))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}

@@ -1,0 +1,241 @@
+//! The protocol-free core: the `Service` trait every resource implements, the call
+//! parameters, the typed query AST, per-service policies and the registry.
+//!
+//! Transports turn requests into a [`Call`]; `hooks::run` pushes it through the pipeline.
+
+pub mod db;
+pub mod policy;
+pub mod query;
+pub mod registry;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+pub use db::Db;
+pub use policy::{Access, Policy};
+pub use query::Query;
+pub use registry::Registry;
+
+/// The six Feathers service methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Find,
+    Get,
+    Create,
+    Update,
+    Patch,
+    Remove,
+}
+
+impl Method {
+    pub const ALL: [Method; 6] = [
+        Method::Find,
+        Method::Get,
+        Method::Create,
+        Method::Update,
+        Method::Patch,
+        Method::Remove,
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Find => "find",
+            Method::Get => "get",
+            Method::Create => "create",
+            Method::Update => "update",
+            Method::Patch => "patch",
+            Method::Remove => "remove",
+        }
+    }
+
+    /// The realtime event a successful call of this method emits, if any.
+    pub const fn event(self) -> Option<&'static str> {
+        match self {
+            Method::Create => Some("created"),
+            Method::Update => Some("updated"),
+            Method::Patch => Some("patched"),
+            Method::Remove => Some("removed"),
+            Method::Find | Method::Get => None,
+        }
+    }
+
+    pub const fn is_mutation(self) -> bool {
+        self.event().is_some()
+    }
+}
+
+/// Where a call came from (`params.provider` in Feathers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Rest,
+    Socketio,
+    /// A server-side call: skips authorization, like Feathers' internal calls.
+    Internal,
+}
+
+impl Provider {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Provider::Rest => "rest",
+            Provider::Socketio => "socketio",
+            Provider::Internal => "internal",
+        }
+    }
+}
+
+/// An authenticated caller, resolved from a verified access token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub user_id: i64,
+    /// The user's safe record (no password hash), as `get` returns it.
+    pub user: Value,
+    /// The token this principal was authenticated with. Kept in memory only, to answer
+    /// `jwt` re-authentication and logout; never logged.
+    pub access_token: String,
+    /// The token's decoded claims.
+    pub payload: Value,
+    /// The token's `jti`: names the authentication session.
+    pub session_id: String,
+    /// Token expiry, seconds since the epoch.
+    pub expires_at: i64,
+}
+
+/// Facts about the connection a call arrived on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Connection {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The Socket.IO socket id, for socket calls.
+    pub socket_id: Option<String>,
+}
+
+/// Call parameters (`params` in Feathers).
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub provider: Provider,
+    /// The raw query, as parsed from the query string or sent over the socket.
+    pub query: Map<String, Value>,
+    /// The authenticated caller, once the authenticate stage ran (or the socket is bound).
+    pub principal: Option<Arc<Principal>>,
+    /// An access token presented with the request (REST `Authorization` header), verified
+    /// by the authenticate stage.
+    pub access_token: Option<String>,
+    pub connection: Connection,
+}
+
+impl Params {
+    pub fn new(provider: Provider) -> Self {
+        Self {
+            provider,
+            query: Map::new(),
+            principal: None,
+            access_token: None,
+            connection: Connection::default(),
+        }
+    }
+
+    /// Parameters for a server-side call: authorization is skipped.
+    pub fn internal() -> Self {
+        Self::new(Provider::Internal)
+    }
+
+    pub fn with_query(mut self, query: Map<String, Value>) -> Self {
+        self.query = query;
+        self
+    }
+
+    pub fn is_internal(&self) -> bool {
+        self.provider == Provider::Internal
+    }
+
+    pub fn user_id(&self) -> Option<i64> {
+        self.principal.as_ref().map(|p| p.user_id)
+    }
+}
+
+/// One service call, as the transports hand it to the pipeline.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub path: String,
+    pub method: Method,
+    pub id: Option<Value>,
+    pub data: Value,
+    pub params: Params,
+}
+
+/// What a call did to its connection (login binds a socket, logout unbinds it).
+#[derive(Debug, Clone)]
+pub enum ConnectionEffect {
+    Login(Arc<Principal>),
+    Logout,
+}
+
+/// The result of a call: the (already protected) value for the caller, plus any effect
+/// the transport must apply to the connection.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub value: Value,
+    pub effect: Option<ConnectionEffect>,
+}
+
+/// What a service method sees of the call besides its arguments.
+pub struct Ctx<'a> {
+    /// The connection to use: inside the call's transaction for mutations.
+    pub db: Db<'a>,
+    pub params: &'a Params,
+    pub path: &'a str,
+}
+
+/// A Feathers service. Methods a service lacks keep the default and answer 405; they
+/// must also be left out of [`Service::methods`] so transports can tell without calling.
+#[async_trait]
+pub trait Service: Send + Sync + 'static {
+    /// The methods this service implements.
+    fn methods(&self) -> &'static [Method] {
+        &Method::ALL
+    }
+
+    /// Who may call what, what is audited and what is published.
+    fn policy(&self) -> &Policy;
+
+    async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
+        Err(not_supported(ctx.path, Method::Find))
+    }
+    async fn get(&self, ctx: &Ctx<'_>, id: &Value) -> Result<Value> {
+        let _ = id;
+        Err(not_supported(ctx.path, Method::Get))
+    }
+    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
+        let _ = data;
+        Err(not_supported(ctx.path, Method::Create))
+    }
+    async fn update(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        let _ = (id, data);
+        Err(not_supported(ctx.path, Method::Update))
+    }
+    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        let _ = (id, data);
+        Err(not_supported(ctx.path, Method::Patch))
+    }
+    async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
+        let _ = id;
+        Err(not_supported(ctx.path, Method::Remove))
+    }
+}
+
+/// Feathers' 405 for a method a service does not offer.
+pub fn not_supported(path: &str, method: Method) -> Error {
+    Error::method_not_allowed(format!(
+        "Method `{}` is not supported by this endpoint.",
+        method.as_str()
+    ))
+    .with_data(serde_json::json!({ "path": path }))
+}

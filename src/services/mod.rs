@@ -1,0 +1,1 @@
+//! Services, one file per resource.

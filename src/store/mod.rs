@@ -1,0 +1,1 @@
+//! sea-orm storage: the generic SQL service.

@@ -1,0 +1,1 @@
+//! REST and Socket.IO adapters over the pipeline.
