@@ -1,34 +1,187 @@
-//! Application state and the one function that builds the app for `main`, tests and
-//! examples.
+//! Application state and the one function that builds and starts the app for `main`,
+//! the tests and the examples.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
+// INTEGRATE: use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tokio::sync::Mutex;
 
-use crate::auth::Keys;
+use crate::auth::{Keys, principal, secret};
 use crate::config::Config;
 use crate::realtime::Realtime;
 use crate::service::Registry;
+use crate::services::{self, authentication, authentication::AuthenticationService};
 
 /// Everything a request needs. Shared as [`App`].
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
     pub registry: Registry,
-    pub keys: Keys,
+    pub keys: Arc<Keys>,
     pub realtime: Realtime,
-    /// SQLite allows one writer: mutations take this lock so concurrent writers queue
-    /// instead of failing with "database is locked". `None` on PostgreSQL.
+    /// SQLite allows one writer: audited mutations take this lock so concurrent writers
+    /// queue instead of failing with "database is locked". `None` on PostgreSQL.
     pub write_gate: Option<Mutex<()>>,
 }
 
 pub type App = Arc<AppState>;
 
-/// A running server (tests and examples hold it; dropping it does not stop the server).
+/// A running server. Dropping it does not stop the server; [`Server::stop`] does.
 pub struct Server {
     pub addr: SocketAddr,
     pub app: App,
     pub handle: tokio::task::JoinHandle<()>,
 }
+
+impl Server {
+    pub fn stop(&self) {
+        self.handle.abort();
+    }
+}
+
+/// Connects to the configured database (creating the SQLite file and its directory) and
+/// applies every pending migration.
+pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10));
+    if config.is_sqlite() {
+        if let Some(dir) = sqlite_dir(&config.database_url) {
+            std::fs::create_dir_all(dir)?;
+        }
+        options.map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+                // `$like` is case-sensitive on every backend; `$ilike` is not.
+                .pragma("case_sensitive_like", "ON")
+        });
+        if config.database_url.contains(":memory:") {
+            // Every pooled connection would open its own empty in-memory database.
+            options.max_connections(1).min_connections(1);
+        }
+    }
+    let db = Database::connect(options).await?;
+    // INTEGRATE: Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// The directory of a `sqlite://path/to/file.db?...` URL, if it names one.
+fn sqlite_dir(url: &str) -> Option<&std::path::Path> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path.contains(":memory:") {
+        return None;
+    }
+    std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+}
+
+/// Builds the application state: database, keys and every service, plus `extend`'s own
+/// services (examples register theirs this way).
+pub async fn build(
+    config: Config,
+    extend: impl FnOnce(&mut Registry, &Arc<Config>),
+) -> anyhow::Result<App> {
+    let config = Arc::new(config);
+    let db = connect(&config).await?;
+    let keys = Arc::new(Keys::new(&secret::load_or_generate(&config)?, &config.authentication));
+    let mut registry = Registry::new();
+    // INTEGRATE: services::register_all(&mut registry, &config);
+    if let Some(users) = registry.get(principal::USERS_PATH).cloned() {
+        let auth = AuthenticationService::new(keys.clone(), users);
+        registry.register(authentication::PATH, Arc::new(auth));
+    }
+    extend(&mut registry, &config);
+    let write_gate = config.is_sqlite().then(|| Mutex::new(()));
+    Ok(Arc::new(AppState {
+        config,
+        db,
+        registry,
+        keys,
+        realtime: Realtime::default(),
+        write_gate,
+    }))
+}
+
+/// Builds the app, bootstraps the admin from config, binds `host:port` (0 picks a free
+/// port) and serves REST and Socket.IO on it in a spawned task.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    start_with(config, |_, _| {}).await
+}
+
+/// [`start`] with extra services.
+pub async fn start_with(
+    config: Config,
+    extend: impl FnOnce(&mut Registry, &Arc<Config>),
+) -> anyhow::Result<Server> {
+    let app = build(config, extend).await?;
+    let listener = tokio::net::TcpListener::bind((app.config.host.as_str(), app.config.port)).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        "listening on http://{addr} (database: {})",
+        redact_url(&app.config.database_url)
+    );
+    crate::bootstrap::admin_from_config(&app).await?;
+    let router: axum::Router = todo_router(app.clone()); // INTEGRATE: crate::transport::router(app.clone());
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let handle = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, service).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(Server { addr, app, handle })
+}
+
+/// A database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(super::redact_url("sqlite://data/roost.db?mode=rwc"), "sqlite://data/roost.db?mode=rwc");
+    }
+
+    #[test]
+    fn finds_sqlite_dir() {
+        assert_eq!(
+            super::sqlite_dir("sqlite://data/roost.db?mode=rwc"),
+            Some(std::path::Path::new("data"))
+        );
+        assert_eq!(super::sqlite_dir("sqlite::memory:"), None);
+    }
+}
+
+// INTEGRATE: remove
+fn todo_router(_app: App) -> axum::Router { axum::Router::new() }

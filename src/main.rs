@@ -1,1 +1,123 @@
-fn main() {}
+//! `roost` — parse the command line and config, initialise logging, run.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use roost::config::Config;
+
+#[derive(Parser)]
+#[command(name = "roost", version, about = "Identity and access server speaking the FeathersJS protocol")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve REST and Socket.IO (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user holding the `admin` role (full access).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// A file whose first line is the password (keeps it out of shell history).
+        #[arg(long)]
+        password_file: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("roost: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let server = roost::app::start(config).await?;
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            server.stop();
+            Ok(())
+        }
+        Command::Migrate => {
+            roost::app::connect(&config).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create {
+                email,
+                password_file,
+            },
+        } => {
+            let password = std::fs::read_to_string(&password_file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", password_file.display()))?;
+            let password = password.lines().next().unwrap_or_default().to_string();
+            let app = roost::app::build(config, |_, _| {}).await?;
+            let user = roost::bootstrap::create_admin(&app, &email, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create the admin: {}", e.message))?;
+            tracing::info!(user_id = %user["id"], "admin created");
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ROOST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("roost=info,warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,9 +1,8 @@
 //! Authentication: JWTs, password hashing, principals and login strategies.
 
+pub mod jwt;
+pub mod principal;
 pub mod password;
+pub mod secret;
 
-/// JWT signing and verification keys (HS256 over the configured secret).
-pub struct Keys {
-    pub encoding: jsonwebtoken::EncodingKey,
-    pub decoding: jsonwebtoken::DecodingKey,
-}
+pub use jwt::{Claims, Keys};

@@ -1,13 +1,66 @@
-//! The one pipeline around every service call, in this order:
-//! lookup -> authenticate -> authorize -> execute (one transaction with its audit rows)
-//! -> commit -> protect -> publish.
+//! The one pipeline around every service call, in this order (DESIGN §1):
+//!
+//! lookup -> authenticate -> authorize -> execute (one transaction that also writes the
+//! audit rows) -> commit -> protect -> publish -> connection effect.
+//!
+//! Both transports and in-process callers go through [`run`]; nothing else calls a
+//! service method for an outside caller.
+
+mod audit;
+mod authenticate;
+mod authorize;
+mod connection;
+mod execute;
+mod protect;
+mod publish;
+
+pub use audit::record_custom;
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tracing::Instrument;
 
 use crate::app::App;
-use crate::error::Result;
-use crate::service::{Call, Outcome};
+use crate::error::{Error, Result};
+use crate::service::{Call, Outcome, Service};
 
 /// Runs `call` through every stage and returns what the caller may see.
 pub async fn run(app: &App, call: Call) -> Result<Outcome> {
-    let _ = (app, call);
-    Err(crate::error::Error::internal("pipeline not built yet"))
+    let span = tracing::debug_span!(
+        "call",
+        path = %call.path,
+        method = call.method.as_str(),
+        provider = call.params.provider.as_str(),
+    );
+    run_stages(app, call).instrument(span).await
+}
+
+async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {
+    let service = lookup(app, &call)?;
+    let policy = service.policy();
+    authenticate::run(app, policy, &mut call).await?;
+    authorize::run(app, policy, &call)?;
+    let records = execute::run(app, service.as_ref(), &call).await?;
+    let value = protect::run(records);
+    if policy.publish {
+        publish::run(app, &call, &value).await;
+    }
+    let effect = connection::effect(&call, &value);
+    Ok(Outcome { value, effect })
+}
+
+fn lookup(app: &App, call: &Call) -> Result<Arc<dyn Service>> {
+    let service = app
+        .registry
+        .get(&call.path)
+        .ok_or_else(|| Error::not_found(format!("Service '{}' not found", call.path)))?;
+    if !service.methods().contains(&call.method) {
+        return Err(Error::method_not_allowed(format!(
+            "Method `{}` is not supported by this endpoint.",
+            call.method.as_str()
+        ))
+        .with_data(json!({ "path": call.path })));
+    }
+    Ok(service.clone())
 }

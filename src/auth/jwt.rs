@@ -1,0 +1,182 @@
+//! Access tokens exactly as Feathers issues them: HS256, header `typ: access`, claims
+//! `iat exp aud iss sub jti` in that order, `sub` the user id as a string, `jti` a UUID v4
+//! that names the authentication session. Verification failures read like Node's
+//! `jsonwebtoken` messages, which Feathers passes through.
+
+use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::config::AuthConfig;
+use crate::error::{Error, Result};
+
+/// HS256 keys over the configured secret (its raw UTF-8 bytes, as Feathers uses it).
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    audience: String,
+    issuer: String,
+    expires_in: i64,
+}
+
+/// The claims of a Roost access token, in Feathers' order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    pub iat: i64,
+    pub exp: i64,
+    pub aud: String,
+    pub iss: String,
+    pub sub: String,
+    pub jti: String,
+}
+
+impl Keys {
+    pub fn new(secret: &str, config: &AuthConfig) -> Self {
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            audience: config.audience.clone(),
+            issuer: config.issuer.clone(),
+            expires_in: i64::try_from(config.expires_in).unwrap_or(i64::MAX / 2),
+        }
+    }
+
+    /// Issues a token for `user_id` with a fresh `jti`, valid from `now` (epoch seconds).
+    pub fn issue(&self, user_id: i64, now: i64) -> Result<(String, Claims)> {
+        let claims = Claims {
+            iat: now,
+            exp: now.saturating_add(self.expires_in),
+            aud: self.audience.clone(),
+            iss: self.issuer.clone(),
+            sub: user_id.to_string(),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let header = Header {
+            typ: Some("access".into()),
+            ..Header::new(Algorithm::HS256)
+        };
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(Error::internal)?;
+        Ok((token, claims))
+    }
+
+    /// Verifies signature, algorithm, `exp` (no leeway), `aud` and `iss`.
+    pub fn verify(&self, token: &str) -> Result<Claims> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_audience(&[&self.audience]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| self.describe(e.kind(), token))
+    }
+
+    /// Node `jsonwebtoken` wording, so Feathers clients see familiar messages.
+    fn describe(&self, kind: &JwtErrorKind, token: &str) -> Error {
+        let json_web_token_error = json!({ "name": "JsonWebTokenError" });
+        match kind {
+            JwtErrorKind::ExpiredSignature => {
+                Error::not_authenticated("jwt expired").with_data(json!({
+                    "name": "TokenExpiredError",
+                    "expiredAt": expired_at(token),
+                }))
+            }
+            JwtErrorKind::InvalidSignature => {
+                Error::not_authenticated("invalid signature").with_data(json_web_token_error)
+            }
+            JwtErrorKind::InvalidAudience => Error::not_authenticated(format!(
+                "jwt audience invalid. expected: {}",
+                self.audience
+            ))
+            .with_data(json_web_token_error),
+            JwtErrorKind::InvalidIssuer => Error::not_authenticated(format!(
+                "jwt issuer invalid. expected: {}",
+                self.issuer
+            ))
+            .with_data(json_web_token_error),
+            JwtErrorKind::InvalidAlgorithm => {
+                Error::not_authenticated("invalid algorithm").with_data(json_web_token_error)
+            }
+            JwtErrorKind::MissingRequiredClaim(claim) => {
+                Error::not_authenticated(format!("jwt {claim} required"))
+                    .with_data(json_web_token_error)
+            }
+            _ => Error::not_authenticated("jwt malformed").with_data(json_web_token_error),
+        }
+    }
+}
+
+/// The `exp` of an (already rejected as expired) token as an ISO date, for the error data.
+fn expired_at(token: &str) -> Value {
+    let exp = token
+        .split('.')
+        .nth(1)
+        .and_then(|part| base64_url_decode(part))
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|claims| claims.get("exp").and_then(Value::as_i64));
+    exp.and_then(|e| chrono::DateTime::from_timestamp(e, 0))
+        .map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()))
+        .unwrap_or(Value::Null)
+}
+
+fn base64_url_decode(input: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let (mut buf, mut bits) = (0u32, 0u32);
+    for c in input.bytes().filter(|c| *c != b'=') {
+        let v = ALPHABET.iter().position(|a| *a == c)? as u32;
+        buf = (buf << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(expires_in: u64) -> Keys {
+        let config = AuthConfig {
+            expires_in,
+            ..AuthConfig::default()
+        };
+        Keys::new("0123456789abcdef0123456789abcdef", &config)
+    }
+
+    #[test]
+    fn issues_feathers_shaped_tokens() {
+        let k = keys(86_400);
+        let (token, claims) = k.issue(7, 1_000).unwrap();
+        assert_eq!(claims.sub, "7");
+        assert_eq!(claims.exp - claims.iat, 86_400);
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("access"));
+        let payload = base64_url_decode(token.split('.').nth(1).unwrap()).unwrap();
+        let text = String::from_utf8(payload).unwrap();
+        assert!(text.starts_with(r#"{"iat":1000,"exp":87400,"aud":"roost","iss":"roost","sub":"7","jti":""#));
+    }
+
+    #[test]
+    fn rejects_expired_tampered_and_malformed() {
+        let k = keys(10);
+        let (old, _) = k.issue(1, 1_000).unwrap();
+        let e = k.verify(&old).unwrap_err();
+        assert_eq!(e.message, "jwt expired");
+        assert_eq!(e.data.unwrap()["expiredAt"], "1970-01-01T00:16:50.000Z");
+        let now = chrono::Utc::now().timestamp();
+        let (token, _) = k.issue(1, now).unwrap();
+        assert!(k.verify(&token).is_ok());
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(k.verify(&tampered).unwrap_err().message, "invalid signature");
+        assert_eq!(k.verify("nope").unwrap_err().message, "jwt malformed");
+        let other = Keys::new("another-secret-another-secret-xxxx", &AuthConfig::default());
+        assert_eq!(other.verify(&token).unwrap_err().message, "invalid signature");
+    }
+}

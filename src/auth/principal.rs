@@ -1,0 +1,66 @@
+//! Turning an access token into a [`Principal`], and an authentication result back into one
+//! (to bind a socket after login).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::service::{Ctx, Db, Params, Principal, Service};
+
+/// The path of the users service, which authentication loads principals from.
+pub const USERS_PATH: &str = "users";
+
+/// Verifies `token` and loads its user. A deleted user is `NotAuthenticated`.
+pub async fn from_token(app: &AppState, token: &str) -> Result<Principal> {
+    let claims = app.keys.verify(token)?;
+    let user_id: i64 = claims
+        .sub
+        .parse()
+        .map_err(|_| Error::not_authenticated("jwt subject is not a user id"))?;
+    let user = load_user(app.registry.get(USERS_PATH), Db::Pool(&app.db), user_id).await?;
+    Ok(Principal {
+        user_id,
+        user,
+        access_token: token.to_string(),
+        payload: serde_json::to_value(&claims).map_err(Error::internal)?,
+        session_id: claims.jti,
+        expires_at: claims.exp,
+    })
+}
+
+/// Loads the safe record of `user_id` through the users service (as an internal call).
+pub async fn load_user(
+    users: Option<&Arc<dyn Service>>,
+    db: Db<'_>,
+    user_id: i64,
+) -> Result<Value> {
+    let users = users.ok_or_else(|| Error::internal("users service is not registered"))?;
+    let params = Params::internal();
+    let ctx = Ctx {
+        db,
+        params: &params,
+        path: USERS_PATH,
+    };
+    match users.get(&ctx, &json!(user_id)).await {
+        Ok(user) => Ok(user),
+        Err(e) if e.code() == 404 => Err(Error::not_authenticated("User not found")),
+        Err(e) => Err(e),
+    }
+}
+
+/// Rebuilds the principal from a successful `authentication.create` result.
+pub fn from_auth_result(result: &Value) -> Option<Principal> {
+    let token = result.get("accessToken")?.as_str()?;
+    let payload = result.get("authentication")?.get("payload")?;
+    let user = result.get("user")?;
+    Some(Principal {
+        user_id: payload.get("sub")?.as_str()?.parse().ok()?,
+        user: user.clone(),
+        access_token: token.to_string(),
+        payload: payload.clone(),
+        session_id: payload.get("jti")?.as_str()?.to_string(),
+        expires_at: payload.get("exp")?.as_i64()?,
+    })
+}

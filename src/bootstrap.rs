@@ -1,0 +1,112 @@
+//! The first administrator: a user holding the `admin` role, which carries `full_access`.
+//! Created through the normal pipeline (internal calls), so it is audited like any change.
+
+use serde_json::{Map, Value, json};
+
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::hooks;
+use crate::service::{Call, Method, Params};
+
+pub const ADMIN_ROLE: &str = "admin";
+const FULL_ACCESS: &str = "full_access";
+
+/// Creates the admin named by `ROOST_ADMIN_EMAIL` / `ROOST_ADMIN_PASSWORD` unless a user
+/// with that email exists.
+pub async fn admin_from_config(app: &App) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) = (&app.config.admin_email, &app.config.admin_password)
+    else {
+        return Ok(());
+    };
+    if find_one(app, "users", json!({ "email": email.trim().to_lowercase() }))
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let user = create_admin(app, email, password)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the admin user: {}", e.message))?;
+    tracing::info!(user_id = %user["id"], "created the bootstrap admin");
+    Ok(())
+}
+
+/// Creates a user with the admin role. Fails if the email is taken or the password is
+/// refused by the password policy.
+pub async fn create_admin(app: &App, email: &str, password: &str) -> Result<Value> {
+    let user = call(
+        app,
+        "users",
+        Method::Create,
+        None,
+        json!({ "email": email, "password": password }),
+    )
+    .await?;
+    let role_id = admin_role(app).await?;
+    call(
+        app,
+        "user_roles",
+        Method::Create,
+        None,
+        json!({ "user_id": user["id"], "role_id": role_id }),
+    )
+    .await?;
+    Ok(user)
+}
+
+/// The id of the `admin` role, creating it (with `full_access`) if missing.
+async fn admin_role(app: &App) -> Result<Value> {
+    if let Some(role) = find_one(app, "roles", json!({ "slug": ADMIN_ROLE })).await? {
+        return Ok(role["id"].clone());
+    }
+    let role = call(
+        app,
+        "roles",
+        Method::Create,
+        None,
+        json!({ "name": "Administrator", "slug": ADMIN_ROLE, "description": "Full access" }),
+    )
+    .await?;
+    let scope = find_one(app, "access_scopes", json!({ "slug": FULL_ACCESS }))
+        .await?
+        .ok_or_else(|| Error::internal("the full_access scope is missing"))?;
+    call(
+        app,
+        "role_access_scopes",
+        Method::Create,
+        None,
+        json!({ "role_id": role["id"], "access_scope_id": scope["id"] }),
+    )
+    .await?;
+    Ok(role["id"].clone())
+}
+
+async fn find_one(app: &App, path: &str, mut query: Value) -> Result<Option<Value>> {
+    if let Some(q) = query.as_object_mut() {
+        q.insert("$limit".into(), json!(1));
+    }
+    let found = call(app, path, Method::Find, Some(query), Value::Null).await?;
+    let rows = found.get("data").unwrap_or(&found);
+    Ok(rows.as_array().and_then(|r| r.first()).cloned())
+}
+
+async fn call(
+    app: &App,
+    path: &str,
+    method: Method,
+    query: Option<Value>,
+    data: Value,
+) -> Result<Value> {
+    let query = match query {
+        Some(Value::Object(q)) => q,
+        _ => Map::new(),
+    };
+    let call = Call {
+        path: path.to_string(),
+        method,
+        id: None,
+        data,
+        params: Params::internal().with_query(query),
+    };
+    Ok(hooks::run(app, call).await?.value)
+}

@@ -1,0 +1,44 @@
+//! Resolves the caller: a socket already bound by login, or a token sent with the request.
+
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::auth::principal;
+use crate::error::{Error, Result};
+use crate::service::{Access, Call, Method, Policy};
+
+pub async fn run(app: &App, policy: &Policy, call: &mut Call) -> Result<()> {
+    let params = &mut call.params;
+    if params.is_internal() {
+        return Ok(());
+    }
+    let needs_caller = match policy.access(call.method) {
+        Access::Authenticated => true,
+        Access::Signup => !app.config.signup.open,
+        Access::Public | Access::Deny => false,
+    };
+    if let Some(bound) = &params.principal {
+        // A socket keeps its principal until logout; its token may expire meanwhile.
+        if bound.expires_at <= chrono::Utc::now().timestamp() {
+            params.principal = None;
+            if needs_caller {
+                return Err(Error::not_authenticated("jwt expired"));
+            }
+        }
+        return Ok(());
+    }
+    // `authentication.create` authenticates with its data, never with a stale header.
+    if call.path == crate::services::authentication::PATH && call.method == Method::Create {
+        return Ok(());
+    }
+    let Some(token) = params.access_token.clone() else {
+        return Ok(());
+    };
+    match principal::from_token(app, &token).await {
+        Ok(p) => params.principal = Some(Arc::new(p)),
+        // On open methods a bad token is treated as no token.
+        Err(e) if needs_caller => return Err(e),
+        Err(_) => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! `authentication` — log in and out (feathers-protocol §3).
+//!
+//! - `create {strategy?, email|username|phone, password}` (`local`, the default) or
+//!   `{strategy: "jwt", accessToken}` -> 201 `{accessToken, authentication, user}`.
+//! - `remove(null | <the same token>)` -> logout; answers with the JWT result.
+//!
+//! Both are open to anonymous callers (they are how one stops being anonymous). Nothing
+//! is audited as a row change or published; a socket that logs in is bound to the user by
+//! the pipeline's connection stage.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use serde_json::{Map, Value, json};
+use tokio::sync::OnceCell;
+
+use crate::auth::{Claims, Keys, password, principal};
+use crate::error::{Error, Result};
+use crate::service::{Access, Ctx, Method, Policy, Principal, Service};
+
+pub const PATH: &str = "authentication";
+
+const INVALID_LOGIN: &str = "Invalid login";
+
+pub struct AuthenticationService {
+    keys: Arc<Keys>,
+    users: Arc<dyn Service>,
+    policy: Policy,
+    /// A real hash to verify against when the user does not exist, so an unknown account
+    /// costs the same time as a wrong password.
+    decoy_hash: OnceCell<String>,
+}
+
+impl AuthenticationService {
+    pub fn new(keys: Arc<Keys>, users: Arc<dyn Service>) -> Self {
+        let policy = Policy {
+            find: Access::Deny,
+            get: Access::Deny,
+            create: Access::Public,
+            update: Access::Deny,
+            patch: Access::Deny,
+            remove: Access::Public,
+            scope_prefix: None,
+            audit: false,
+            publish: false,
+        };
+        Self {
+            keys,
+            users,
+            policy,
+            decoy_hash: OnceCell::new(),
+        }
+    }
+
+    async fn local(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value> {
+        let password = data
+            .get("password")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| Error::not_authenticated(INVALID_LOGIN))?;
+        let (column, login) = login_identity(data)?;
+        let stored = self.stored_hash(ctx, column, &login).await?;
+        let (user_id, hash) = match stored {
+            Some((id, Some(hash))) => (Some(id), hash),
+            _ => (None, self.decoy().await?),
+        };
+        let matches = password::verify(password.to_string(), hash).await;
+        let user_id = match (user_id, matches) {
+            (Some(id), true) => id,
+            _ => return Err(Error::not_authenticated(INVALID_LOGIN)),
+        };
+        let (token, claims) = self.keys.issue(user_id, chrono::Utc::now().timestamp())?;
+        let user = principal::load_user(Some(&self.users), ctx.db, user_id).await?;
+        Ok(result("local", &token, &claims, user, false))
+    }
+
+    async fn jwt(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value> {
+        let token = data
+            .get("accessToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::not_authenticated("No access token"))?;
+        let claims = self.keys.verify(token)?;
+        let user_id: i64 = claims
+            .sub
+            .parse()
+            .map_err(|_| Error::not_authenticated("jwt subject is not a user id"))?;
+        let user = principal::load_user(Some(&self.users), ctx.db, user_id).await?;
+        Ok(result("jwt", token, &claims, user, true))
+    }
+
+    /// `(id, password hash)` of the user whose `column` equals `login`.
+    async fn stored_hash(
+        &self,
+        ctx: &Ctx<'_>,
+        column: &'static str,
+        login: &str,
+    ) -> Result<Option<(i64, Option<String>)>> {
+        let select = Query::select()
+            .columns([Alias::new("id"), Alias::new("password")])
+            .from(Alias::new("users"))
+            .and_where(Expr::col(Alias::new(column)).eq(login))
+            .limit(1)
+            .to_owned();
+        let row = ctx
+            .db
+            .query_one(ctx.db.build(&select))
+            .await
+            .map_err(Error::internal)?;
+        let Some(row) = row else { return Ok(None) };
+        let id: i64 = row.try_get("", "id").map_err(Error::internal)?;
+        let hash: Option<String> = row.try_get("", "password").map_err(Error::internal)?;
+        Ok(Some((id, hash)))
+    }
+
+    async fn decoy(&self) -> Result<String> {
+        self.decoy_hash
+            .get_or_try_init(|| password::hash(uuid::Uuid::new_v4().to_string()))
+            .await
+            .cloned()
+    }
+}
+
+/// Which column the login names: email (case-insensitive), username or phone.
+fn login_identity(data: &Map<String, Value>) -> Result<(&'static str, String)> {
+    for column in ["email", "username", "phone"] {
+        if let Some(value) = data.get(column).and_then(Value::as_str) {
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            let value = if column == "email" {
+                value.to_lowercase()
+            } else {
+                value.to_string()
+            };
+            return Ok((column, value));
+        }
+    }
+    Err(Error::not_authenticated(INVALID_LOGIN))
+}
+
+/// The Feathers authentication result. `jwt` echoes the token it was given.
+fn result(strategy: &str, token: &str, claims: &Claims, user: Value, echo_token: bool) -> Value {
+    let mut authentication = Map::new();
+    authentication.insert("strategy".into(), json!(strategy));
+    if echo_token {
+        authentication.insert("accessToken".into(), json!(token));
+    }
+    authentication.insert("payload".into(), json!(claims));
+    json!({ "accessToken": token, "authentication": authentication, "user": user })
+}
+
+fn principal_result(p: &Principal) -> Value {
+    json!({
+        "accessToken": p.access_token,
+        "authentication": { "strategy": "jwt", "accessToken": p.access_token, "payload": p.payload },
+        "user": p.user,
+    })
+}
+
+#[async_trait]
+impl Service for AuthenticationService {
+    fn methods(&self) -> &'static [Method] {
+        &[Method::Create, Method::Remove]
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
+        let Value::Object(data) = data else {
+            return Err(Error::bad_request("Authentication data must be an object"));
+        };
+        match data.get("strategy") {
+            None | Some(Value::Null) => self.local(ctx, &data).await,
+            Some(Value::String(s)) if s == "local" => self.local(ctx, &data).await,
+            Some(Value::String(s)) if s == "jwt" => self.jwt(ctx, &data).await,
+            Some(_) => Err(Error::not_authenticated(
+                "Invalid authentication information (strategy not allowed in authStrategies)",
+            )),
+        }
+    }
+
+    async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
+        let principal = ctx.params.principal.as_ref().ok_or_else(|| {
+            Error::not_authenticated("Invalid authentication information (no `strategy` set)")
+        })?;
+        match id {
+            None | Some(Value::Null) => {}
+            Some(Value::String(t)) if *t == principal.access_token => {}
+            Some(_) => return Err(Error::not_authenticated("Invalid access token")),
+        }
+        Ok(principal_result(principal))
+    }
+}
