@@ -1,1 +1,184 @@
-//! REST and Socket.IO adapters over the pipeline.
+//! REST and Socket.IO adapters over the pipeline (DESIGN §1). Each turns a request into a
+//! [`Call`](crate::service::Call), runs [`hooks::run`](crate::hooks::run) and writes the
+//! result back in the Feathers wire format; neither knows anything about storage.
+//!
+//! Serve [`router`] with connect info so calls see the peer address:
+//! `axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())`.
+
+pub mod query_string;
+pub mod rest;
+pub mod socket;
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::service::Connection;
+
+pub use socket::socket_layer;
+
+/// The whole HTTP surface: `GET /health`, every registered service over REST (a fallback
+/// that resolves the path itself), Socket.IO at `/socket.io/`, CORS and request tracing.
+///
+/// Builds the Socket.IO layer and attaches it to `app.realtime`: call it once per app.
+pub fn router(app: App) -> Router {
+    let (socket_layer, _io) = socket::socket_layer(app.clone());
+    let cors = cors_layer(&app.config.http.cors_origins);
+    Router::new()
+        .route("/health", get(health))
+        .fallback(rest::handle)
+        .with_state(app)
+        .layer(socket_layer)
+        .layer(cors)
+        .layer(middleware::from_fn(preflight_no_content))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span as fn(&Request) -> _))
+}
+
+async fn health() -> Response {
+    rest::json_response(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+}
+
+/// What Express' `cors()` answers (feathers-protocol §1.4), limited to the configured
+/// origins; `["*"]` allows any. Tokens travel in headers, so no credentials are allowed.
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| match HeaderValue::from_str(o.trim_end_matches('/')) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    tracing::warn!(origin = %o, "ignoring invalid CORS origin");
+                    None
+                }
+            })
+            .collect();
+        AllowOrigin::list(list)
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::PUT,
+            Method::PATCH,
+            Method::POST,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            ACCEPT,
+            HeaderName::from_static(rest::SERVICE_METHOD_HEADER),
+        ])
+}
+
+/// tower-http answers preflights with 200; Express' `cors()` (and browsers' habits) use 204.
+async fn preflight_no_content(req: Request, next: Next) -> Response {
+    let preflight = req.method() == Method::OPTIONS;
+    let mut res = next.run(req).await;
+    if preflight && res.status() == StatusCode::OK {
+        *res.status_mut() = StatusCode::NO_CONTENT;
+    }
+    res
+}
+
+/// Request spans carry the method and a redacted path: never the query string (it can
+/// hold OAuth codes or tokens), headers or bodies.
+fn request_span(req: &Request) -> tracing::Span {
+    tracing::info_span!("request", method = %req.method(), path = %log_path(req.uri().path()))
+}
+
+/// Services whose ids are secrets or personal data (`DELETE /authentication/<token>`,
+/// `PATCH /otp/<code>`, `PATCH /verify/<email>`, `PATCH /recover/<email>`).
+const SECRET_ID_PATHS: [&str; 4] = ["authentication", "otp", "verify", "recover"];
+
+/// The path as it may appear in logs: ids of [`SECRET_ID_PATHS`] become `:id`.
+pub fn log_path(path: &str) -> String {
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    if let Some(first) = segments.next()
+        && SECRET_ID_PATHS.contains(&first)
+        && segments.next().is_some()
+    {
+        return format!("/{first}/:id");
+    }
+    let mut end = path.len().min(256);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    path[..end].to_string()
+}
+
+/// The access token of an `Authorization` header, read as Feathers' JWT strategy does
+/// (feathers-protocol §3.3): `Bearer <t>` and `JWT <t>` (any case) or a bare `<t>`;
+/// other schemes (`Basic ...`) are not ours and count as no token.
+pub fn access_token(header: &str) -> Option<String> {
+    let mut words = header.split_whitespace();
+    let first = words.next()?;
+    match words.next() {
+        None => Some(first.to_string()),
+        Some(token) => (first.eq_ignore_ascii_case("bearer") || first.eq_ignore_ascii_case("jwt"))
+            .then(|| token.to_string()),
+    }
+}
+
+/// Connection facts for `params.connection`: the peer address (the first
+/// `X-Forwarded-For` hop instead when `trust_proxy` is set) and the User-Agent.
+pub fn connection_info(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    trust_proxy: bool,
+    socket_id: Option<String>,
+) -> Connection {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let forwarded = trust_proxy
+        .then(|| {
+            headers
+                .get("x-forwarded-for")?
+                .to_str()
+                .ok()?
+                .split(',')
+                .next()
+        })
+        .flatten()
+        .and_then(parse_ip);
+    let user_agent = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| truncate(ua, 512));
+    Connection {
+        ip: forwarded.or(peer).map(|ip| ip.to_canonical().to_string()),
+        user_agent,
+        socket_id,
+    }
+}
+
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    let text = text.trim();
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests;

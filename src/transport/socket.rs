@@ -1,0 +1,332 @@
+//! Socket.IO: `emit(method, path, ...args, ack)` to service calls, as
+//! `@feathersjs/transport-commons` does (feathers-protocol §2.2).
+//!
+//! - success acks `[null, result]`, failures `[error]`;
+//! - every event that carries an ack gets an answer, also unknown ones (Feathers leaves
+//!   those hanging): a bad path is `NotFound`, a method the service lacks `MethodNotAllowed`;
+//! - a login on the socket binds it: the principal lives in the socket's extensions, the
+//!   socket joins [`AUTHENTICATED_ROOM`], and the server disconnects it (frame `41`) when
+//!   the token expires; a logout unbinds it and leaves every room. Nothing else is pushed.
+//! - a handshake `Authorization` header (socket.io `extraHeaders`) logs in during connect;
+//!   a bad token refuses the connection with a `connect_error` (feathers-protocol §3.5).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::header::AUTHORIZATION;
+use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
+use serde_json::{Map, Value, json};
+use socketioxide::SocketIo;
+use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::Sid;
+use tokio::task::AbortHandle;
+
+use super::{access_token, connection_info};
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::hooks;
+use crate::realtime::AUTHENTICATED_ROOM;
+use crate::service::registry::normalize_path;
+use crate::service::{Call, ConnectionEffect, Method, Params, Principal, Provider};
+
+/// Feathers' default authentication service path (the handshake logs in through it).
+const AUTHENTICATION_PATH: &str = "authentication";
+
+/// Builds the Socket.IO layer (Engine.IO v4 at `/socket.io/`, Feathers' ping 25 s /
+/// timeout 20 s, messages up to `http.body_limit`), registers the `/` namespace and
+/// attaches the handle to `app.realtime` for event publishing.
+pub fn socket_layer(app: App) -> (SocketIoLayer<LocalAdapter>, SocketIo<LocalAdapter>) {
+    let limit = app.config.http.body_limit;
+    let (layer, io) = SocketIo::builder()
+        .ping_interval(Duration::from_secs(25))
+        .ping_timeout(Duration::from_secs(20))
+        .max_payload(limit as u64)
+        .ws_max_message_size(limit)
+        .ws_max_frame_size(limit)
+        .with_state(app.clone())
+        .build_layer();
+    io.ns("/", connected::<LocalAdapter>.with(setup::<LocalAdapter>));
+    app.realtime.attach(io.clone());
+    (layer, io)
+}
+
+/// Runs before the namespace `CONNECT` is answered, so handlers exist and a handshake
+/// login is bound before the client can send its first event.
+async fn setup<A: Adapter>(
+    socket: SocketRef<A>,
+    io: SocketIo<A>,
+    State(app): State<App>,
+) -> Result<(), HandshakeError> {
+    for method in Method::ALL {
+        socket.on(method.as_str(), on_event::<A>);
+    }
+    socket.on_fallback(on_event::<A>);
+    socket.on_disconnect(on_disconnect::<A>);
+
+    let header = socket.req_parts().headers.get(AUTHORIZATION);
+    let Some(token) = header.and_then(|v| v.to_str().ok()).and_then(access_token) else {
+        return Ok(());
+    };
+    let call = Call {
+        path: AUTHENTICATION_PATH.into(),
+        method: Method::Create,
+        id: None,
+        data: json!({ "strategy": "jwt", "accessToken": token }),
+        params: params_for(&app, &socket),
+    };
+    match hooks::run(&app, call).await {
+        Ok(outcome) => {
+            if let Some(effect) = outcome.effect {
+                apply(&socket, &io, effect);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tracing::debug!(sid = %socket.id, error = %e, "socket handshake authentication refused");
+            Err(HandshakeError(e))
+        }
+    }
+}
+
+async fn connected<A: Adapter>(socket: SocketRef<A>) {
+    tracing::debug!(sid = %socket.id, "socket connected");
+}
+
+async fn on_disconnect<A: Adapter>(socket: SocketRef<A>) {
+    socket.extensions.remove::<Arc<Principal>>();
+    if let Some(timer) = socket.extensions.remove::<ExpiryTimer>() {
+        timer.0.abort();
+    }
+}
+
+/// A refused handshake; socket.io sends its message as `44{"message": ...}`.
+struct HandshakeError(Error);
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+
+/// Every event: a service method call, or an error ack.
+async fn on_event<A: Adapter>(
+    socket: SocketRef<A>,
+    io: SocketIo<A>,
+    State(app): State<App>,
+    Event(event): Event,
+    ack: AckSender<A>,
+    TryData(args): TryData<Args>,
+) {
+    let result = match args {
+        Ok(Args(args)) => run(&app, &socket, &io, &event, args).await,
+        Err(_) => Err(Error::bad_request("Invalid event arguments")),
+    };
+    let sent = match &result {
+        Ok(value) => ack.send(&(Value::Null, value)),
+        Err(err) => ack.send(&(err,)),
+    };
+    if let Err(e) = sent {
+        tracing::debug!(sid = %socket.id, error = %e, "could not send ack");
+    }
+}
+
+async fn run<A: Adapter>(
+    app: &App,
+    socket: &SocketRef<A>,
+    io: &SocketIo<A>,
+    event: &str,
+    args: Vec<Value>,
+) -> Result<Value> {
+    let registry = &app.registry;
+    let planned = plan(event, args, |path| registry.get(path).map(|s| s.methods()))?;
+    let mut params = params_for(app, socket);
+    params.query = planned.query;
+    let call = Call {
+        path: planned.path,
+        method: planned.method,
+        id: planned.id,
+        data: planned.data,
+        params,
+    };
+    let outcome = hooks::run(app, call).await?;
+    if let Some(effect) = outcome.effect {
+        apply(socket, io, effect);
+    }
+    Ok(outcome.value)
+}
+
+fn params_for<A: Adapter>(app: &App, socket: &SocketRef<A>) -> Params {
+    let parts = socket.req_parts();
+    Params {
+        provider: Provider::Socketio,
+        query: Map::new(),
+        principal: socket.extensions.get::<Arc<Principal>>(),
+        access_token: None,
+        connection: connection_info(
+            &parts.headers,
+            &parts.extensions,
+            app.config.http.trust_proxy,
+            Some(socket.id.to_string()),
+        ),
+    }
+}
+
+/// A socket event decoded into call arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub path: String,
+    pub method: Method,
+    pub id: Option<Value>,
+    pub data: Value,
+    pub query: Map<String, Value>,
+}
+
+/// Reads `event` + `[path, ...args]` by Feathers' argument positions: `find(query)`,
+/// `get|remove(id, query)`, `create(data, query)`, `update|patch(id, data, query)`.
+/// `methods_of` gives the methods of the service at a path, if there is one.
+pub fn plan<'a>(
+    event: &str,
+    args: Vec<Value>,
+    methods_of: impl Fn(&str) -> Option<&'a [Method]>,
+) -> Result<Planned> {
+    let mut args = args.into_iter();
+    let Some(Value::String(path)) = args.next() else {
+        return Err(Error::not_found("Invalid service path"));
+    };
+    let methods = methods_of(normalize_path(&path))
+        .ok_or_else(|| Error::not_found(format!("Service '{path}' not found")))?;
+    let method = Method::parse(event)
+        .filter(|m| methods.contains(m))
+        .ok_or_else(|| {
+            Error::method_not_allowed(format!("Method '{event}' not allowed on service '{path}'"))
+        })?;
+    let rest: Vec<Value> = args.collect();
+    let position = match method {
+        Method::Find => 0,
+        Method::Get | Method::Remove | Method::Create => 1,
+        Method::Update | Method::Patch => 2,
+    };
+    if rest.len() > position + 1 {
+        return Err(Error::bad_request(format!(
+            "Too many arguments for '{event}' method"
+        )));
+    }
+    let mut rest = rest.into_iter();
+    let id_of = |v: Option<Value>| v.filter(|v| !v.is_null());
+    let (id, data) = match method {
+        Method::Find => (None, Value::Null),
+        Method::Get | Method::Remove => (id_of(rest.next()), Value::Null),
+        Method::Create => (None, rest.next().unwrap_or_else(|| json!({}))),
+        Method::Update | Method::Patch => {
+            (id_of(rest.next()), rest.next().unwrap_or_else(|| json!({})))
+        }
+    };
+    let query = match rest.next() {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(query)) => query,
+        Some(_) => return Err(Error::bad_request("Invalid query: expected an object")),
+    };
+    Ok(Planned {
+        path: normalize_path(&path).to_string(),
+        method,
+        id,
+        data,
+        query,
+    })
+}
+
+/// Login binds the socket, logout unbinds it.
+fn apply<A: Adapter>(socket: &SocketRef<A>, io: &SocketIo<A>, effect: ConnectionEffect) {
+    match effect {
+        ConnectionEffect::Login(principal) => {
+            socket.extensions.insert(principal.clone());
+            socket.join(AUTHENTICATED_ROOM);
+            let timer = expire_at(io.clone(), socket.id, principal);
+            if let Some(previous) = socket.extensions.insert(timer) {
+                previous.0.abort();
+            }
+        }
+        ConnectionEffect::Logout => {
+            socket.extensions.remove::<Arc<Principal>>();
+            if let Some(timer) = socket.extensions.remove::<ExpiryTimer>() {
+                timer.0.abort();
+            }
+            socket.leave_all();
+        }
+    }
+}
+
+/// The task that disconnects a socket when its login expires.
+#[derive(Clone)]
+struct ExpiryTimer(Arc<AbortHandle>);
+
+/// Disconnects socket `sid` (server-initiated, so the client does not reconnect on its
+/// own) once `principal`'s token expires, unless another login replaced it meanwhile.
+fn expire_at<A: Adapter>(io: SocketIo<A>, sid: Sid, principal: Arc<Principal>) -> ExpiryTimer {
+    let task = tokio::spawn(async move {
+        let mut remaining = millis_until(principal.expires_at);
+        while remaining > 0 {
+            // sleep in bounded steps: far-future deadlines must not overflow `Instant`
+            tokio::time::sleep(Duration::from_millis(remaining.min(86_400_000))).await;
+            remaining = millis_until(principal.expires_at);
+        }
+        let Some(socket) = io.of("/").and_then(|ns| ns.get_socket(sid)) else {
+            return;
+        };
+        let current = socket.extensions.get::<Arc<Principal>>();
+        if current.is_some_and(|p| {
+            p.session_id == principal.session_id && p.expires_at == principal.expires_at
+        }) {
+            socket.extensions.remove::<Arc<Principal>>();
+            socket.extensions.remove::<ExpiryTimer>();
+            socket.leave_all();
+            if let Err(e) = socket.disconnect() {
+                tracing::debug!(%sid, error = %e, "could not disconnect an expired socket");
+            }
+        }
+    });
+    ExpiryTimer(Arc::new(task.abort_handle()))
+}
+
+/// Milliseconds from now until `expires_at` (seconds since the epoch); 0 when past.
+fn millis_until(expires_at: i64) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    u64::try_from(expires_at.saturating_mul(1000).saturating_sub(now)).unwrap_or(0)
+}
+
+/// All the arguments of an event. socketioxide hands a non-tuple type only the first
+/// argument (rust-stack §3.3); deserialising as a tuple of unbounded length gets them all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Args(pub Vec<Value>);
+
+impl<'de> Deserialize<'de> for Args {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct ArgsVisitor;
+        impl<'de> Visitor<'de> for ArgsVisitor {
+            type Value = Args;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("socket.io event arguments")
+            }
+            fn visit_seq<S: SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> std::result::Result<Args, S::Error> {
+                let mut args = Vec::new();
+                while let Some(arg) = seq.next_element::<Value>()? {
+                    args.push(arg);
+                }
+                Ok(Args(args))
+            }
+        }
+        deserializer.deserialize_tuple(usize::MAX, ArgsVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests;

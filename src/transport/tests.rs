@@ -1,0 +1,312 @@
+//! Transport tests against the real pipeline with fake services (no database: the fake
+//! policies neither audit nor publish, so nothing touches `app.db`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::*;
+use crate::app::AppState;
+use crate::auth::Keys;
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::realtime::Realtime;
+use crate::service::{Ctx, Method, Policy, Registry, Service};
+
+/// Answers every call with what it received, so tests can see the `Call` a transport built.
+pub(crate) struct Echo {
+    pub methods: &'static [Method],
+    pub policy: Policy,
+}
+
+fn seen(ctx: &Ctx<'_>, method: &str) -> Value {
+    let p = ctx.params;
+    json!({
+        "method": method,
+        "path": ctx.path,
+        "query": p.query,
+        "provider": p.provider.as_str(),
+        "token": p.access_token,
+        "user": p.principal.as_ref().map(|pr| pr.user_id),
+        "ip": p.connection.ip,
+        "ua": p.connection.user_agent,
+        "socket": p.connection.socket_id.is_some(),
+    })
+}
+
+#[async_trait]
+impl Service for Echo {
+    fn methods(&self) -> &'static [Method] {
+        self.methods
+    }
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+    async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
+        Ok(seen(ctx, "find"))
+    }
+    async fn get(&self, ctx: &Ctx<'_>, id: &Value) -> Result<Value> {
+        match id.as_str() {
+            Some("null") => Ok(Value::Null),
+            Some("busy") => {
+                let mut e = Error::new(ErrorKind::TooManyRequests, "Slow down");
+                e.retry_after = Some(7);
+                Err(e)
+            }
+            _ => {
+                let mut v = seen(ctx, "get");
+                v["id"] = id.clone();
+                Ok(v)
+            }
+        }
+    }
+    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
+        let mut v = seen(ctx, "create");
+        v["data"] = data;
+        Ok(v)
+    }
+    async fn update(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        let mut v = seen(ctx, "update");
+        v["id"] = id.cloned().unwrap_or(Value::Null);
+        v["data"] = data;
+        Ok(v)
+    }
+    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        let mut v = seen(ctx, "patch");
+        v["id"] = id.cloned().unwrap_or(Value::Null);
+        v["data"] = data;
+        Ok(v)
+    }
+    async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
+        let mut v = seen(ctx, "remove");
+        v["id"] = id.cloned().unwrap_or(Value::Null);
+        Ok(v)
+    }
+}
+
+/// Stands in for `authentication`: token `good-<secs>` logs in for `<secs>` seconds as
+/// user 7 (session named by the token); `remove` logs out.
+struct FakeAuth {
+    policy: Policy,
+}
+
+#[async_trait]
+impl Service for FakeAuth {
+    fn methods(&self) -> &'static [Method] {
+        &[Method::Create, Method::Remove]
+    }
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+    async fn create(&self, _ctx: &Ctx<'_>, data: Value) -> Result<Value> {
+        let token = data["accessToken"].as_str().unwrap_or_default();
+        let Some(secs) = token
+            .strip_prefix("good-")
+            .and_then(|s| s.parse::<i64>().ok())
+        else {
+            return Err(Error::not_authenticated("jwt malformed"));
+        };
+        let exp = chrono::Utc::now().timestamp() + secs;
+        Ok(json!({
+            "accessToken": token,
+            "authentication": {"strategy": "jwt", "payload": {"sub": "7", "jti": token, "exp": exp}},
+            "user": {"id": 7},
+        }))
+    }
+    async fn remove(&self, _ctx: &Ctx<'_>, _id: Option<&Value>) -> Result<Value> {
+        Ok(json!({"bye": true}))
+    }
+}
+
+fn open_policy() -> Policy {
+    Policy {
+        audit: false,
+        publish: false,
+        ..Policy::public()
+    }
+}
+
+pub(crate) fn fake_app(configure: impl FnOnce(&mut Config)) -> App {
+    let mut config = Config::default();
+    configure(&mut config);
+    let mut registry = Registry::new();
+    registry.register(
+        "echo",
+        Arc::new(Echo {
+            methods: &Method::ALL,
+            policy: open_policy(),
+        }),
+    );
+    registry.register(
+        "v1/users",
+        Arc::new(Echo {
+            methods: &Method::ALL,
+            policy: open_policy(),
+        }),
+    );
+    registry.register(
+        "readonly",
+        Arc::new(Echo {
+            methods: &[Method::Find, Method::Get],
+            policy: open_policy(),
+        }),
+    );
+    registry.register(
+        "authentication",
+        Arc::new(FakeAuth {
+            policy: open_policy(),
+        }),
+    );
+    let keys = Keys::new(&"k".repeat(32), &config.authentication);
+    Arc::new(AppState {
+        config: Arc::new(config),
+        db: Default::default(),
+        registry,
+        keys: keys.into(),
+        realtime: Realtime::default(),
+        write_gate: None,
+    })
+}
+
+pub(crate) async fn send(app: &App, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+    let mut req = req;
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
+    let res = match router(app.clone()).oneshot(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    };
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (parts.status, parts.headers, value)
+}
+
+pub(crate) fn req(method: &str, uri: &str) -> axum::http::request::Builder {
+    Request::builder().method(method).uri(uri)
+}
+
+#[test]
+fn authorization_header_schemes() {
+    assert_eq!(access_token("Bearer abc").as_deref(), Some("abc"));
+    assert_eq!(access_token("bearer  abc").as_deref(), Some("abc"));
+    assert_eq!(access_token("JWT abc").as_deref(), Some("abc"));
+    assert_eq!(access_token("abc").as_deref(), Some("abc"));
+    assert_eq!(access_token("Bearer").as_deref(), Some("Bearer"));
+    assert_eq!(access_token("Basic dXNlcjpwYXNz"), None);
+    assert_eq!(access_token("   "), None);
+}
+
+#[test]
+fn connection_facts() {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.2".parse().unwrap());
+    headers.insert("user-agent", "Mozilla/5.0".parse().unwrap());
+    let mut ext = axum::http::Extensions::new();
+    ext.insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1234))));
+    let direct = connection_info(&headers, &ext, false, None);
+    assert_eq!(direct.ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(direct.user_agent.as_deref(), Some("Mozilla/5.0"));
+    let proxied = connection_info(&headers, &ext, true, Some("sid".into()));
+    assert_eq!(proxied.ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(proxied.socket_id.as_deref(), Some("sid"));
+    headers.insert("x-forwarded-for", "garbage".parse().unwrap());
+    assert_eq!(
+        connection_info(&headers, &ext, true, None).ip.as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(
+        connection_info(
+            &HeaderMap::new(),
+            &axum::http::Extensions::new(),
+            true,
+            None
+        )
+        .ip,
+        None
+    );
+}
+
+#[test]
+fn logged_paths_hide_secret_ids() {
+    assert_eq!(log_path("/otp/123456"), "/otp/:id");
+    assert_eq!(
+        log_path("/authentication/eyJhbGciOi"),
+        "/authentication/:id"
+    );
+    assert_eq!(log_path("//verify/a%40b.c"), "/verify/:id");
+    assert_eq!(log_path("/otp"), "/otp");
+    assert_eq!(log_path("/users/5"), "/users/5");
+}
+
+#[tokio::test]
+async fn health() {
+    let app = fake_app(|_| {});
+    let (status, headers, body) =
+        send(&app, req("GET", "/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "ok"}));
+    assert_eq!(headers["content-type"], "application/json; charset=utf-8");
+}
+
+#[tokio::test]
+async fn cors_preflight_is_204() {
+    let app = fake_app(|_| {});
+    let request = req("OPTIONS", "/echo")
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "PATCH")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = send(&app, request).await;
+    assert_eq!(status, 204);
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let methods = headers["access-control-allow-methods"].to_str().unwrap();
+    assert!(
+        methods.contains("PATCH") && methods.contains("DELETE"),
+        "{methods}"
+    );
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("x-service-method"),
+        "{allowed}"
+    );
+}
+
+#[tokio::test]
+async fn cors_origin_list() {
+    let app = fake_app(|c| c.http.cors_origins = vec!["https://app.example".into()]);
+    let allowed = req("GET", "/health")
+        .header("origin", "https://app.example")
+        .body(Body::empty())
+        .unwrap();
+    let (_, headers, _) = send(&app, allowed).await;
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let other = req("GET", "/health")
+        .header("origin", "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    let (_, headers, _) = send(&app, other).await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+}
