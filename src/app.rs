@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-// INTEGRATE: use migration::{Migrator, MigratorTrait};
+use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use tokio::sync::Mutex;
 
@@ -56,12 +56,10 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         }
         options.map_sqlx_sqlite_opts(|o| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            o.journal_mode(SqliteJournalMode::Wal)
+            crate::store::sqlite_options(o)
+                .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
-                // `$like` is case-sensitive on every backend; `$ilike` is not.
-                .pragma("case_sensitive_like", "ON")
         });
         if config.database_url.contains(":memory:") {
             // Every pooled connection would open its own empty in-memory database.
@@ -69,7 +67,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         }
     }
     let db = Database::connect(options).await?;
-    // INTEGRATE: Migrator::up(&db, None).await?;
+    Migrator::up(&db, None).await?;
     Ok(db)
 }
 
@@ -95,9 +93,12 @@ pub async fn build(
 ) -> anyhow::Result<App> {
     let config = Arc::new(config);
     let db = connect(&config).await?;
-    let keys = Arc::new(Keys::new(&secret::load_or_generate(&config)?, &config.authentication));
+    let keys = Arc::new(Keys::new(
+        &secret::load_or_generate(&config)?,
+        &config.authentication,
+    ));
     let mut registry = Registry::new();
-    // INTEGRATE: services::register_all(&mut registry, &config);
+    services::register_all(&mut registry, &config);
     if let Some(users) = registry.get(principal::USERS_PATH).cloned() {
         let auth = AuthenticationService::new(keys.clone(), users);
         registry.register(authentication::PATH, Arc::new(auth));
@@ -126,14 +127,15 @@ pub async fn start_with(
     extend: impl FnOnce(&mut Registry, &Arc<Config>),
 ) -> anyhow::Result<Server> {
     let app = build(config, extend).await?;
-    let listener = tokio::net::TcpListener::bind((app.config.host.as_str(), app.config.port)).await?;
+    let listener =
+        tokio::net::TcpListener::bind((app.config.host.as_str(), app.config.port)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(
         "listening on http://{addr} (database: {})",
         redact_url(&app.config.database_url)
     );
     crate::bootstrap::admin_from_config(&app).await?;
-    let router: axum::Router = todo_router(app.clone()); // INTEGRATE: crate::transport::router(app.clone());
+    let router = crate::transport::router(app.clone());
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, service).await {
@@ -170,7 +172,10 @@ mod tests {
             super::redact_url("postgres://u:secret@h:5432/db"),
             "postgres://u:***@h:5432/db"
         );
-        assert_eq!(super::redact_url("sqlite://data/roost.db?mode=rwc"), "sqlite://data/roost.db?mode=rwc");
+        assert_eq!(
+            super::redact_url("sqlite://data/roost.db?mode=rwc"),
+            "sqlite://data/roost.db?mode=rwc"
+        );
     }
 
     #[test]
@@ -182,6 +187,3 @@ mod tests {
         assert_eq!(super::sqlite_dir("sqlite::memory:"), None);
     }
 }
-
-// INTEGRATE: remove
-fn todo_router(_app: App) -> axum::Router { axum::Router::new() }

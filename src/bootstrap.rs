@@ -18,9 +18,13 @@ pub async fn admin_from_config(app: &App) -> anyhow::Result<()> {
     else {
         return Ok(());
     };
-    if find_one(app, "users", json!({ "email": email.trim().to_lowercase() }))
-        .await?
-        .is_some()
+    if find_one(
+        app,
+        "users",
+        json!({ "email": email.trim().to_lowercase() }),
+    )
+    .await?
+    .is_some()
     {
         return Ok(());
     }

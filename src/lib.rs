@@ -1,5 +1,8 @@
 //! Roost: an identity and access server that speaks the FeathersJS v5 service protocol.
 
+// Unit tests may unwrap: a panic there is a failed test, not a crash.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod app;
 pub mod auth;
 pub mod bootstrap;

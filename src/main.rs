@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use roost::config::Config;
 
 #[derive(Parser)]
-#[command(name = "roost", version, about = "Identity and access server speaking the FeathersJS protocol")]
+#[command(
+    name = "roost",
+    version,
+    about = "Identity and access server speaking the FeathersJS protocol"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -72,10 +76,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin {
-            command: AdminCommand::Create {
-                email,
-                password_file,
-            },
+            command:
+                AdminCommand::Create {
+                    email,
+                    password_file,
+                },
         } => {
             let password = std::fs::read_to_string(&password_file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", password_file.display()))?;
@@ -92,8 +97,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ROOST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("roost=info,warn"));
+    let filter =
+        EnvFilter::try_from_env("ROOST_LOG").unwrap_or_else(|_| EnvFilter::new("roost=info,warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,1 +1,32 @@
-pub fn placeholder() {}
+//! Roost's database schema: one sea-query source for SQLite and PostgreSQL.
+//!
+//! Naming rules the server relies on to map constraint errors back to fields
+//! (`roost::store::errors`):
+//! - unique indexes are `uq_<table>_<col>[_<col>...]`;
+//! - foreign keys are `fk_<table>_<col>`;
+//! - plain lookup indexes are `ix_<table>_<col>[_<col>...]`.
+//!
+//! Every table has `id` (big integer, autoincrement primary key), `created_at` and
+//! `updated_at` (timestamp with time zone, not null).
+
+mod m0001_schema;
+mod m0002_extra_scopes;
+mod schema;
+
+pub use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
+
+pub use m0001_schema::SEEDED_SCOPES;
+pub use m0002_extra_scopes::EXTRA_SCOPES;
+
+/// Runs every migration in order (`Migrator::up(&db, None)`).
+pub struct Migrator;
+
+#[sea_orm_migration::async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m0001_schema::Migration),
+            Box::new(m0002_extra_scopes::Migration),
+        ]
+    }
+}

@@ -4,12 +4,17 @@
 //! `jsonwebtoken` messages, which Feathers passes through.
 
 use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::AuthConfig;
 use crate::error::{Error, Result};
+
+/// The JOSE header Feathers writes.
+const FEATHERS_HEADER: &str = r#"{"alg":"HS256","typ":"access"}"#;
+
+const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// HS256 keys over the configured secret (its raw UTF-8 bytes, as Feathers uses it).
 pub struct Keys {
@@ -52,12 +57,17 @@ impl Keys {
             sub: user_id.to_string(),
             jti: uuid::Uuid::new_v4().to_string(),
         };
-        let header = Header {
-            typ: Some("access".into()),
-            ..Header::new(Algorithm::HS256)
-        };
-        let token = jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(Error::internal)?;
-        Ok((token, claims))
+        // Assembled by hand so the header bytes are exactly Feathers' (`alg` before `typ`).
+        let payload = serde_json::to_vec(&claims).map_err(Error::internal)?;
+        let message = format!(
+            "{}.{}",
+            b64url(FEATHERS_HEADER.as_bytes()),
+            b64url(&payload)
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &self.encoding, Algorithm::HS256)
+                .map_err(Error::internal)?;
+        Ok((format!("{message}.{signature}"), claims))
     }
 
     /// Verifies signature, algorithm, `exp` (no leeway), `aud` and `iss`.
@@ -90,11 +100,10 @@ impl Keys {
                 self.audience
             ))
             .with_data(json_web_token_error),
-            JwtErrorKind::InvalidIssuer => Error::not_authenticated(format!(
-                "jwt issuer invalid. expected: {}",
-                self.issuer
-            ))
-            .with_data(json_web_token_error),
+            JwtErrorKind::InvalidIssuer => {
+                Error::not_authenticated(format!("jwt issuer invalid. expected: {}", self.issuer))
+                    .with_data(json_web_token_error)
+            }
             JwtErrorKind::InvalidAlgorithm => {
                 Error::not_authenticated("invalid algorithm").with_data(json_web_token_error)
             }
@@ -112,7 +121,7 @@ fn expired_at(token: &str) -> Value {
     let exp = token
         .split('.')
         .nth(1)
-        .and_then(|part| base64_url_decode(part))
+        .and_then(base64_url_decode)
         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
         .and_then(|claims| claims.get("exp").and_then(Value::as_i64));
     exp.and_then(|e| chrono::DateTime::from_timestamp(e, 0))
@@ -120,8 +129,21 @@ fn expired_at(token: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Unpadded base64url, as JWTs use.
+fn b64url(input: &[u8]) -> String {
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(char::from(B64URL[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
 fn base64_url_decode(input: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = B64URL;
     let mut out = Vec::with_capacity(input.len() * 3 / 4);
     let (mut buf, mut bits) = (0u32, 0u32);
     for c in input.bytes().filter(|c| *c != b'=') {
@@ -154,11 +176,17 @@ mod tests {
         let (token, claims) = k.issue(7, 1_000).unwrap();
         assert_eq!(claims.sub, "7");
         assert_eq!(claims.exp - claims.iat, 86_400);
-        let header = jsonwebtoken::decode_header(&token).unwrap();
-        assert_eq!(header.typ.as_deref(), Some("access"));
+        let header = base64_url_decode(token.split('.').next().unwrap()).unwrap();
+        assert_eq!(header, br#"{"alg":"HS256","typ":"access"}"#);
+        for len in 0..8 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 200) as u8).collect();
+            assert_eq!(base64_url_decode(&b64url(&bytes)).unwrap(), bytes);
+        }
         let payload = base64_url_decode(token.split('.').nth(1).unwrap()).unwrap();
         let text = String::from_utf8(payload).unwrap();
-        assert!(text.starts_with(r#"{"iat":1000,"exp":87400,"aud":"roost","iss":"roost","sub":"7","jti":""#));
+        assert!(text.starts_with(
+            r#"{"iat":1000,"exp":87400,"aud":"roost","iss":"roost","sub":"7","jti":""#
+        ));
     }
 
     #[test]
@@ -174,9 +202,15 @@ mod tests {
         let mut tampered = token.clone();
         tampered.pop();
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
-        assert_eq!(k.verify(&tampered).unwrap_err().message, "invalid signature");
+        assert_eq!(
+            k.verify(&tampered).unwrap_err().message,
+            "invalid signature"
+        );
         assert_eq!(k.verify("nope").unwrap_err().message, "jwt malformed");
         let other = Keys::new("another-secret-another-secret-xxxx", &AuthConfig::default());
-        assert_eq!(other.verify(&token).unwrap_err().message, "invalid signature");
+        assert_eq!(
+            other.verify(&token).unwrap_err().message,
+            "invalid signature"
+        );
     }
 }

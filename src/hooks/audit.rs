@@ -28,7 +28,16 @@ pub async fn record(
             Some(id) => previous_actor(db, source_table, id).await?,
             None => None,
         };
-        insert(db, Some(source_table), event, None, table_id, actor, previous).await?;
+        insert(
+            db,
+            Some(source_table),
+            event,
+            None,
+            table_id,
+            actor,
+            previous,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -72,17 +81,19 @@ async fn insert(
     let now = chrono::Utc::now();
     let insert = Query::insert()
         .into_table(Alias::new(EVENTS))
-        .columns([
-            "source_table",
-            "event",
-            "custom_event",
-            "table_id",
-            "user_id",
-            "previous_user_id",
-            "created_at",
-            "updated_at",
-        ]
-        .map(Alias::new))
+        .columns(
+            [
+                "source_table",
+                "event",
+                "custom_event",
+                "table_id",
+                "user_id",
+                "previous_user_id",
+                "created_at",
+                "updated_at",
+            ]
+            .map(Alias::new),
+        )
         .values([
             source_table.map(str::to_string).into(),
             event.into(),

@@ -14,8 +14,9 @@ pub fn effect(call: &Call, value: &Value) -> Option<ConnectionEffect> {
         return None;
     }
     match call.method {
-        Method::Create => principal::from_auth_result(value)
-            .map(|p| ConnectionEffect::Login(Arc::new(p))),
+        Method::Create => {
+            principal::from_auth_result(value).map(|p| ConnectionEffect::Login(Arc::new(p)))
+        }
         Method::Remove => Some(ConnectionEffect::Logout),
         _ => None,
     }

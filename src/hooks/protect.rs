@@ -30,8 +30,13 @@ mod tests {
 
     #[test]
     fn strips_secrets_at_any_depth() {
-        let out = super::run(json!({"accessToken": "t", "user": {"id": 1, "password": "h"},
-            "data": [{"secret": "s", "slug": "x"}]}));
-        assert_eq!(out, json!({"accessToken": "t", "user": {"id": 1}, "data": [{"slug": "x"}]}));
+        let out = super::run(
+            json!({"accessToken": "t", "user": {"id": 1, "password": "h"},
+            "data": [{"secret": "s", "slug": "x"}]}),
+        );
+        assert_eq!(
+            out,
+            json!({"accessToken": "t", "user": {"id": 1}, "data": [{"slug": "x"}]})
+        );
     }
 }

@@ -58,7 +58,11 @@ pub enum Filter {
     And(Vec<Filter>),
     Or(Vec<Filter>),
     /// `field <op> value`; for `$in`/`$nin` the value is an array.
-    Cmp { field: String, op: Op, value: Value },
+    Cmp {
+        field: String,
+        op: Op,
+        value: Value,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,13 +156,19 @@ fn parse_select(value: &Value) -> Result<Vec<String>> {
     let items: Vec<&Value> = match value {
         Value::Array(items) => items.iter().collect(),
         Value::String(_) => vec![value],
-        _ => return Err(Error::bad_request("$select must be an array of field names")),
+        _ => {
+            return Err(Error::bad_request(
+                "$select must be an array of field names",
+            ));
+        }
     };
     items
         .into_iter()
         .map(|v| match v {
             Value::String(s) => Ok(s.clone()),
-            _ => Err(Error::bad_request("$select must be an array of field names")),
+            _ => Err(Error::bad_request(
+                "$select must be an array of field names",
+            )),
         })
         .collect()
 }
@@ -171,12 +181,16 @@ fn parse_group(key: &str, value: &Value, depth: usize, terms: &mut usize) -> Res
         )));
     }
     let Value::Array(items) = value else {
-        return Err(Error::bad_request(format!("{key} must be an array of queries")));
+        return Err(Error::bad_request(format!(
+            "{key} must be an array of queries"
+        )));
     };
     let mut branches = Vec::with_capacity(items.len());
     for item in items {
         let Value::Object(fields) = item else {
-            return Err(Error::bad_request(format!("{key} must be an array of queries")));
+            return Err(Error::bad_request(format!(
+                "{key} must be an array of queries"
+            )));
         };
         let mut all = Vec::new();
         for (k, v) in fields {
@@ -262,12 +276,17 @@ mod tests {
 
     #[test]
     fn parses_filters_sort_and_paging() {
-        let q = parse(json!({"name": "a", "age": {"$gt": "3"}, "$limit": "5", "$skip": 2,
-            "$sort": {"age": -1, "name": "1"}, "$select": ["name"]}))
+        let q = parse(
+            json!({"name": "a", "age": {"$gt": "3"}, "$limit": "5", "$skip": 2,
+            "$sort": {"age": -1, "name": "1"}, "$select": ["name"]}),
+        )
         .unwrap();
         assert_eq!(q.limit, Some(5));
         assert_eq!(q.skip, Some(2));
-        assert_eq!(q.sort, vec![("age".into(), Order::Desc), ("name".into(), Order::Asc)]);
+        assert_eq!(
+            q.sort,
+            vec![("age".into(), Order::Desc), ("name".into(), Order::Asc)]
+        );
         assert_eq!(q.select, Some(vec!["name".into()]));
         assert_eq!(q.filters.len(), 2);
     }

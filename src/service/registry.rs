@@ -37,7 +37,9 @@ impl Registry {
     /// True when some registered service exposes `method` (Feathers answers unknown
     /// socket events differently from known methods a service lacks).
     pub fn any_has(&self, method: Method) -> bool {
-        self.services.values().any(|s| s.methods().contains(&method))
+        self.services
+            .values()
+            .any(|s| s.methods().contains(&method))
     }
 }
 

@@ -1,1 +1,63 @@
-//! Services, one file per resource.
+//! Services, one file per resource, and the one ordered list of them ([`register_all`]).
+//!
+//! Every resource here is a [`SqlService`] over its table (seed fields exactly), paginated
+//! with `config.paginate`, `multi` off, behind `Policy::authenticated("<scope prefix>")`
+//! (DESIGN §4). `users`, `events` and `group_group_roles` wrap it with their own rules.
+//! The `authentication` service is registered by `app::build`.
+
+pub mod authentication;
+
+pub mod access_group_types;
+pub mod access_groups;
+pub mod access_scopes;
+pub mod auth_sessions;
+pub mod events;
+pub mod group_group_roles;
+pub mod oauth_providers;
+pub mod role_access_scopes;
+pub mod roles;
+pub mod user_group_roles;
+pub mod user_oauth_providers;
+pub mod user_roles;
+pub mod users;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::service::{Policy, Registry};
+use crate::store::{SqlService, Table};
+
+/// The common shape: authenticated, scoped by `scope_prefix`, paginated, multi off.
+pub(crate) fn standard(table: Table, scope_prefix: &'static str, config: &Config) -> SqlService {
+    SqlService::new(table, Policy::authenticated(scope_prefix)).paginate(Some(config.paginate))
+}
+
+/// Registers `module::service(config)` at `module::PATH` for each module, in order.
+macro_rules! register {
+    ($registry:expr, $config:expr; $($module:ident),* $(,)?) => {
+        $( $registry.register($module::PATH, Arc::new($module::service($config))); )*
+    };
+}
+
+/// Registers every resource service, in this order (the one list of them).
+pub fn register_all(registry: &mut Registry, config: &Arc<Config>) {
+    register!(registry, config;
+        users,
+        roles,
+        access_scopes,
+        role_access_scopes,
+        user_roles,
+        access_group_types,
+        access_groups,
+        user_group_roles,
+        group_group_roles,
+        oauth_providers,
+        user_oauth_providers,
+        auth_sessions,
+        events,
+    );
+}

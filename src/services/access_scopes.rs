@@ -1,0 +1,25 @@
+//! `access_scopes` — the permission names (seeded with ids 1..39 by migration, plus the
+//! `group_group_roles_*` and `events_*` scopes).
+//!
+//! - Path `access_scopes`; methods find, get, create, update, patch, remove; paginated;
+//!   multi off.
+//! - Fields: `id, name, slug, description, created_at, updated_at`; `slug` required, unique.
+//! - Scopes (prefix `scopes`): `scopes_read`, `scopes_write`.
+//! - Events: `access_scopes created|updated|patched|removed`.
+
+use crate::config::Config;
+use crate::store::{Column, SqlService, Table};
+
+pub const PATH: &str = "access_scopes";
+
+pub fn table() -> Table {
+    Table::new(PATH)
+        .column(Column::text("name"))
+        .column(Column::text("slug").required())
+        .column(Column::text("description"))
+        .unique(&["slug"])
+}
+
+pub fn service(config: &Config) -> SqlService {
+    super::standard(table(), "scopes", config)
+}

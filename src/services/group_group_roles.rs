@@ -1,0 +1,187 @@
+//! `group_group_roles` — `(parent, child, role)`: members of the child group hold `role` in
+//! the parent group, transitively (DESIGN §4).
+//!
+//! - Path `group_group_roles`; methods find, get, create, update, patch, remove;
+//!   paginated; multi off.
+//! - Fields: `id, parent_group_id, child_group_id, role_id, created_at, updated_at`. The
+//!   seed marks only `role_id` required; a link without both groups means nothing, so both
+//!   group ids are required too (400), must exist (400), and the triple is unique (409).
+//! - A link that would make a cycle (including a group under itself) is refused: 400.
+//! - Scopes (prefix `group_group_roles`, added by migration): `group_group_roles_read`,
+//!   `group_group_roles_write`.
+//! - Events: `group_group_roles created|updated|patched|removed`.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::service::{Ctx, Db, Method, Policy, Service};
+use crate::store::{Column, SqlService, Table, parse_id};
+
+pub const PATH: &str = "group_group_roles";
+
+const PARENT: &str = "parent_group_id";
+const CHILD: &str = "child_group_id";
+/// Most groups a cycle check walks before giving up with a 400.
+const MAX_WALK: usize = 10_000;
+
+pub fn table() -> Table {
+    Table::new(PATH)
+        .column(
+            Column::integer(PARENT)
+                .required()
+                .references("access_groups"),
+        )
+        .column(
+            Column::integer(CHILD)
+                .required()
+                .references("access_groups"),
+        )
+        .column(Column::integer("role_id").required().references("roles"))
+        .unique(&[PARENT, CHILD, "role_id"])
+}
+
+pub struct GroupGroupRolesService {
+    inner: SqlService,
+}
+
+pub fn service(config: &Config) -> GroupGroupRolesService {
+    GroupGroupRolesService {
+        inner: super::standard(table(), "group_group_roles", config),
+    }
+}
+
+/// An integer field of `data` (number or numeric string), if it is one.
+fn int_field(data: &Value, name: &str) -> Option<i64> {
+    data.get(name).and_then(|v| match v {
+        Value::Null => None,
+        other => parse_id(other),
+    })
+}
+
+fn cycle(message: &str) -> Error {
+    Error::bad_request(message.to_string())
+        .with_errors(json!({ CHILD: "would create a cycle of groups" }))
+}
+
+/// Refuses `parent -> child` when `parent` is already reachable from `child` (ignoring the
+/// link `exclude`, which the write replaces).
+async fn check_cycle(db: Db<'_>, parent: i64, child: i64, exclude: Option<i64>) -> Result<()> {
+    if parent == child {
+        return Err(cycle("A group cannot be linked to itself"));
+    }
+    let mut seen = HashSet::from([child]);
+    let mut frontier = vec![child];
+    while !frontier.is_empty() {
+        let mut select = Query::select();
+        select
+            .column(CHILD)
+            .from(PATH)
+            .and_where(Expr::col(PARENT).is_in(frontier.iter().copied()));
+        if let Some(id) = exclude {
+            select.and_where(Expr::col("id").ne(id));
+        }
+        let rows = db
+            .query_all(db.build(&select))
+            .await
+            .map_err(Error::internal)?;
+        frontier = Vec::new();
+        for row in rows {
+            let next: i64 = row.try_get("", CHILD).map_err(Error::internal)?;
+            if next == parent {
+                return Err(cycle("This link would create a cycle of groups"));
+            }
+            if seen.insert(next) {
+                frontier.push(next);
+            }
+        }
+        if seen.len() > MAX_WALK {
+            return Err(Error::bad_request(
+                "The group hierarchy is too deep to check",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl GroupGroupRolesService {
+    /// The `(parent, child)` a write to row `id` (or a new row) would leave.
+    async fn resulting_pair(
+        &self,
+        ctx: &Ctx<'_>,
+        id: Option<&Value>,
+        data: &Value,
+    ) -> Result<Option<(i64, i64)>> {
+        let (parent, child) = (int_field(data, PARENT), int_field(data, CHILD));
+        if let (Some(p), Some(c)) = (parent, child) {
+            return Ok(Some((p, c)));
+        }
+        let Some(row_id) = id.and_then(parse_id) else {
+            return Ok(None);
+        };
+        let Some(current) = self.inner.find_by_id(ctx.db, row_id).await? else {
+            return Ok(None);
+        };
+        Ok(parent
+            .or_else(|| current.get(PARENT).and_then(Value::as_i64))
+            .zip(child.or_else(|| current.get(CHILD).and_then(Value::as_i64))))
+    }
+
+    async fn check(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: &Value) -> Result<()> {
+        if !data.is_object() || (data.get(PARENT).is_none() && data.get(CHILD).is_none()) {
+            return Ok(());
+        }
+        match self.resulting_pair(ctx, id, data).await? {
+            Some((parent, child)) => {
+                check_cycle(ctx.db, parent, child, id.and_then(parse_id)).await
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Service for GroupGroupRolesService {
+    fn methods(&self) -> &'static [Method] {
+        self.inner.methods()
+    }
+
+    fn policy(&self) -> &Policy {
+        self.inner.policy()
+    }
+
+    async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
+        self.inner.find(ctx).await
+    }
+
+    async fn get(&self, ctx: &Ctx<'_>, id: &Value) -> Result<Value> {
+        self.inner.get(ctx, id).await
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
+        self.check(ctx, None, &data).await?;
+        self.inner.create(ctx, data).await
+    }
+
+    async fn update(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        if id.is_some() {
+            self.check(ctx, id, &data).await?;
+        }
+        self.inner.update(ctx, id, data).await
+    }
+
+    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        if id.is_some_and(|id| !id.is_null()) {
+            self.check(ctx, id, &data).await?;
+        }
+        self.inner.patch(ctx, id, data).await
+    }
+
+    async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
+        self.inner.remove(ctx, id).await
+    }
+}

@@ -1,0 +1,25 @@
+//! `roles` — named sets of access scopes, granted to users globally (`user_roles`) or
+//! inside a group (`user_group_roles`).
+//!
+//! - Path `roles`; methods find, get, create, update, patch, remove; paginated; multi off.
+//! - Fields: `id, name, slug, description, created_at, updated_at`; `slug` required, unique.
+//! - Scopes (prefix `roles`, also an umbrella): `roles_read`, `roles_create`, `roles_write`,
+//!   `roles_remove`.
+//! - Events: `roles created|updated|patched|removed`.
+
+use crate::config::Config;
+use crate::store::{Column, SqlService, Table};
+
+pub const PATH: &str = "roles";
+
+pub fn table() -> Table {
+    Table::new(PATH)
+        .column(Column::text("name"))
+        .column(Column::text("slug").required())
+        .column(Column::text("description"))
+        .unique(&["slug"])
+}
+
+pub fn service(config: &Config) -> SqlService {
+    super::standard(table(), "roles", config)
+}

@@ -1,0 +1,24 @@
+//! `user_roles` — roles a user holds globally.
+//!
+//! - Path `user_roles`; methods find, get, create, update, patch, remove; paginated;
+//!   multi off.
+//! - Fields: `id, user_id, role_id, created_at, updated_at`; both ids required and must
+//!   exist (400 otherwise); the pair is unique (409).
+//! - Scopes (prefix `user_roles`): `user_roles_read`, `user_roles_write`.
+//! - Events: `user_roles created|updated|patched|removed`.
+
+use crate::config::Config;
+use crate::store::{Column, SqlService, Table};
+
+pub const PATH: &str = "user_roles";
+
+pub fn table() -> Table {
+    Table::new(PATH)
+        .column(Column::integer("user_id").required().references("users"))
+        .column(Column::integer("role_id").required().references("roles"))
+        .unique(&["user_id", "role_id"])
+}
+
+pub fn service(config: &Config) -> SqlService {
+    super::standard(table(), "user_roles", config)
+}

@@ -1,0 +1,319 @@
+//! `users` — accounts.
+//!
+//! - Path `users`; methods find, get, create, update, patch, remove; paginated; multi off.
+//! - Output: `id, username, email, first_name, middle_name, last_name, picture, locale,
+//!   phone, email_verified_at, phone_verified_at, invited_by, invited_date, joined_date,
+//!   updated_by, created_at, updated_at`. **`password` is never returned** (write-only
+//!   column: not selectable, not filterable).
+//! - Input: `username email password first_name middle_name last_name picture locale
+//!   phone`. `email` is required, trimmed, lowercased and must look like an address;
+//!   `username`, `email` and `phone` are unique (409 naming the field). `password` must
+//!   respect `config.password` (min/max length; not the user's email or username) and is
+//!   stored as an argon2id hash. It is required on create from outside and on update
+//!   (server-side calls may create a user without one: invitations).
+//! - `email_verified_at`, `phone_verified_at`, `invited_by`, `invited_date`, `joined_date`
+//!   are written by server-side calls only (verification, invitation flows); `updated_by`
+//!   is set to the caller on update / patch. `joined_date` is set when a user is created
+//!   with a password.
+//! - Access: `create` follows `signup.open` (`Access::Signup`); the rest needs a caller.
+//!   Scopes (prefix `users`): `users_read`, `users_create`, `users_write`, `users_remove`
+//!   and the field scopes of DESIGN §4.
+//! - Events: `users created|updated|patched|removed` (never with the password).
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use crate::auth::password;
+use crate::config::{Config, PasswordConfig};
+use crate::error::{Error, Result};
+use crate::service::{Access, Ctx, Method, Policy, Service};
+use crate::store::{Column, SqlService, Table, now};
+
+pub const PATH: &str = "users";
+
+pub fn table() -> Table {
+    Table::new(PATH)
+        .column(Column::text("username"))
+        .column(Column::text("email").required())
+        .column(Column::text("password").write_only())
+        .column(Column::text("first_name"))
+        .column(Column::text("middle_name"))
+        .column(Column::text("last_name"))
+        .column(Column::text("picture"))
+        .column(Column::text("locale"))
+        .column(Column::text("phone"))
+        .column(Column::timestamp("email_verified_at").internal_write())
+        .column(Column::timestamp("phone_verified_at").internal_write())
+        .column(
+            Column::integer("invited_by")
+                .internal_write()
+                .references(PATH),
+        )
+        .column(Column::timestamp("invited_date").internal_write())
+        .column(Column::timestamp("joined_date").internal_write())
+        .column(Column::integer("updated_by").read_only().references(PATH))
+        .unique(&["username"])
+        .unique(&["email"])
+        .unique(&["phone"])
+}
+
+pub struct UsersService {
+    inner: SqlService,
+    password: PasswordConfig,
+}
+
+pub fn service(config: &Config) -> UsersService {
+    let policy = Policy {
+        create: Access::Signup,
+        ..Policy::authenticated("users")
+    };
+    UsersService {
+        inner: SqlService::new(table(), policy).paginate(Some(config.paginate)),
+        password: config.password.clone(),
+    }
+}
+
+/// A plausible address: `local@domain.tld`, no spaces or control characters.
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && domain.contains('.')
+        && !domain.starts_with(['.', '-'])
+        && !domain.ends_with(['.', '-'])
+        && !domain.contains("..")
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+}
+
+fn field_error(field: &str, message: String, detail: &str) -> Error {
+    Error::bad_request(message).with_errors(json!({ field: detail }))
+}
+
+/// A password policy error. The message states the rule; there is deliberately no
+/// `errors.password` entry, so no error body carries a key about passwords at all.
+fn password_error(rule: &str) -> Error {
+    Error::bad_request(format!("Password {rule}"))
+}
+
+/// Enforces the password policy (DESIGN §3): length in characters, and not the user's own
+/// email or username.
+pub fn check_password(
+    config: &PasswordConfig,
+    password: &str,
+    data: &Map<String, Value>,
+) -> Result<()> {
+    let length = password.chars().count();
+    if length < config.min_length {
+        return Err(password_error(&format!(
+            "must be at least {} characters long",
+            config.min_length
+        )));
+    }
+    if length > config.max_length {
+        return Err(password_error(&format!(
+            "must be at most {} characters long",
+            config.max_length
+        )));
+    }
+    let lowered = password.to_lowercase();
+    for field in ["email", "username"] {
+        if let Some(Value::String(own)) = data.get(field)
+            && own.trim().to_lowercase() == lowered
+        {
+            return Err(password_error(&format!("must not be your {field}")));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Create,
+    Update,
+    Patch,
+}
+
+impl UsersService {
+    /// Normalises the email, checks and hashes the password; other checks are the store's.
+    async fn prepare(&self, ctx: &Ctx<'_>, data: Value, write: Write) -> Result<Value> {
+        let Value::Object(mut data) = data else {
+            return Ok(data); // the store answers "Data must be an object"
+        };
+        let password_needed = match write {
+            Write::Create => !ctx.params.is_internal(),
+            Write::Update => true,
+            Write::Patch => false,
+        };
+        let mut missing = Vec::new();
+        if write != Write::Patch && data.get("email").is_none_or(Value::is_null) {
+            missing.push("email");
+        }
+        if password_needed && data.get("password").is_none_or(Value::is_null) {
+            missing.push("password");
+        }
+        if !missing.is_empty() {
+            // `errors` names the fields, except the password (see `password_error`).
+            let mut errors = Map::new();
+            for field in missing.iter().filter(|f| **f != "password") {
+                errors.insert((*field).to_string(), json!("is required"));
+            }
+            let list = missing.iter().map(|f| format!("'{f}'")).collect::<Vec<_>>();
+            let verb = if missing.len() == 1 { "is" } else { "are" };
+            let error = Error::bad_request(format!("{} {verb} required", list.join(" and ")));
+            return Err(if errors.is_empty() {
+                error
+            } else {
+                error.with_errors(Value::Object(errors))
+            });
+        }
+        if let Some(email) = data.get("email").filter(|v| !v.is_null()) {
+            let Value::String(email) = email else {
+                return Err(field_error(
+                    "email",
+                    "Invalid value for 'email': expected a string".into(),
+                    "must be a string",
+                ));
+            };
+            let email = email.trim().to_lowercase();
+            if !valid_email(&email) {
+                return Err(field_error(
+                    "email",
+                    "'email' must be a valid email address".into(),
+                    "must be a valid email address",
+                ));
+            }
+            data.insert("email".into(), Value::String(email));
+        }
+        match data.get("password") {
+            None => {}
+            Some(Value::String(plain)) => {
+                check_password(&self.password, plain, &data)?;
+                let hash = password::hash(plain.clone()).await?;
+                data.insert("password".into(), Value::String(hash));
+            }
+            Some(_) => {
+                return Err(password_error("must be a string"));
+            }
+        }
+        Ok(Value::Object(data))
+    }
+
+    /// Values the service sets itself.
+    fn server_values(ctx: &Ctx<'_>, data: &Value, write: Write) -> Map<String, Value> {
+        let mut server = Map::new();
+        match write {
+            Write::Create => {
+                if data.get("password").is_some_and(Value::is_string) {
+                    server.insert("joined_date".into(), json!(now().to_rfc3339()));
+                }
+            }
+            Write::Update | Write::Patch => {
+                if let Some(actor) = ctx.params.user_id() {
+                    server.insert("updated_by".into(), json!(actor));
+                }
+            }
+        }
+        server
+    }
+}
+
+#[async_trait]
+impl Service for UsersService {
+    fn methods(&self) -> &'static [Method] {
+        self.inner.methods()
+    }
+
+    fn policy(&self) -> &Policy {
+        self.inner.policy()
+    }
+
+    async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
+        self.inner.find(ctx).await
+    }
+
+    async fn get(&self, ctx: &Ctx<'_>, id: &Value) -> Result<Value> {
+        self.inner.get(ctx, id).await
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
+        if data.is_array() {
+            return self.inner.create(ctx, data).await; // 405 unless multi
+        }
+        let data = self.prepare(ctx, data, Write::Create).await?;
+        let server = Self::server_values(ctx, &data, Write::Create);
+        self.inner.create_with(ctx, data, &server).await
+    }
+
+    async fn update(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        if id.is_none_or(Value::is_null) || data.is_array() {
+            return self.inner.update(ctx, id, data).await; // 400 "replace multiple"
+        }
+        let data = self.prepare(ctx, data, Write::Update).await?;
+        let server = Self::server_values(ctx, &data, Write::Update);
+        self.inner.update_with(ctx, id, data, &server).await
+    }
+
+    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        if id.is_none_or(Value::is_null) {
+            return self.inner.patch(ctx, id, data).await; // 405 unless multi
+        }
+        let data = self.prepare(ctx, data, Write::Patch).await?;
+        let server = Self::server_values(ctx, &data, Write::Patch);
+        self.inner.patch_with(ctx, id, data, &server).await
+    }
+
+    async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
+        self.inner.remove(ctx, id).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        for ok in ["a@b.co", "jane.doe+x@mail.example.org", "ü@bücher.de"] {
+            assert!(valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "not-an-email",
+            "a@b",
+            "@b.co",
+            "a@.co",
+            "a b@c.co",
+            "a@b..co",
+            "a@b.co.",
+            "a@-b.co",
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_rules_say_the_rule() {
+        let config = PasswordConfig {
+            min_length: 12,
+            max_length: 128,
+        };
+        let data = Map::new();
+        let e = check_password(&config, "short", &data).unwrap_err();
+        assert_eq!(e.message, "Password must be at least 12 characters long");
+        let e = check_password(&config, &"x".repeat(129), &data).unwrap_err();
+        assert_eq!(e.message, "Password must be at most 128 characters long");
+        assert!(check_password(&config, "Quiet-Lantern-Orbit-77", &data).is_ok());
+        // Characters, not bytes.
+        assert!(check_password(&config, &"é".repeat(12), &data).is_ok());
+        let mut data = Map::new();
+        data.insert("email".into(), json!("Long.Enough@Example.com"));
+        assert!(check_password(&config, "long.enough@example.com", &data).is_err());
+    }
+}

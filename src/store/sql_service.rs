@@ -1,0 +1,391 @@
+//! The generic table-backed Feathers service (`@feathersjs/knex` semantics, feathers-protocol
+//! §5): query language, pagination, `multi` gating, `$select` on every result, 404 for
+//! unknown / wrong-shape ids and id+query mismatches, constraint errors as Feathers errors.
+
+use async_trait::async_trait;
+use sea_orm::sea_query::{
+    Asterisk, Condition, Expr, Func, Query as Sql, ReturningClause, SelectStatement,
+};
+use serde_json::{Map, Value, json};
+
+use super::data::{self, Mode, Values};
+use super::errors::{self, Action};
+use super::filter;
+use super::options::{Multi, clamp, id_display, parse_id};
+use super::rows;
+use super::table::{Column, ID, Table};
+use crate::config::PaginateConfig;
+use crate::error::{Error, Result};
+use crate::service::{Ctx, Db, Method, Policy, Query, Service};
+
+/// A Feathers service over one table. Defaults: no pagination, `multi` off, all six
+/// methods.
+pub struct SqlService {
+    table: Table,
+    policy: Policy,
+    paginate: Option<PaginateConfig>,
+    multi: Multi,
+    methods: &'static [Method],
+}
+
+impl SqlService {
+    pub fn new(table: Table, policy: Policy) -> Self {
+        Self {
+            table,
+            policy,
+            paginate: None,
+            multi: Multi::Off,
+            methods: &Method::ALL,
+        }
+    }
+
+    /// `Some` makes `find` return `{total, limit, skip, data}` pages.
+    pub fn paginate(mut self, paginate: Option<PaginateConfig>) -> Self {
+        self.paginate = paginate;
+        self
+    }
+
+    pub fn multi(mut self, multi: Multi) -> Self {
+        self.multi = multi;
+        self
+    }
+
+    /// The methods offered (the others answer 405 before reaching the service).
+    pub fn with_methods(mut self, methods: &'static [Method]) -> Self {
+        self.methods = methods;
+        self
+    }
+
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    fn query(ctx: &Ctx<'_>) -> Result<Query> {
+        Query::parse(&ctx.params.query)
+    }
+
+    /// `create` ignores the query except `$select`.
+    fn create_select(ctx: &Ctx<'_>) -> Result<Option<Vec<String>>> {
+        let Some(select) = ctx.params.query.get("$select") else {
+            return Ok(None);
+        };
+        let mut only = Map::new();
+        only.insert("$select".into(), select.clone());
+        Ok(Query::parse(&only)?.select)
+    }
+
+    fn returning(columns: &[&Column]) -> ReturningClause {
+        Sql::returning().columns(columns.iter().map(|c| c.name))
+    }
+
+    fn select(&self, columns: &[&Column], cond: Condition) -> SelectStatement {
+        Sql::select()
+            .columns(columns.iter().map(|c| c.name))
+            .from(self.table.name)
+            .cond_where(cond)
+            .to_owned()
+    }
+
+    async fn fetch(
+        &self,
+        db: Db<'_>,
+        columns: &[&Column],
+        stmt: &SelectStatement,
+    ) -> Result<Vec<Value>> {
+        let rows = errors::map(
+            &self.table,
+            Action::Read,
+            db.query_all(db.build(stmt)).await,
+        )?;
+        rows::all_to_json(columns, &rows)
+    }
+
+    /// The readable record with this id, ignoring any query (for wrapping services).
+    pub async fn find_by_id(&self, db: Db<'_>, id: i64) -> Result<Option<Value>> {
+        let columns = self.table.output_columns(None)?;
+        let stmt = self
+            .select(&columns, filter::condition_with_id(&self.table, id, &[])?)
+            .limit(1)
+            .to_owned();
+        Ok(self.fetch(db, &columns, &stmt).await?.into_iter().next())
+    }
+
+    async fn insert_one(
+        &self,
+        ctx: &Ctx<'_>,
+        data: &Value,
+        columns: &[&Column],
+        server: &Map<String, Value>,
+    ) -> Result<Value> {
+        let values = data::prepare(
+            &self.table,
+            data,
+            Mode::Create,
+            ctx.params.is_internal(),
+            server,
+        )?;
+        let mut insert = Sql::insert();
+        insert.into_table(self.table.name);
+        if values.is_empty() {
+            insert.or_default_values();
+        } else {
+            insert.columns(values.iter().map(|(name, _)| *name));
+            insert
+                .values(values.iter().map(|(_, v)| Expr::val(v.clone())))
+                .map_err(Error::internal)?;
+        }
+        insert.returning(Self::returning(columns));
+        let row = match ctx.db.query_one(ctx.db.build(&insert)).await {
+            Ok(row) => row,
+            Err(e) => return Err(errors::write_error(ctx.db, &self.table, e, &values).await),
+        };
+        let row = row.ok_or_else(|| Error::internal("insert returned no row"))?;
+        rows::to_json(columns, &row)
+    }
+
+    /// `UPDATE ... SET values WHERE cond RETURNING columns`.
+    async fn update_where(
+        &self,
+        ctx: &Ctx<'_>,
+        values: Values,
+        cond: Condition,
+        columns: &[&Column],
+    ) -> Result<Vec<Value>> {
+        let mut update = Sql::update();
+        update.table(self.table.name);
+        if values.is_empty() {
+            // Nothing to change (and no timestamps): still report the matched rows.
+            update.value(ID, Expr::col(ID));
+        } else {
+            update.values(values.iter().map(|(name, v)| (*name, Expr::val(v.clone()))));
+        }
+        update.cond_where(cond).returning(Self::returning(columns));
+        match ctx.db.query_all(ctx.db.build(&update)).await {
+            Ok(rows) => rows::all_to_json(columns, &rows),
+            Err(e) => Err(errors::write_error(ctx.db, &self.table, e, &values).await),
+        }
+    }
+
+    /// `create`, with `server` values the caller sets itself (bypassing writability).
+    pub async fn create_with(
+        &self,
+        ctx: &Ctx<'_>,
+        data: Value,
+        server: &Map<String, Value>,
+    ) -> Result<Value> {
+        let select = Self::create_select(ctx)?;
+        let columns = self.table.output_columns(select.as_deref())?;
+        match &data {
+            Value::Array(items) => {
+                if !self.multi.allows(Method::Create) {
+                    return Err(Error::method_not_allowed("Can not create multiple entries"));
+                }
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.insert_one(ctx, item, &columns, server).await?);
+                }
+                Ok(Value::Array(out))
+            }
+            _ => self.insert_one(ctx, &data, &columns, server).await,
+        }
+    }
+
+    /// `update` (replace), with `server` values.
+    pub async fn update_with(
+        &self,
+        ctx: &Ctx<'_>,
+        id: Option<&Value>,
+        data: Value,
+        server: &Map<String, Value>,
+    ) -> Result<Value> {
+        let id = match id {
+            Some(id) if !id.is_null() && !data.is_array() => id,
+            _ => {
+                return Err(Error::bad_request(
+                    "You can not replace multiple instances. Did you mean 'patch'?",
+                ));
+            }
+        };
+        let Some(row_id) = parse_id(id) else {
+            return Err(Error::no_record(id_display(id)));
+        };
+        let query = Self::query(ctx)?;
+        let columns = self.table.output_columns(query.select.as_deref())?;
+        let values = data::prepare(
+            &self.table,
+            &data,
+            Mode::Update,
+            ctx.params.is_internal(),
+            server,
+        )?;
+        let cond = filter::condition_with_id(&self.table, row_id, &query.filters)?;
+        self.update_where(ctx, values, cond, &columns)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::no_record(id_display(id)))
+    }
+
+    /// `patch` (merge), with `server` values. `id: None` patches every match (if `multi`).
+    pub async fn patch_with(
+        &self,
+        ctx: &Ctx<'_>,
+        id: Option<&Value>,
+        data: Value,
+        server: &Map<String, Value>,
+    ) -> Result<Value> {
+        let id = id.filter(|id| !id.is_null());
+        if id.is_none() && !self.multi.allows(Method::Patch) {
+            return Err(Error::method_not_allowed("Can not patch multiple entries"));
+        }
+        let row_id = match id {
+            Some(id) => Some(parse_id(id).ok_or_else(|| Error::no_record(id_display(id)))?),
+            None => None,
+        };
+        let query = Self::query(ctx)?;
+        let columns = self.table.output_columns(query.select.as_deref())?;
+        let values = data::prepare(
+            &self.table,
+            &data,
+            Mode::Patch,
+            ctx.params.is_internal(),
+            server,
+        )?;
+        match (id, row_id) {
+            (Some(id), Some(row_id)) => {
+                let cond = filter::condition_with_id(&self.table, row_id, &query.filters)?;
+                self.update_where(ctx, values, cond, &columns)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::no_record(id_display(id)))
+            }
+            _ => {
+                // `$limit` / `$skip` / `$sort` do not apply to a multi patch.
+                let cond = filter::condition(&self.table, &query.filters)?;
+                Ok(Value::Array(
+                    self.update_where(ctx, values, cond, &columns).await?,
+                ))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Service for SqlService {
+    fn methods(&self) -> &'static [Method] {
+        self.methods
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
+        let query = Self::query(ctx)?;
+        let columns = self.table.output_columns(query.select.as_deref())?;
+        let cond = filter::condition(&self.table, &query.filters)?;
+        let mut stmt = self.select(&columns, cond.clone());
+        filter::apply_sort(&self.table, &query.sort, &mut stmt)?;
+        let skip = clamp(query.skip.unwrap_or(0));
+        let limit = match self.paginate {
+            Some(p) => Some(query.limit.unwrap_or(p.default).min(p.max)),
+            None => query.limit.map(clamp),
+        };
+        let data = match limit {
+            Some(0) => Vec::new(),
+            _ => {
+                match limit {
+                    Some(limit) => {
+                        stmt.limit(limit);
+                    }
+                    // SQLite has no OFFSET without LIMIT.
+                    None if skip > 0 => {
+                        stmt.limit(i64::MAX as u64);
+                    }
+                    None => {}
+                }
+                if skip > 0 {
+                    stmt.offset(skip);
+                }
+                self.fetch(ctx.db, &columns, &stmt).await?
+            }
+        };
+        let Some(_) = self.paginate else {
+            return Ok(Value::Array(data));
+        };
+        let count = Sql::select()
+            .expr(Func::count(Expr::col(Asterisk)))
+            .from(self.table.name)
+            .cond_where(cond)
+            .to_owned();
+        let row = errors::map(
+            &self.table,
+            Action::Read,
+            ctx.db.query_one(ctx.db.build(&count)).await,
+        )?;
+        let total = rows::count(row)?;
+        Ok(json!({ "total": total, "limit": limit.unwrap_or(0), "skip": skip, "data": data }))
+    }
+
+    async fn get(&self, ctx: &Ctx<'_>, id: &Value) -> Result<Value> {
+        let Some(row_id) = parse_id(id) else {
+            return Err(Error::no_record(id_display(id)));
+        };
+        let query = Self::query(ctx)?;
+        let columns = self.table.output_columns(query.select.as_deref())?;
+        let cond = filter::condition_with_id(&self.table, row_id, &query.filters)?;
+        let stmt = self.select(&columns, cond).limit(1).to_owned();
+        self.fetch(ctx.db, &columns, &stmt)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::no_record(id_display(id)))
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
+        self.create_with(ctx, data, &Map::new()).await
+    }
+
+    async fn update(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        self.update_with(ctx, id, data, &Map::new()).await
+    }
+
+    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        self.patch_with(ctx, id, data, &Map::new()).await
+    }
+
+    async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
+        let id = id.filter(|id| !id.is_null());
+        if id.is_none() && !self.multi.allows(Method::Remove) {
+            return Err(Error::method_not_allowed("Can not remove multiple entries"));
+        }
+        let row_id = match id {
+            Some(id) => Some(parse_id(id).ok_or_else(|| Error::no_record(id_display(id)))?),
+            None => None,
+        };
+        let query = Self::query(ctx)?;
+        let columns = self.table.output_columns(query.select.as_deref())?;
+        let cond = match row_id {
+            Some(row_id) => filter::condition_with_id(&self.table, row_id, &query.filters)?,
+            None => filter::condition(&self.table, &query.filters)?,
+        };
+        let delete = Sql::delete()
+            .from_table(self.table.name)
+            .cond_where(cond)
+            .returning(Self::returning(&columns))
+            .to_owned();
+        let rows = errors::map(
+            &self.table,
+            Action::Delete,
+            ctx.db.query_all(ctx.db.build(&delete)).await,
+        )?;
+        let mut records = rows::all_to_json(&columns, &rows)?;
+        match id {
+            Some(id) => records
+                .pop()
+                .ok_or_else(|| Error::no_record(id_display(id))),
+            None => Ok(Value::Array(records)),
+        }
+    }
+}
