@@ -206,6 +206,12 @@ pub trait Service: Send + Sync + 'static {
     /// Who may call what, what is audited and what is published.
     fn policy(&self) -> &Policy;
 
+    /// JSON Schemas for the OpenAPI document: `{"record": {..}, "data": {..}}` (what the
+    /// service returns, what it accepts). `None` leaves the service undocumented.
+    fn schema(&self) -> Option<Value> {
+        None
+    }
+
     async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
         Err(not_supported(ctx.path, Method::Find))
     }

@@ -170,6 +170,28 @@ impl Service for AuthenticationService {
         &self.policy
     }
 
+    fn schema(&self) -> Option<Value> {
+        let text = json!({ "type": "string" });
+        Some(json!({
+            "record": {
+                "type": "object",
+                "properties": {
+                    "accessToken": text,
+                    "authentication": { "type": "object", "properties": {
+                        "strategy": text, "accessToken": text, "payload": { "type": "object" } } },
+                    "user": { "$ref": "#/components/schemas/users" },
+                },
+            },
+            "data": {
+                "type": "object",
+                "properties": {
+                    "strategy": { "type": "string", "enum": ["local", "jwt"], "default": "local" },
+                    "email": text, "username": text, "phone": text, "password": text, "accessToken": text,
+                },
+            },
+        }))
+    }
+
     async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
         let Value::Object(data) = data else {
             return Err(Error::bad_request("Authentication data must be an object"));

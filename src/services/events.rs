@@ -76,6 +76,10 @@ impl Service for EventsService {
         self.inner.policy()
     }
 
+    fn schema(&self) -> Option<Value> {
+        self.inner.schema()
+    }
+
     async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
         self.inner.find(ctx).await
     }

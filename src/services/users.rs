@@ -233,6 +233,15 @@ impl Service for UsersService {
         self.inner.policy()
     }
 
+    fn schema(&self) -> Option<Value> {
+        // The column is nullable (invited users have none yet), but callers must send one.
+        let mut schema = self.inner.schema()?;
+        if let Some(required) = schema["data"]["required"].as_array_mut() {
+            required.push(json!("password"));
+        }
+        Some(schema)
+    }
+
     async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
         self.inner.find(ctx).await
     }

@@ -33,6 +33,7 @@ pub mod errors;
 mod filter;
 mod options;
 mod rows;
+mod schema;
 mod sql_service;
 mod table;
 

@@ -277,6 +277,12 @@ impl Service for SqlService {
         self.methods
     }
 
+    fn schema(&self) -> Option<Value> {
+        let mut schema = self.table.json_schema();
+        schema["paginated"] = Value::Bool(self.paginate.is_some());
+        Some(schema)
+    }
+
     fn policy(&self) -> &Policy {
         &self.policy
     }

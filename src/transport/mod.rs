@@ -26,15 +26,20 @@ use crate::service::Connection;
 
 pub use socket::socket_layer;
 
-/// The whole HTTP surface: `GET /health`, every registered service over REST (a fallback
+/// The whole HTTP surface: `GET /health`, `GET /openapi.json`, every registered service over REST (a fallback
 /// that resolves the path itself), Socket.IO at `/socket.io/`, CORS and request tracing.
 ///
 /// Builds the Socket.IO layer and attaches it to `app.realtime`: call it once per app.
 pub fn router(app: App) -> Router {
     let (socket_layer, _io) = socket::socket_layer(app.clone());
     let cors = cors_layer(&app.config.http.cors_origins);
+    let openapi = crate::openapi::document(&app.registry);
     Router::new()
         .route("/health", get(health))
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(rest::json_response(StatusCode::OK, &openapi))),
+        )
         .fallback(rest::handle)
         .with_state(app)
         .layer(socket_layer)

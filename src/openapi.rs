@@ -1,0 +1,155 @@
+//! The OpenAPI 3.1 document, generated from the registered services (their methods and
+//! schemas), so it cannot drift from the code. Served at `GET /openapi.json`.
+
+use serde_json::{Map, Value, json};
+
+use crate::service::{Method, Registry};
+
+/// Builds the document for every service that describes itself.
+pub fn document(registry: &Registry) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    schemas.insert("Error".into(), error_schema());
+    for path in registry.paths() {
+        let Some(service) = registry.get(path) else {
+            continue;
+        };
+        let Some(schema) = service.schema() else {
+            continue;
+        };
+        let name = path.replace('/', "_");
+        schemas.insert(name.clone(), schema["record"].clone());
+        schemas.insert(format!("{name}_data"), schema["data"].clone());
+        let methods = service.methods();
+        let record = reference(&name);
+        let data = reference(&format!("{name}_data"));
+        let paginated = schema
+            .get("paginated")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+
+        let mut collection = Map::new();
+        if methods.contains(&Method::Find) {
+            let page = if paginated {
+                page_of(&record)
+            } else {
+                array_of(&record)
+            };
+            collection.insert("get".into(), operation(path, "find", &[], None, 200, page));
+        }
+        if methods.contains(&Method::Create) {
+            collection.insert(
+                "post".into(),
+                operation(path, "create", &[], Some(&data), 201, record.clone()),
+            );
+        }
+        if !collection.is_empty() {
+            paths.insert(format!("/{path}"), Value::Object(collection));
+        }
+
+        let mut item = Map::new();
+        let id = ["id"];
+        for (method, verb, body, status) in [
+            (Method::Get, "get", None, 200),
+            (Method::Update, "put", Some(&data), 200),
+            (Method::Patch, "patch", Some(&data), 200),
+            (Method::Remove, "delete", None, 200),
+        ] {
+            if methods.contains(&method) {
+                item.insert(
+                    verb.into(),
+                    operation(path, method.as_str(), &id, body, status, record.clone()),
+                );
+            }
+        }
+        if !item.is_empty() {
+            paths.insert(format!("/{path}/{{id}}"), Value::Object(item));
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Roost",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Identity and access server speaking the FeathersJS v5 service protocol. \
+    Every service is also reachable over Socket.IO at /socket.io/ (emit(method, path, ...args)). \
+    find accepts the Feathers query syntax in the query string: field=value, field[$lt|$lte|$gt|$gte|$ne|$in|$nin|$like|$notlike|$ilike]=..., \
+    $or/$and, $sort[field]=1|-1, $select[]=field, $limit, $skip.",
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } },
+            "schemas": schemas,
+        },
+        "security": [{ "bearer": [] }],
+        "paths": paths,
+    })
+}
+
+fn operation(
+    path: &str,
+    method: &str,
+    path_params: &[&str],
+    body: Option<&Value>,
+    status: u16,
+    response: Value,
+) -> Value {
+    let mut parameters: Vec<Value> = path_params
+        .iter()
+        .map(|p| json!({ "name": p, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect();
+    if method == "find" {
+        for name in ["$limit", "$skip"] {
+            parameters.push(json!({ "name": name, "in": "query", "schema": { "type": "integer", "minimum": 0 } }));
+        }
+    }
+    let mut op = json!({
+        "operationId": format!("{}_{method}", path.replace('/', "_")),
+        "tags": [path],
+        "parameters": parameters,
+        "responses": {
+            status.to_string(): { "description": "Success", "content": { "application/json": { "schema": response } } },
+            "default": { "description": "A Feathers error", "content": { "application/json": { "schema": reference("Error") } } },
+        },
+    });
+    if let Some(body) = body {
+        op["requestBody"] =
+            json!({ "required": true, "content": { "application/json": { "schema": body } } });
+    }
+    op
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn array_of(item: &Value) -> Value {
+    json!({ "type": "array", "items": item })
+}
+
+fn page_of(item: &Value) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "total": { "type": "integer" },
+            "limit": { "type": "integer" },
+            "skip": { "type": "integer" },
+            "data": array_of(item),
+        },
+        "required": ["total", "limit", "skip", "data"],
+    })
+}
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "name": { "type": "string" },
+            "message": { "type": "string" },
+            "code": { "type": "integer" },
+            "className": { "type": "string" },
+            "data": {},
+            "errors": { "type": "object" },
+        },
+        "required": ["name", "message", "code", "className"],
+    })
+}
