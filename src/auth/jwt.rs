@@ -77,9 +77,15 @@ impl Keys {
         validation.set_audience(&[&self.audience]);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|e| self.describe(e.kind(), token))
+            .map_err(|e| self.describe(e.kind(), token))?;
+        // Node's jsonwebtoken (and so Feathers) treats `now >= exp` as expired; the crate
+        // only `now > exp`.
+        if claims.exp <= chrono::Utc::now().timestamp() {
+            return Err(self.describe(&JwtErrorKind::ExpiredSignature, token));
+        }
+        Ok(claims)
     }
 
     /// Node `jsonwebtoken` wording, so Feathers clients see familiar messages.
