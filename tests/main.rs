@@ -1,0 +1,41 @@
+//! Roost's one integration test binary.
+//!
+//! Every test starts its own server in-process (`roost::app::start` on 127.0.0.1:0) over
+//! a fresh SQLite file, or a freshly created PostgreSQL database when `TEST_DATABASE_URL`
+//! is set, and drives it like a Feathers client would. Scenarios are written once against
+//! `support::Client` and run over REST and over Socket.IO (see `support::scenarios!`).
+//!
+//! Run: `cargo test --release --test main` (add `TEST_DATABASE_URL=postgres://...` for the
+//! PostgreSQL variants).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+mod support;
+
+// Scenario modules live in tests/cases/ so that cargo builds one test binary (every
+// tests/*.rs file would be a binary of its own).
+
+#[path = "cases/audit.rs"]
+mod audit;
+#[path = "cases/auth.rs"]
+mod auth;
+#[path = "cases/bad_input.rs"]
+mod bad_input;
+#[path = "cases/crud.rs"]
+mod crud;
+#[path = "cases/errors.rs"]
+mod errors;
+#[path = "cases/pagination.rs"]
+mod pagination;
+#[path = "cases/query.rs"]
+mod query;
+#[path = "cases/realtime.rs"]
+mod realtime;
+#[path = "cases/resources.rs"]
+mod resources;
+#[path = "cases/rest.rs"]
+mod rest;
+#[path = "cases/rest_qs.rs"]
+mod rest_qs;
+#[path = "cases/socket.rs"]
+mod socket;
