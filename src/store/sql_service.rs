@@ -234,16 +234,7 @@ impl SqlService {
         data: Value,
         server: &Map<String, Value>,
     ) -> Result<Value> {
-        let id = id.filter(|id| !id.is_null());
-        if id.is_none() && !self.multi.allows(Method::Patch) {
-            return Err(Error::method_not_allowed("Can not patch multiple entries"));
-        }
-        let row_id = match id {
-            Some(id) => Some(parse_id(id).ok_or_else(|| Error::no_record(id_display(id)))?),
-            None => None,
-        };
-        let query = Self::query(ctx)?;
-        let columns = self.table.output_columns(query.select.as_deref())?;
+        let target = self.target(ctx, id, Method::Patch)?;
         let values = data::prepare(
             &self.table,
             &data,
@@ -251,22 +242,57 @@ impl SqlService {
             ctx.params.is_internal(),
             server,
         )?;
-        match (id, row_id) {
-            (Some(id), Some(row_id)) => {
-                let cond = filter::condition_with_id(&self.table, row_id, &query.filters)?;
-                self.update_where(ctx, values, cond, &columns)
-                    .await?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| Error::no_record(id_display(id)))
+        let records = self
+            .update_where(ctx, values, target.cond.clone(), &target.columns)
+            .await?;
+        target.answer(records)
+    }
+
+    /// The rows a `patch` / `remove` acts on: one id (which must also match the query) or,
+    /// when `multi` allows it, every row matching the query (`$limit`/`$skip`/`$sort` do not
+    /// apply to multi operations).
+    fn target<'t>(
+        &'t self,
+        ctx: &Ctx<'_>,
+        id: Option<&'t Value>,
+        method: Method,
+    ) -> Result<Target<'t>> {
+        let id = id.filter(|id| !id.is_null());
+        if id.is_none() && !self.multi.allows(method) {
+            return Err(Error::method_not_allowed(format!(
+                "Can not {} multiple entries",
+                method.as_str()
+            )));
+        }
+        let query = Self::query(ctx)?;
+        let columns = self.table.output_columns(query.select.as_deref())?;
+        let cond = match id {
+            Some(id) => {
+                let row_id = parse_id(id).ok_or_else(|| Error::no_record(id_display(id)))?;
+                filter::condition_with_id(&self.table, row_id, &query.filters)?
             }
-            _ => {
-                // `$limit` / `$skip` / `$sort` do not apply to a multi patch.
-                let cond = filter::condition(&self.table, &query.filters)?;
-                Ok(Value::Array(
-                    self.update_where(ctx, values, cond, &columns).await?,
-                ))
-            }
+            None => filter::condition(&self.table, &query.filters)?,
+        };
+        Ok(Target { id, columns, cond })
+    }
+}
+
+/// What [`SqlService::target`] selected.
+struct Target<'t> {
+    id: Option<&'t Value>,
+    columns: Vec<&'t Column>,
+    cond: Condition,
+}
+
+impl Target<'_> {
+    /// The single record for an id (404 when nothing matched), or every record as an array.
+    fn answer(&self, mut records: Vec<Value>) -> Result<Value> {
+        match self.id {
+            Some(id) => records
+                .drain(..)
+                .next()
+                .ok_or_else(|| Error::no_record(id_display(id))),
+            None => Ok(Value::Array(records)),
         }
     }
 }
@@ -362,36 +388,17 @@ impl Service for SqlService {
     }
 
     async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
-        let id = id.filter(|id| !id.is_null());
-        if id.is_none() && !self.multi.allows(Method::Remove) {
-            return Err(Error::method_not_allowed("Can not remove multiple entries"));
-        }
-        let row_id = match id {
-            Some(id) => Some(parse_id(id).ok_or_else(|| Error::no_record(id_display(id)))?),
-            None => None,
-        };
-        let query = Self::query(ctx)?;
-        let columns = self.table.output_columns(query.select.as_deref())?;
-        let cond = match row_id {
-            Some(row_id) => filter::condition_with_id(&self.table, row_id, &query.filters)?,
-            None => filter::condition(&self.table, &query.filters)?,
-        };
+        let target = self.target(ctx, id, Method::Remove)?;
         let delete = Sql::delete()
             .from_table(self.table.name)
-            .cond_where(cond)
-            .returning(Self::returning(&columns))
+            .cond_where(target.cond.clone())
+            .returning(Self::returning(&target.columns))
             .to_owned();
         let rows = errors::map(
             &self.table,
             Action::Delete,
             ctx.db.query_all(ctx.db.build(&delete)).await,
         )?;
-        let mut records = rows::all_to_json(&columns, &rows)?;
-        match id {
-            Some(id) => records
-                .pop()
-                .ok_or_else(|| Error::no_record(id_display(id))),
-            None => Ok(Value::Array(records)),
-        }
+        target.answer(rows::all_to_json(&target.columns, &rows)?)
     }
 }
