@@ -22,9 +22,13 @@ pub struct AppState {
     pub registry: Registry,
     pub keys: Arc<Keys>,
     pub realtime: Realtime,
+    /// Effective scopes per user (DESIGN §4), invalidated by the pipeline after commits.
+    pub scopes: crate::auth::scopes::ScopeCache,
     /// SQLite allows one writer: audited mutations take this lock so concurrent writers
     /// queue instead of failing with "database is locked". `None` on PostgreSQL.
-    pub write_gate: Option<Mutex<()>>,
+    pub write_gate: Option<Arc<Mutex<()>>>,
+    /// Authentication sessions: the revocation cache and login throttling.
+    pub sessions: Arc<crate::auth::sessions::Sessions>,
 }
 
 pub type App = Arc<AppState>;
@@ -97,21 +101,34 @@ pub async fn build(
         &secret::load_or_generate(&config)?,
         &config.authentication,
     ));
+    let write_gate = config.is_sqlite().then(|| Arc::new(Mutex::new(())));
+    let sessions = Arc::new(crate::auth::sessions::Sessions::new(
+        db.clone(),
+        write_gate.clone(),
+        crate::auth::crypto::load_or_generate(&config)?,
+        crate::auth::geoip::load(config.geoip.database.as_deref())?,
+    ));
+    crate::auth::useragent::warm_up();
     let mut registry = Registry::new();
     services::register_all(&mut registry, &config);
+    registry.register(
+        services::explain::PATH,
+        Arc::new(services::explain::service(&config)),
+    );
     if let Some(users) = registry.get(principal::USERS_PATH).cloned() {
-        let auth = AuthenticationService::new(keys.clone(), users);
+        let auth = AuthenticationService::new(keys.clone(), users, sessions.clone());
         registry.register(authentication::PATH, Arc::new(auth));
     }
     extend(&mut registry, &config);
-    let write_gate = config.is_sqlite().then(|| Mutex::new(()));
     Ok(Arc::new(AppState {
         config,
         db,
         registry,
         keys,
         realtime: Realtime::default(),
+        scopes: Default::default(),
         write_gate,
+        sessions,
     }))
 }
 

@@ -27,6 +27,15 @@ pub struct Config {
     pub signup: SignupConfig,
     pub http: HttpConfig,
     pub audit: AuditConfig,
+    pub geoip: GeoIpConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct GeoIpConfig {
+    /// A local MaxMind / GeoLite2 City `.mmdb` file for the geo fields of
+    /// `auth_sessions`. Unset: those fields stay null. Never downloaded.
+    pub database: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +51,10 @@ pub struct AuthConfig {
     pub issuer: String,
     /// Access token lifetime in seconds.
     pub expires_in: u64,
+    /// AES-256-GCM key (64 hex characters) for `auth_sessions.encrypted_token`. Generated
+    /// into `data_dir/token-key` on first start when neither this nor `token_key_file` is set.
+    pub token_key: Option<String>,
+    pub token_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +114,7 @@ impl Default for Config {
             signup: SignupConfig::default(),
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
+            geoip: GeoIpConfig::default(),
         }
     }
 }
@@ -113,6 +127,8 @@ impl Default for AuthConfig {
             audience: "roost".into(),
             issuer: "roost".into(),
             expires_in: 86_400,
+            token_key: None,
+            token_key_file: None,
         }
     }
 }
@@ -172,6 +188,10 @@ impl Config {
         if let Some(path) = &self.authentication.secret_file {
             self.authentication.secret = Some(read_secret(path, "authentication.secret_file")?);
         }
+        if let Some(path) = &self.authentication.token_key_file {
+            self.authentication.token_key =
+                Some(read_secret(path, "authentication.token_key_file")?);
+        }
         if let Some(path) = &self.admin_password_file {
             self.admin_password = Some(read_secret(path, "admin_password_file")?);
         }
@@ -197,6 +217,11 @@ impl Config {
             && secret.len() < 32
         {
             anyhow::bail!("authentication.secret must be at least 32 bytes");
+        }
+        if let Some(key) = &self.authentication.token_key
+            && crate::auth::crypto::parse_key(key).is_none()
+        {
+            anyhow::bail!("authentication.token_key must be 64 hex characters");
         }
         if self.http.body_limit < 1024 {
             anyhow::bail!("http.body_limit must be at least 1024 bytes");

@@ -19,6 +19,8 @@ mod support;
 mod audit;
 #[path = "cases/auth.rs"]
 mod auth;
+#[path = "cases/authz.rs"]
+mod authz;
 #[path = "cases/bad_input.rs"]
 mod bad_input;
 #[path = "cases/crud.rs"]
@@ -37,5 +39,7 @@ mod resources;
 mod rest;
 #[path = "cases/rest_qs.rs"]
 mod rest_qs;
+#[path = "cases/sessions.rs"]
+mod sessions;
 #[path = "cases/socket.rs"]
 mod socket;

@@ -11,6 +11,7 @@
 
 mod m0001_schema;
 mod m0002_extra_scopes;
+mod m0003_session_jti;
 mod schema;
 
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_schema::Migration),
             Box::new(m0002_extra_scopes::Migration),
+            Box::new(m0003_session_jti::Migration),
         ]
     }
 }

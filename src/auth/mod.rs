@@ -1,8 +1,16 @@
 //! Authentication: JWTs, password hashing, principals and login strategies.
 
+pub mod common_passwords;
+pub mod crypto;
+pub mod fields;
+pub mod geoip;
 pub mod jwt;
 pub mod password;
 pub mod principal;
+pub mod scopes;
 pub mod secret;
+pub mod sessions;
+pub mod throttle;
+pub mod useragent;
 
 pub use jwt::{Claims, Keys};

@@ -22,6 +22,26 @@ pub async fn hash(password: String) -> Result<String> {
     .map_err(Error::internal)?
 }
 
+/// An imported bcrypt hash (`$2a$`, `$2b$`, `$2y$`, e.g. from a Feathers app).
+pub fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| stored.starts_with(p))
+}
+
+/// Checks `password` against an argon2 PHC hash or an imported bcrypt hash. A malformed
+/// hash never matches.
+pub async fn verify_any(password: String, stored: String) -> bool {
+    if !is_bcrypt(&stored) {
+        return verify(password, stored).await;
+    }
+    tokio::task::spawn_blocking(move || {
+        bcrypt::verify(password.as_bytes(), &stored).unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// Checks `password` against a stored PHC hash. A malformed hash never matches.
 pub async fn verify(password: String, stored: String) -> bool {
     tokio::task::spawn_blocking(move || match PasswordHash::new(&stored) {

@@ -15,11 +15,13 @@ pub const USERS_PATH: &str = "users";
 /// Verifies `token` and loads its user. A deleted user is `NotAuthenticated`.
 pub async fn from_token(app: &AppState, token: &str) -> Result<Principal> {
     let claims = app.keys.verify(token)?;
+    app.sessions.check(&claims.jti).await?;
     let user_id: i64 = claims
         .sub
         .parse()
         .map_err(|_| Error::not_authenticated("jwt subject is not a user id"))?;
     let user = load_user(app.registry.get(USERS_PATH), Db::Pool(&app.db), user_id).await?;
+    let scopes = app.scopes.get(Db::Pool(&app.db), user_id).await?;
     Ok(Principal {
         user_id,
         user,
@@ -27,6 +29,7 @@ pub async fn from_token(app: &AppState, token: &str) -> Result<Principal> {
         payload: serde_json::to_value(&claims).map_err(Error::internal)?,
         session_id: claims.jti,
         expires_at: claims.exp,
+        scopes,
     })
 }
 
@@ -62,5 +65,7 @@ pub fn from_auth_result(result: &Value) -> Option<Principal> {
         payload: payload.clone(),
         session_id: payload.get("jti")?.as_str()?.to_string(),
         expires_at: payload.get("exp")?.as_i64()?,
+        // Filled in from the scope cache by the authorize stage of every call.
+        scopes: Arc::default(),
     })
 }

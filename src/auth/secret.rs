@@ -30,7 +30,7 @@ pub fn load_or_generate(config: &Config) -> anyhow::Result<String> {
     Ok(secret)
 }
 
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -19,10 +19,16 @@ pub async fn run(app: &App, policy: &Policy, call: &mut Call) -> Result<()> {
     };
     if let Some(bound) = &params.principal {
         // A socket keeps its principal until logout; its token may expire meanwhile.
-        if bound.expires_at <= chrono::Utc::now().timestamp() {
+        // A revoked session ends it at once (the cache answers; no query).
+        let revoked = app.sessions.is_revoked_cached(&bound.session_id);
+        if revoked || bound.expires_at <= chrono::Utc::now().timestamp() {
             params.principal = None;
             if needs_caller {
-                return Err(Error::not_authenticated("jwt expired"));
+                return Err(Error::not_authenticated(if revoked {
+                    "Session revoked"
+                } else {
+                    "jwt expired"
+                }));
             }
         }
         return Ok(());

@@ -1,7 +1,8 @@
 //! The one pipeline around every service call, in this order (DESIGN §1):
 //!
 //! lookup -> authenticate -> authorize -> execute (one transaction that also writes the
-//! audit rows) -> commit -> protect -> publish -> connection effect.
+//! audit rows) -> commit -> sessions (`auth::sessions::after_commit`: revocation cache,
+//! logging out revoked sockets) -> protect -> publish -> connection effect.
 //!
 //! Both transports and in-process callers go through [`run`]; nothing else calls a
 //! service method for an outside caller.
@@ -40,11 +41,16 @@ async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {
     let service = lookup(app, &call)?;
     let policy = service.policy();
     authenticate::run(app, policy, &mut call).await?;
-    authorize::run(app, policy, &call)?;
+    authorize::run(app, policy, &mut call).await?;
     let records = execute::run(app, service.as_ref(), &call).await?;
-    let value = protect::run(records);
+    crate::auth::sessions::after_commit(app, &call, &records).await;
+    if crate::auth::scopes::affects_scopes(&call.path, call.method) {
+        app.scopes.invalidate_all(); // committed: roles or memberships may have changed
+    }
+    let records = protect::run(records);
+    let value = protect::for_caller(records.clone(), policy, &call.params);
     if policy.publish {
-        publish::run(app, &call, &value).await;
+        publish::run(app, policy, &call, &records).await;
     }
     let effect = connection::effect(&call, &value);
     Ok(Outcome { value, effect })

@@ -4,12 +4,27 @@
 
 use serde_json::Value;
 
+use crate::auth::fields;
+use crate::service::{Params, Policy};
+
 /// Field names that are never sent, at any depth (except the `accessToken` a login
 /// answers with, which is the point of logging in).
 const NEVER_SENT: &[&str] = &["password", "secret", "encrypted_token", "password_hash"];
 
 pub fn run(mut value: Value) -> Value {
     strip(&mut value);
+    value
+}
+
+/// [`run`], then the field rules of DESIGN §4 for the caller (`users` records are shaped
+/// to what the caller may read). Internal calls see everything.
+pub fn for_caller(value: Value, policy: &Policy, params: &Params) -> Value {
+    let mut value = run(value);
+    if policy.scope_prefix == Some("users")
+        && let Some(principal) = params.principal.as_ref().filter(|_| !params.is_internal())
+    {
+        fields::shape_users_result(&mut value, &principal.scopes, Some(principal.user_id));
+    }
     value
 }
 

@@ -1,21 +1,23 @@
-//! After commit: one `<path> <event>` per record to the connections allowed to see it.
+//! After commit: one `<path> <event>` per record to the connections allowed to see it,
+//! shaped per recipient (see [`crate::realtime`]).
 
 use serde_json::Value;
 
 use crate::app::App;
-use crate::service::Call;
+use crate::service::{Call, Policy};
 
-pub async fn run(app: &App, call: &Call, value: &Value) {
+pub async fn run(app: &App, policy: &Policy, call: &Call, value: &Value) {
     let Some(event) = call.method.event() else {
         return;
     };
-    match value {
-        Value::Array(records) => {
-            for record in records {
-                app.realtime.publish(&call.path, event, record).await;
-            }
-        }
-        Value::Null => {}
-        record => app.realtime.publish(&call.path, event, record).await,
+    let records: Vec<&Value> = match value {
+        Value::Array(records) => records.iter().collect(),
+        Value::Null => Vec::new(),
+        record => vec![record],
+    };
+    for record in records {
+        app.realtime
+            .publish_filtered(app, policy, &call.path, event, record)
+            .await;
     }
 }

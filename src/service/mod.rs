@@ -106,6 +106,9 @@ pub struct Principal {
     pub session_id: String,
     /// Token expiry, seconds since the epoch.
     pub expires_at: i64,
+    /// Effective global scopes, resolved when authenticated and refreshed from the scope
+    /// cache by the authorize stage on every call (so role changes apply at once).
+    pub scopes: Arc<crate::auth::scopes::Scopes>,
 }
 
 /// Facts about the connection a call arrived on.

@@ -7,6 +7,18 @@
 //! Both are open to anonymous callers (they are how one stops being anonymous). Nothing
 //! is audited as a row change or published; a socket that logs in is bound to the user by
 //! the pipeline's connection stage.
+//!
+//! Sessions (`auth::sessions`): a `local` login opens an `auth_sessions` row named by the
+//! token's `jti`, with the custom audit event `login`, in one transaction. `jwt`
+//! re-authentication reuses the session of the token it presents (refused once revoked):
+//! no new row and no `login` event, so reconnecting clients do not pile up sessions.
+//! Logout revokes the session (`logout` event).
+//!
+//! Hardening: failed logins are throttled per account and per IP (429 + `Retry-After`,
+//! `auth::throttle`) and recorded as `login_failed` (with the user id when the account
+//! exists). Unknown accounts and wrong passwords answer the same 401 "Invalid login" after
+//! the same work (a decoy hash). Imported bcrypt hashes (`$2a$`/`$2b$`/`$2y$`) are accepted
+//! and replaced by an argon2id hash on the first successful login.
 
 use std::sync::Arc;
 
@@ -15,6 +27,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 
+use crate::auth::sessions::{NewSession, Sessions};
 use crate::auth::{Claims, Keys, password, principal};
 use crate::error::{Error, Result};
 use crate::service::{Access, Ctx, Method, Policy, Principal, Service};
@@ -26,6 +39,7 @@ const INVALID_LOGIN: &str = "Invalid login";
 pub struct AuthenticationService {
     keys: Arc<Keys>,
     users: Arc<dyn Service>,
+    sessions: Arc<Sessions>,
     policy: Policy,
     /// A real hash to verify against when the user does not exist, so an unknown account
     /// costs the same time as a wrong password.
@@ -33,7 +47,7 @@ pub struct AuthenticationService {
 }
 
 impl AuthenticationService {
-    pub fn new(keys: Arc<Keys>, users: Arc<dyn Service>) -> Self {
+    pub fn new(keys: Arc<Keys>, users: Arc<dyn Service>, sessions: Arc<Sessions>) -> Self {
         let policy = Policy {
             find: Access::Deny,
             get: Access::Deny,
@@ -48,6 +62,7 @@ impl AuthenticationService {
         Self {
             keys,
             users,
+            sessions,
             policy,
             decoy_hash: OnceCell::new(),
         }
@@ -60,17 +75,44 @@ impl AuthenticationService {
             .filter(|p| !p.is_empty())
             .ok_or_else(|| Error::not_authenticated(INVALID_LOGIN))?;
         let (column, login) = login_identity(data)?;
+        let ip = ctx.params.connection.ip.as_deref();
+        let throttle_key = format!("{column}:{login}");
+        self.sessions.throttle.check(&throttle_key, ip)?;
         let stored = self.stored_hash(ctx, column, &login).await?;
+        let known_id = stored.as_ref().map(|(id, _)| *id);
         let (user_id, hash) = match stored {
             Some((id, Some(hash))) => (Some(id), hash),
             _ => (None, self.decoy().await?),
         };
-        let matches = password::verify(password.to_string(), hash).await;
+        let is_bcrypt = password::is_bcrypt(&hash);
+        let matches = password::verify_any(password.to_string(), hash).await;
         let user_id = match (user_id, matches) {
             (Some(id), true) => id,
-            _ => return Err(Error::not_authenticated(INVALID_LOGIN)),
+            _ => {
+                self.sessions.throttle.record_failure(&throttle_key, ip);
+                if let Err(e) = self.sessions.record_event("login_failed", known_id).await {
+                    tracing::warn!(error = %e, "could not record login_failed");
+                }
+                return Err(Error::not_authenticated(INVALID_LOGIN));
+            }
+        };
+        self.sessions.throttle.record_success(&throttle_key);
+        let rehash = if is_bcrypt {
+            Some(password::hash(password.to_string()).await?)
+        } else {
+            None
         };
         let (token, claims) = self.keys.issue(user_id, chrono::Utc::now().timestamp())?;
+        self.sessions
+            .open(NewSession {
+                user_id,
+                strategy: "local",
+                connection: &ctx.params.connection,
+                token: &token,
+                jti: &claims.jti,
+                rehash,
+            })
+            .await?;
         let user = principal::load_user(Some(&self.users), ctx.db, user_id).await?;
         Ok(result("local", &token, &claims, user, false))
     }
@@ -82,6 +124,8 @@ impl AuthenticationService {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::not_authenticated("No access token"))?;
         let claims = self.keys.verify(token)?;
+        // Re-authentication reuses the token's session (see the module docs).
+        self.sessions.check(&claims.jti).await?;
         let user_id: i64 = claims
             .sub
             .parse()
@@ -215,6 +259,9 @@ impl Service for AuthenticationService {
             Some(Value::String(t)) if *t == principal.access_token => {}
             Some(_) => return Err(Error::not_authenticated("Invalid access token")),
         }
+        self.sessions
+            .revoke_for_logout(&principal.session_id, principal.user_id)
+            .await?;
         Ok(principal_result(principal))
     }
 }

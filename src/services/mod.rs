@@ -12,6 +12,7 @@ pub mod access_groups;
 pub mod access_scopes;
 pub mod auth_sessions;
 pub mod events;
+pub mod explain;
 pub mod group_group_roles;
 pub mod oauth_providers;
 pub mod role_access_scopes;

@@ -8,7 +8,8 @@
 //! - Input: `username email password first_name middle_name last_name picture locale
 //!   phone`. `email` is required, trimmed, lowercased and must look like an address;
 //!   `username`, `email` and `phone` are unique (409 naming the field). `password` must
-//!   respect `config.password` (min/max length; not the user's email or username) and is
+//!   respect `config.password` (min/max length; not one of the 3,000 most common passwords;
+//!   not the user's email or username) and is
 //!   stored as an argon2id hash. It is required on create from outside and on update
 //!   (server-side calls may create a user without one: invitations).
 //! - `email_verified_at`, `phone_verified_at`, `invited_by`, `invited_date`, `joined_date`
@@ -101,8 +102,8 @@ fn password_error(rule: &str) -> Error {
     Error::bad_request(format!("Password {rule}"))
 }
 
-/// Enforces the password policy (DESIGN §3): length in characters, and not the user's own
-/// email or username.
+/// Enforces the password policy (DESIGN §3): length in characters, not one of the 3,000
+/// most common passwords, and not the user's own email or username.
 pub fn check_password(
     config: &PasswordConfig,
     password: &str,
@@ -120,6 +121,11 @@ pub fn check_password(
             "must be at most {} characters long",
             config.max_length
         )));
+    }
+    if crate::auth::common_passwords::is_common(password) {
+        return Err(password_error(
+            "is too common: it is one of the most used passwords",
+        ));
     }
     let lowered = password.to_lowercase();
     for field in ["email", "username"] {
@@ -319,6 +325,11 @@ mod tests {
         let e = check_password(&config, &"x".repeat(129), &data).unwrap_err();
         assert_eq!(e.message, "Password must be at most 128 characters long");
         assert!(check_password(&config, "Quiet-Lantern-Orbit-77", &data).is_ok());
+        let e = check_password(&config, "Q1W2E3R4T5Y6", &data).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Password is too common: it is one of the most used passwords"
+        );
         // Characters, not bytes.
         assert!(check_password(&config, &"é".repeat(12), &data).is_ok());
         let mut data = Map::new();

@@ -260,6 +260,34 @@ fn apply<A: Adapter>(socket: &SocketRef<A>, io: &SocketIo<A>, effect: Connection
     }
 }
 
+/// Logs out every socket of this instance bound with one of `jtis` (revoked sessions):
+/// unbinds it, leaves every room and disconnects it (server-initiated, so the client does
+/// not reconnect on its own). The socket of the revoking call itself (`caller`) is only
+/// unbound: it still has to receive its answer.
+pub fn log_out_sessions<A: Adapter>(
+    io: &SocketIo<A>,
+    jtis: &std::collections::HashSet<String>,
+    caller: Option<&str>,
+) {
+    for socket in io.sockets() {
+        let bound = socket.extensions.get::<Arc<Principal>>();
+        if !bound.is_some_and(|p| jtis.contains(&p.session_id)) {
+            continue;
+        }
+        socket.extensions.remove::<Arc<Principal>>();
+        if let Some(timer) = socket.extensions.remove::<ExpiryTimer>() {
+            timer.0.abort();
+        }
+        socket.leave_all();
+        if caller.is_some_and(|c| c == socket.id.to_string()) {
+            continue;
+        }
+        if let Err(e) = socket.clone().disconnect() {
+            tracing::debug!(sid = %socket.id, error = %e, "could not disconnect a revoked socket");
+        }
+    }
+}
+
 /// The task that disconnects a socket when its login expires.
 #[derive(Clone)]
 struct ExpiryTimer(Arc<AbortHandle>);

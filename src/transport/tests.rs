@@ -172,7 +172,9 @@ pub(crate) fn fake_app(configure: impl FnOnce(&mut Config)) -> App {
         registry,
         keys: keys.into(),
         realtime: Realtime::default(),
+        scopes: Default::default(),
         write_gate: None,
+        sessions: Default::default(),
     })
 }
 

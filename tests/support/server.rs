@@ -153,6 +153,11 @@ impl TestServer {
         }
     }
 
+    /// The running application (its state: database, sessions, throttle clock).
+    pub fn app(&self) -> &roost::app::App {
+        &self.server.app
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -1,0 +1,443 @@
+//! Effective global access scopes (DESIGN §4): `user_roles -> roles -> role_access_scopes ->
+//! access_scopes`; `full_access` implies every scope.
+//!
+//! Resolved once per user and cached in memory ([`ScopeCache`]), so a permission check is a
+//! hash lookup. The pipeline clears the cache after a commit that touches any table the
+//! resolution reads (see [`affects_scopes`]); a generation counter keeps a load that raced
+//! with an invalidation from re-inserting stale scopes.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+
+use crate::error::{Error, Result};
+use crate::service::Db;
+
+/// The scope that implies every other.
+pub const FULL_ACCESS: &str = "full_access";
+
+/// Tables whose changes can change someone's effective scopes (`users`: only removal,
+/// which cascades to the user's roles).
+const SCOPE_TABLES: &[&str] = &[
+    "user_roles",
+    "roles",
+    "role_access_scopes",
+    "access_scopes",
+    "access_groups",
+    "user_group_roles",
+    "group_group_roles",
+];
+
+/// Whether a committed mutation (`method`) on `path` may change effective scopes.
+pub fn affects_scopes(path: &str, method: crate::service::Method) -> bool {
+    method.is_mutation()
+        && (SCOPE_TABLES.contains(&path)
+            || (path == "users" && method == crate::service::Method::Remove))
+}
+
+/// A user's effective global scopes. Cheap to share (`Arc<Scopes>`). Hashes by a
+/// fingerprint computed once; equality compares the slugs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scopes {
+    slugs: BTreeSet<String>,
+    /// Scopes held inside a group only (`user_group_roles`, and `group_group_roles`
+    /// transitively), by group id.
+    groups: BTreeMap<i64, BTreeSet<String>>,
+    fingerprint: u64,
+}
+
+impl std::hash::Hash for Scopes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.fingerprint);
+    }
+}
+
+impl Scopes {
+    pub fn new(slugs: impl IntoIterator<Item = String>) -> Self {
+        Self::from_set(slugs.into_iter().collect())
+    }
+
+    fn from_set(slugs: BTreeSet<String>) -> Self {
+        Self::with_groups(slugs, BTreeMap::new())
+    }
+
+    fn with_groups(slugs: BTreeSet<String>, groups: BTreeMap<i64, BTreeSet<String>>) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        slugs.hash(&mut hasher);
+        groups.hash(&mut hasher);
+        Self {
+            fingerprint: hasher.finish(),
+            slugs,
+            groups,
+        }
+    }
+
+    /// Holds `slug` inside group `group` (globally, or through a group role).
+    pub fn has_in_group(&self, group: i64, slug: &str) -> bool {
+        self.has(slug)
+            || self
+                .groups
+                .get(&group)
+                .is_some_and(|g| g.contains(slug) || g.contains(FULL_ACCESS))
+    }
+
+    /// The groups inside which any of `slugs` is held through a group role.
+    pub fn groups_with_any(&self, slugs: &[&str]) -> Vec<i64> {
+        self.groups
+            .iter()
+            .filter(|(_, held)| {
+                held.contains(FULL_ACCESS) || slugs.iter().any(|s| held.contains(*s))
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Every group role grant, for `explain`: group id -> slugs.
+    pub fn group_slugs(&self) -> &BTreeMap<i64, BTreeSet<String>> {
+        &self.groups
+    }
+
+    /// A hash of the slugs: equal sets have equal fingerprints.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Holds `full_access`.
+    pub fn is_full(&self) -> bool {
+        self.slugs.contains(FULL_ACCESS)
+    }
+
+    /// Holds `slug` (or `full_access`).
+    pub fn has(&self, slug: &str) -> bool {
+        self.is_full() || self.slugs.contains(slug)
+    }
+
+    /// Holds any of `slugs` (or `full_access`).
+    pub fn has_any(&self, slugs: &[&str]) -> bool {
+        self.is_full() || slugs.iter().any(|s| self.slugs.contains(*s))
+    }
+
+    /// Holds every one of `slugs` (or `full_access`).
+    pub fn has_all<'a>(&self, mut slugs: impl Iterator<Item = &'a str>) -> bool {
+        self.is_full() || slugs.all(|s| self.slugs.contains(s))
+    }
+
+    /// The slugs actually granted (without the `full_access` expansion).
+    pub fn slugs(&self) -> impl Iterator<Item = &str> {
+        self.slugs.iter().map(String::as_str)
+    }
+}
+
+/// Per-user cache of effective scopes.
+#[derive(Default)]
+pub struct ScopeCache {
+    users: DashMap<i64, Arc<Scopes>>,
+    generation: AtomicU64,
+}
+
+impl ScopeCache {
+    /// The scopes of `user_id`, from the cache or loaded from the database.
+    pub async fn get(&self, db: Db<'_>, user_id: i64) -> Result<Arc<Scopes>> {
+        if let Some(found) = self.users.get(&user_id) {
+            return Ok(found.clone());
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let scopes = Arc::new(load(db, user_id).await?);
+        // Only cache what was read after the last invalidation.
+        if self.generation.load(Ordering::Acquire) == generation {
+            self.users.insert(user_id, scopes.clone());
+        }
+        Ok(scopes)
+    }
+
+    /// Forgets every cached user (after a change to roles, scopes or memberships).
+    pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.users.clear();
+    }
+}
+
+/// Reads the scope slugs granted to `user_id` through its global roles.
+pub async fn load(db: Db<'_>, user_id: i64) -> Result<Scopes> {
+    let select = Query::select()
+        .distinct()
+        .column((Alias::new("access_scopes"), Alias::new("slug")))
+        .from(Alias::new("user_roles"))
+        .inner_join(
+            Alias::new("role_access_scopes"),
+            Expr::col((Alias::new("role_access_scopes"), Alias::new("role_id")))
+                .equals((Alias::new("user_roles"), Alias::new("role_id"))),
+        )
+        .inner_join(
+            Alias::new("access_scopes"),
+            Expr::col((Alias::new("access_scopes"), Alias::new("id"))).equals((
+                Alias::new("role_access_scopes"),
+                Alias::new("access_scope_id"),
+            )),
+        )
+        .and_where(Expr::col((Alias::new("user_roles"), Alias::new("user_id"))).eq(user_id))
+        .to_owned();
+    let global = slugs(db, &select).await?;
+    let groups = group_scopes(db, user_id).await?;
+    Ok(Scopes::with_groups(global.slugs, groups))
+}
+
+/// Most groups one user's group roles are followed through (a guard; cycles are refused
+/// when links are written, and the walk visits each group once anyway).
+const MAX_GROUPS: usize = 10_000;
+
+/// The roles `user_id` holds per group: its `user_group_roles`, then up the
+/// `group_group_roles` links (members of the child hold the link's role in the parent,
+/// and are thereby members of the parent), resolved to scope slugs.
+pub async fn group_roles(db: Db<'_>, user_id: i64) -> Result<BTreeMap<i64, BTreeSet<i64>>> {
+    let direct = int_rows(
+        db,
+        &Query::select()
+            .columns([Alias::new("group_id"), Alias::new("role_id")])
+            .from(Alias::new("user_group_roles"))
+            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+            .to_owned(),
+        &["group_id", "role_id"],
+    )
+    .await?;
+    let mut roles: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+    if direct.is_empty() {
+        return Ok(roles);
+    }
+    for row in &direct {
+        roles.entry(row[0]).or_default().insert(row[1]);
+    }
+    let links = int_rows(
+        db,
+        &Query::select()
+            .columns([
+                Alias::new("parent_group_id"),
+                Alias::new("child_group_id"),
+                Alias::new("role_id"),
+            ])
+            .from(Alias::new("group_group_roles"))
+            .to_owned(),
+        &["parent_group_id", "child_group_id", "role_id"],
+    )
+    .await?;
+    let mut parents: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
+    for link in &links {
+        parents.entry(link[1]).or_default().push((link[0], link[2]));
+    }
+    let mut member: BTreeSet<i64> = roles.keys().copied().collect();
+    let mut queue: VecDeque<i64> = member.iter().copied().collect();
+    while let Some(child) = queue.pop_front() {
+        for (parent, role) in parents.get(&child).map(Vec::as_slice).unwrap_or_default() {
+            roles.entry(*parent).or_default().insert(*role);
+            if member.len() < MAX_GROUPS && member.insert(*parent) {
+                queue.push_back(*parent);
+            }
+        }
+    }
+    Ok(roles)
+}
+
+async fn group_scopes(db: Db<'_>, user_id: i64) -> Result<BTreeMap<i64, BTreeSet<String>>> {
+    let roles = group_roles(db, user_id).await?;
+    let mut role_scopes: BTreeMap<i64, Scopes> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for (group, held) in roles {
+        let mut slugs = BTreeSet::new();
+        for role in held {
+            if let std::collections::btree_map::Entry::Vacant(entry) = role_scopes.entry(role) {
+                entry.insert(of_role(db, role).await?);
+            }
+            if let Some(scopes) = role_scopes.get(&role) {
+                slugs.extend(scopes.slugs.iter().cloned());
+            }
+        }
+        out.insert(group, slugs);
+    }
+    Ok(out)
+}
+
+async fn int_rows(
+    db: Db<'_>,
+    select: &sea_orm::sea_query::SelectStatement,
+    columns: &[&str],
+) -> Result<Vec<Vec<i64>>> {
+    let rows = db
+        .query_all(db.build(select))
+        .await
+        .map_err(Error::internal)?;
+    rows.iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| row.try_get::<i64>("", c).map_err(Error::internal))
+                .collect()
+        })
+        .collect()
+}
+
+/// The scope slugs role `role_id` grants.
+pub async fn of_role(db: Db<'_>, role_id: i64) -> Result<Scopes> {
+    let select = Query::select()
+        .distinct()
+        .column((Alias::new("access_scopes"), Alias::new("slug")))
+        .from(Alias::new("role_access_scopes"))
+        .inner_join(
+            Alias::new("access_scopes"),
+            Expr::col((Alias::new("access_scopes"), Alias::new("id"))).equals((
+                Alias::new("role_access_scopes"),
+                Alias::new("access_scope_id"),
+            )),
+        )
+        .and_where(Expr::col((Alias::new("role_access_scopes"), Alias::new("role_id"))).eq(role_id))
+        .to_owned();
+    slugs(db, &select).await
+}
+
+/// The slug of access scope `scope_id`, if it exists.
+pub async fn slug_of(db: Db<'_>, scope_id: i64) -> Result<Option<String>> {
+    let select = Query::select()
+        .column(Alias::new("slug"))
+        .from(Alias::new("access_scopes"))
+        .and_where(Expr::col(Alias::new("id")).eq(scope_id))
+        .to_owned();
+    let row = db
+        .query_one(db.build(&select))
+        .await
+        .map_err(Error::internal)?;
+    match row {
+        Some(row) => row
+            .try_get::<String>("", "slug")
+            .map(Some)
+            .map_err(Error::internal),
+        None => Ok(None),
+    }
+}
+
+async fn slugs(db: Db<'_>, select: &sea_orm::sea_query::SelectStatement) -> Result<Scopes> {
+    let rows = db
+        .query_all(db.build(select))
+        .await
+        .map_err(Error::internal)?;
+    let mut out = BTreeSet::new();
+    for row in rows {
+        out.insert(row.try_get::<String>("", "slug").map_err(Error::internal)?);
+    }
+    Ok(Scopes::from_set(out))
+}
+
+/// Why `user_id` holds `scope`: one entry per role grant that carries it (or
+/// `full_access`), global (`{"via": "role", ...}`) or inside a group
+/// (`{"via": "group", "group_id", "chain": [group ids from the user's own group up to
+/// group_id]}`).
+pub async fn explain(db: Db<'_>, user_id: i64, scope: &str) -> Result<Vec<serde_json::Value>> {
+    use serde_json::json;
+    // (role, None) for global grants, (role, Some(chain)) for group grants.
+    let mut grants: Vec<(i64, Option<Vec<i64>>)> = Vec::new();
+    let global = int_rows(
+        db,
+        &Query::select()
+            .column(Alias::new("role_id"))
+            .from(Alias::new("user_roles"))
+            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+            .to_owned(),
+        &["role_id"],
+    )
+    .await?;
+    grants.extend(global.iter().map(|r| (r[0], None)));
+    let direct = int_rows(
+        db,
+        &Query::select()
+            .columns([Alias::new("group_id"), Alias::new("role_id")])
+            .from(Alias::new("user_group_roles"))
+            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+            .to_owned(),
+        &["group_id", "role_id"],
+    )
+    .await?;
+    if !direct.is_empty() {
+        let links = int_rows(
+            db,
+            &Query::select()
+                .columns([
+                    Alias::new("parent_group_id"),
+                    Alias::new("child_group_id"),
+                    Alias::new("role_id"),
+                ])
+                .from(Alias::new("group_group_roles"))
+                .to_owned(),
+            &["parent_group_id", "child_group_id", "role_id"],
+        )
+        .await?;
+        let mut chains: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        let mut queue = VecDeque::new();
+        for row in &direct {
+            grants.push((row[1], Some(vec![row[0]])));
+            if let std::collections::btree_map::Entry::Vacant(entry) = chains.entry(row[0]) {
+                entry.insert(vec![row[0]]);
+                queue.push_back(row[0]);
+            }
+        }
+        while let Some(child) = queue.pop_front() {
+            let Some(chain) = chains.get(&child).cloned() else {
+                continue;
+            };
+            for link in links.iter().filter(|l| l[1] == child) {
+                let mut up = chain.clone();
+                up.push(link[0]);
+                grants.push((link[2], Some(up.clone())));
+                if chains.len() < MAX_GROUPS && !chains.contains_key(&link[0]) {
+                    chains.insert(link[0], up);
+                    queue.push_back(link[0]);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut role_scopes: BTreeMap<i64, Scopes> = BTreeMap::new();
+    for (role, chain) in grants {
+        if let std::collections::btree_map::Entry::Vacant(entry) = role_scopes.entry(role) {
+            entry.insert(of_role(db, role).await?);
+        }
+        let Some(scopes) = role_scopes.get(&role) else {
+            continue;
+        };
+        let through = if scopes.slugs.contains(scope) {
+            scope
+        } else if scopes.is_full() {
+            FULL_ACCESS
+        } else {
+            continue;
+        };
+        out.push(match chain {
+            None => json!({"via": "role", "role_id": role, "scope": through}),
+            Some(chain) => json!({
+                "via": "group",
+                "role_id": role,
+                "scope": through,
+                "group_id": chain.last(),
+                "chain": chain,
+            }),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_access_implies_all() {
+        let s = Scopes::new(["full_access".to_string()]);
+        assert!(s.has("users_read"));
+        assert!(s.has_any(&["x"]));
+        let s = Scopes::new(["users_read".to_string()]);
+        assert!(s.has("users_read"));
+        assert!(!s.has("users_write"));
+        assert!(!s.has_all(["users_read", "users_write"].into_iter()));
+    }
+}

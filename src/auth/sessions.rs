@@ -1,0 +1,447 @@
+//! Authentication sessions (DESIGN §3): every successful `local` login writes one
+//! `auth_sessions` row, in one transaction with its `login` audit event. The token's `jti`
+//! names the row (column `jti`, internal: never output). The token itself is kept only
+//! encrypted (`encrypted_token`, AES-256-GCM, see [`crate::auth::crypto`]).
+//!
+//! - `jwt` re-authentication reuses the session of the token it presents: no new row, no
+//!   new token. A reconnecting browser therefore never piles up sessions.
+//! - A session is valid while its row exists with `revoked = false`. Checks go through an
+//!   in-memory cache (`jti -> state`): one query the first time a `jti` is seen on this
+//!   instance, none after. The pipeline refreshes the cache after every committed change
+//!   of `auth_sessions` ([`after_commit`]), and logout / password change update it
+//!   directly, so revocation bites on the next call; sockets bound with a revoked session
+//!   are logged out and disconnected at once.
+//! - Limitation: the cache is per instance. Another instance learns of a revocation only
+//!   for `jti`s it has not cached yet.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use serde_json::Value;
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::crypto::TokenCipher;
+use super::geoip::GeoIp;
+use super::throttle::Throttle;
+use super::useragent;
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::hooks::record_custom;
+use crate::service::{Call, Connection, Db, Method};
+
+const TABLE: &str = "auth_sessions";
+/// Cached `jti`s before the cache starts over.
+const CACHE_LIMIT: usize = 100_000;
+
+/// What the cache knows about one `jti`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct State {
+    id: Option<i64>,
+    revoked: bool,
+}
+
+/// A session to open at login.
+pub struct NewSession<'a> {
+    pub user_id: i64,
+    pub strategy: &'a str,
+    pub connection: &'a Connection,
+    pub token: &'a str,
+    pub jti: &'a str,
+    /// A new password hash to store in the same transaction (bcrypt -> argon2id rehash).
+    pub rehash: Option<String>,
+}
+
+pub struct Sessions {
+    db: DatabaseConnection,
+    gate: Option<Arc<Mutex<()>>>,
+    cipher: TokenCipher,
+    geo: Option<GeoIp>,
+    pub throttle: Throttle,
+    by_jti: DashMap<String, State>,
+    by_id: DashMap<i64, String>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::new(
+            DatabaseConnection::default(),
+            None,
+            TokenCipher::ephemeral(),
+            None,
+        )
+    }
+}
+
+fn col(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+impl Sessions {
+    pub fn new(
+        db: DatabaseConnection,
+        gate: Option<Arc<Mutex<()>>>,
+        cipher: TokenCipher,
+        geo: Option<GeoIp>,
+    ) -> Self {
+        Self {
+            db,
+            gate,
+            cipher,
+            geo,
+            throttle: Throttle::default(),
+            by_jti: DashMap::new(),
+            by_id: DashMap::new(),
+        }
+    }
+
+    async fn write_lock(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+
+    fn remember(&self, jti: &str, state: State) {
+        // A cache only: the database stays the truth, so dropping everything is safe.
+        if self.by_jti.len() >= CACHE_LIMIT {
+            self.by_jti.clear();
+            self.by_id.clear();
+        }
+        if let Some(id) = state.id {
+            self.by_id.insert(id, jti.to_string());
+        }
+        self.by_jti.insert(jti.to_string(), state);
+    }
+
+    /// Opens a session for a successful login; returns its row id.
+    pub async fn open(&self, new: NewSession<'_>) -> Result<i64> {
+        let ua = new.connection.user_agent.clone();
+        let info = match ua.clone() {
+            Some(ua) => tokio::task::spawn_blocking(move || useragent::parse(&ua))
+                .await
+                .unwrap_or_default(),
+            None => useragent::UaInfo::default(),
+        };
+        let geo = match (&self.geo, new.connection.ip.as_deref()) {
+            (Some(db), Some(ip)) => db.lookup(ip),
+            _ => Default::default(),
+        };
+        let encrypted = self.cipher.encrypt(new.token)?;
+        let now = chrono::Utc::now();
+        let values: Vec<(&str, sea_orm::Value)> = vec![
+            ("title", info.title().into()),
+            ("user_id", new.user_id.into()),
+            ("auth_provider", new.strategy.into()),
+            ("ip", new.connection.ip.clone().into()),
+            ("city", geo.city.into()),
+            ("region", geo.region.into()),
+            ("country", geo.country.into()),
+            ("loc", geo.loc.into()),
+            ("postal", geo.postal.into()),
+            ("timezone", geo.timezone.into()),
+            ("useragent", ua.into()),
+            ("browser_name", info.browser_name.into()),
+            ("browser_version", info.browser_version.into()),
+            ("engine_name", info.engine_name.into()),
+            ("engine_version", info.engine_version.into()),
+            ("device_vendor", info.device_vendor.into()),
+            ("device_model", info.device_model.into()),
+            ("device_type", info.device_type.into()),
+            ("os_name", info.os_name.into()),
+            ("os_version", info.os_version.into()),
+            ("cpu_arch", info.cpu_arch.into()),
+            ("encrypted_token", encrypted.into()),
+            ("revoked", false.into()),
+            ("jti", new.jti.into()),
+            ("created_at", now.into()),
+            ("updated_at", now.into()),
+        ];
+        let (names, values): (Vec<_>, Vec<_>) = values.into_iter().unzip();
+        let insert = Query::insert()
+            .into_table(col(TABLE))
+            .columns(names.into_iter().map(col))
+            .values(values.into_iter().map(Into::into))
+            .map_err(Error::internal)?
+            .returning_col(col("id"))
+            .to_owned();
+
+        let _writer = self.write_lock().await;
+        let tx = self.db.begin().await.map_err(Error::internal)?;
+        let db = Db::Tx(&tx);
+        let row = db
+            .query_one(db.build(&insert))
+            .await
+            .map_err(Error::internal)?
+            .ok_or_else(|| Error::internal("session insert returned no row"))?;
+        let id: i64 = row.try_get("", "id").map_err(Error::internal)?;
+        if let Some(hash) = new.rehash {
+            let update = Query::update()
+                .table(col("users"))
+                .value(col("password"), hash)
+                .and_where(Expr::col(col("id")).eq(new.user_id))
+                .to_owned();
+            db.execute(db.build(&update))
+                .await
+                .map_err(Error::internal)?;
+        }
+        record_custom(db, "login", Some(new.user_id)).await?;
+        tx.commit().await.map_err(Error::internal)?;
+        self.remember(
+            new.jti,
+            State {
+                id: Some(id),
+                revoked: false,
+            },
+        );
+        Ok(id)
+    }
+
+    /// True when the cache already knows `jti` is revoked (no database access).
+    pub fn is_revoked_cached(&self, jti: &str) -> bool {
+        self.by_jti.get(jti).is_some_and(|s| s.revoked)
+    }
+
+    /// Refuses a token whose session was revoked or deleted (401). Looks the `jti` up once
+    /// per instance; the cache answers after that.
+    pub async fn check(&self, jti: &str) -> Result<()> {
+        let revoked = match self.by_jti.get(jti).map(|s| *s) {
+            Some(state) => state.revoked,
+            None => {
+                let state = self.load(jti).await?;
+                self.remember(jti, state);
+                state.revoked
+            }
+        };
+        if revoked {
+            Err(Error::not_authenticated("Session revoked"))
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn load(&self, jti: &str) -> Result<State> {
+        let select = Query::select()
+            .columns([col("id"), col("revoked")])
+            .from(col(TABLE))
+            .and_where(Expr::col(col("jti")).eq(jti))
+            .limit(1)
+            .to_owned();
+        let row = self
+            .db
+            .query_one_raw(self.db.get_database_backend().build(&select))
+            .await
+            .map_err(Error::internal)?;
+        Ok(match row {
+            Some(row) => State {
+                id: Some(row.try_get("", "id").map_err(Error::internal)?),
+                revoked: row.try_get("", "revoked").map_err(Error::internal)?,
+            },
+            // Deleted (or never written): refused.
+            None => State {
+                id: None,
+                revoked: true,
+            },
+        })
+    }
+
+    /// Logout: revokes the session of `jti` and records `logout`, in one transaction.
+    pub async fn revoke_for_logout(&self, jti: &str, user_id: i64) -> Result<()> {
+        let update = Query::update()
+            .table(col(TABLE))
+            .value(col("revoked"), true)
+            .value(col("updated_at"), chrono::Utc::now())
+            .and_where(Expr::col(col("jti")).eq(jti))
+            .to_owned();
+        let _writer = self.write_lock().await;
+        let tx = self.db.begin().await.map_err(Error::internal)?;
+        let db = Db::Tx(&tx);
+        db.execute(db.build(&update))
+            .await
+            .map_err(Error::internal)?;
+        record_custom(db, "logout", Some(user_id)).await?;
+        tx.commit().await.map_err(Error::internal)?;
+        let id = self.by_jti.get(jti).and_then(|s| s.id);
+        self.remember(jti, State { id, revoked: true });
+        Ok(())
+    }
+
+    /// Revokes every live session of `user_id` except `keep` (the caller's own), recording
+    /// `session_revoked` for each; returns the revoked `jti`s.
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: i64,
+        keep: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let mut select = Query::select()
+            .columns([col("id"), col("jti")])
+            .from(col(TABLE))
+            .and_where(Expr::col(col("user_id")).eq(user_id))
+            .and_where(Expr::col(col("revoked")).eq(false))
+            .to_owned();
+        if let Some(keep) = keep {
+            select.cond_where(
+                Expr::col(col("jti"))
+                    .is_null()
+                    .or(Expr::col(col("jti")).ne(keep)),
+            );
+        }
+        let _writer = self.write_lock().await;
+        let tx = self.db.begin().await.map_err(Error::internal)?;
+        let db = Db::Tx(&tx);
+        let rows = db
+            .query_all(db.build(&select))
+            .await
+            .map_err(Error::internal)?;
+        let mut revoked = Vec::new();
+        for row in rows {
+            let id: i64 = row.try_get("", "id").map_err(Error::internal)?;
+            let jti: Option<String> = row.try_get("", "jti").map_err(Error::internal)?;
+            let update = Query::update()
+                .table(col(TABLE))
+                .value(col("revoked"), true)
+                .value(col("updated_at"), chrono::Utc::now())
+                .and_where(Expr::col(col("id")).eq(id))
+                .to_owned();
+            db.execute(db.build(&update))
+                .await
+                .map_err(Error::internal)?;
+            record_custom(db, "session_revoked", Some(user_id)).await?;
+            if let Some(jti) = jti {
+                revoked.push((id, jti));
+            }
+        }
+        tx.commit().await.map_err(Error::internal)?;
+        for (id, jti) in &revoked {
+            self.remember(
+                jti,
+                State {
+                    id: Some(*id),
+                    revoked: true,
+                },
+            );
+        }
+        Ok(revoked.into_iter().map(|(_, jti)| jti).collect())
+    }
+
+    /// Records a custom audit event outside any other transaction.
+    pub async fn record_event(&self, event: &str, user_id: Option<i64>) -> Result<()> {
+        let _writer = self.write_lock().await;
+        record_custom(Db::Pool(&self.db), event, user_id).await
+    }
+
+    /// After a committed change of `auth_sessions` rows: refreshes their cache entries and
+    /// returns `(jti, user_id)` of those now revoked or gone.
+    async fn refresh(&self, records: &Value, removed: bool) -> Vec<(String, Option<i64>)> {
+        let items: Vec<&Value> = match records {
+            Value::Array(items) => items.iter().collect(),
+            Value::Object(_) => vec![records],
+            _ => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for record in items {
+            let Some(id) = record.get("id").and_then(Value::as_i64) else {
+                continue;
+            };
+            let user_id = record.get("user_id").and_then(Value::as_i64);
+            // The row as committed (the caller's `$select` may hide `revoked`).
+            let (jti, revoked) = if removed {
+                (self.by_id.get(&id).map(|j| j.clone()), true)
+            } else {
+                match self.row_state(id).await {
+                    Some((jti, revoked)) => (jti, revoked),
+                    None => (self.by_id.get(&id).map(|j| j.clone()), true),
+                }
+            };
+            let Some(jti) = jti else { continue };
+            self.remember(
+                &jti,
+                State {
+                    id: (!removed).then_some(id),
+                    revoked,
+                },
+            );
+            if removed {
+                self.by_id.remove(&id);
+            }
+            if revoked {
+                out.push((jti, user_id));
+            }
+        }
+        out
+    }
+
+    /// `(jti, revoked)` of row `id`; `None` when it is gone (or cannot be read).
+    async fn row_state(&self, id: i64) -> Option<(Option<String>, bool)> {
+        let select = Query::select()
+            .columns([col("jti"), col("revoked")])
+            .from(col(TABLE))
+            .and_where(Expr::col(col("id")).eq(id))
+            .to_owned();
+        let row = self
+            .db
+            .query_one_raw(self.db.get_database_backend().build(&select))
+            .await
+            .ok()??;
+        let jti = row.try_get::<Option<String>>("", "jti").ok()?;
+        let revoked = row.try_get::<bool>("", "revoked").ok()?;
+        Some((jti, revoked))
+    }
+}
+
+/// The pipeline's after-commit stage for sessions: keeps the cache true and logs out the
+/// sockets of sessions that a committed call revoked (a revoked or deleted
+/// `auth_sessions` row, a logout, a password change). Failures are logged, never
+/// returned: the call itself succeeded.
+pub async fn after_commit(app: &App, call: &Call, records: &Value) {
+    let mut revoked: Vec<String> = Vec::new();
+    match (call.path.as_str(), call.method) {
+        (TABLE, Method::Update | Method::Patch | Method::Remove) => {
+            let removed = call.method == Method::Remove;
+            for (jti, user_id) in app.sessions.refresh(records, removed).await {
+                if let Err(e) = app.sessions.record_event("session_revoked", user_id).await {
+                    tracing::warn!(error = %e, "could not record session_revoked");
+                }
+                revoked.push(jti);
+            }
+        }
+        (crate::services::authentication::PATH, Method::Remove) => {
+            if let Some(p) = &call.params.principal {
+                revoked.push(p.session_id.clone());
+            }
+        }
+        (crate::services::users::PATH, Method::Update | Method::Patch)
+            if call.data.get("password").is_some_and(Value::is_string) =>
+        {
+            let Some(user_id) = records.get("id").and_then(Value::as_i64) else {
+                return;
+            };
+            let keep = call
+                .params
+                .principal
+                .as_ref()
+                .filter(|p| p.user_id == user_id)
+                .map(|p| p.session_id.as_str());
+            match app.sessions.revoke_user_sessions(user_id, keep).await {
+                Ok(jtis) => revoked.extend(jtis),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not revoke sessions after a password change")
+                }
+            }
+        }
+        _ => {}
+    }
+    if revoked.is_empty() {
+        return;
+    }
+    if let Some(io) = app.realtime.io() {
+        let jtis: HashSet<String> = revoked.into_iter().collect();
+        crate::transport::socket::log_out_sessions(
+            io,
+            &jtis,
+            call.params.connection.socket_id.as_deref(),
+        );
+    }
+}

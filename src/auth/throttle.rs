@@ -1,0 +1,185 @@
+//! Failed-login throttling, per account and per client IP (DESIGN §3): after a few free
+//! failures each further one doubles the wait (1 s, 2 s, 4 s ... up to 15 min). While a key
+//! waits, logins for it answer 429 with `Retry-After` before any password is checked. A
+//! successful login clears its account's count (not its IP's). Counts are forgotten a day
+//! after the last failure. The clock is injectable so tests do not sleep.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use dashmap::DashMap;
+
+use crate::error::{Error, ErrorKind};
+
+/// Milliseconds since the epoch.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(now_ms: i64) -> Self {
+        Self(AtomicI64::new(now_ms))
+    }
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Failures allowed before delays start.
+const FREE_PER_ACCOUNT: u32 = 5;
+const FREE_PER_IP: u32 = 20;
+const BASE_DELAY_MS: i64 = 1_000;
+const MAX_DELAY_MS: i64 = 15 * 60 * 1_000;
+const FORGET_AFTER_MS: i64 = 24 * 3_600 * 1_000;
+/// Above this many tracked keys, stale ones are swept on the next failure.
+const SWEEP_ABOVE: usize = 10_000;
+
+#[derive(Clone, Copy)]
+struct Entry {
+    failures: u32,
+    last_ms: i64,
+    until_ms: i64,
+}
+
+pub struct Throttle {
+    clock: RwLock<Arc<dyn Clock>>,
+    entries: DashMap<String, Entry>,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self {
+            clock: RwLock::new(Arc::new(SystemClock)),
+            entries: DashMap::new(),
+        }
+    }
+}
+
+fn account_key(login: &str) -> String {
+    format!("a:{login}")
+}
+
+fn ip_key(ip: &str) -> String {
+    format!("i:{ip}")
+}
+
+impl Throttle {
+    pub fn set_clock(&self, clock: Arc<dyn Clock>) {
+        if let Ok(mut c) = self.clock.write() {
+            *c = clock;
+        }
+    }
+
+    fn now(&self) -> i64 {
+        match self.clock.read() {
+            Ok(c) => c.now_ms(),
+            Err(_) => SystemClock.now_ms(),
+        }
+    }
+
+    /// 429 if the account or the IP must still wait.
+    pub fn check(&self, login: &str, ip: Option<&str>) -> Result<(), Error> {
+        let now = self.now();
+        let mut wait_ms = self.wait(&account_key(login), now);
+        if let Some(ip) = ip {
+            wait_ms = wait_ms.max(self.wait(&ip_key(ip), now));
+        }
+        if wait_ms <= 0 {
+            return Ok(());
+        }
+        let seconds = u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
+        let mut error = Error::new(
+            ErrorKind::TooManyRequests,
+            "Too many failed login attempts, try again later",
+        );
+        error.retry_after = Some(seconds);
+        Err(error)
+    }
+
+    fn wait(&self, key: &str, now: i64) -> i64 {
+        self.entries.get(key).map_or(0, |e| e.until_ms - now)
+    }
+
+    pub fn record_failure(&self, login: &str, ip: Option<&str>) {
+        let now = self.now();
+        if self.entries.len() > SWEEP_ABOVE {
+            self.entries
+                .retain(|_, e| now - e.last_ms < FORGET_AFTER_MS || e.until_ms > now);
+        }
+        self.bump(account_key(login), FREE_PER_ACCOUNT, now);
+        if let Some(ip) = ip {
+            self.bump(ip_key(ip), FREE_PER_IP, now);
+        }
+    }
+
+    fn bump(&self, key: String, free: u32, now: i64) {
+        let mut entry = self.entries.entry(key).or_insert(Entry {
+            failures: 0,
+            last_ms: now,
+            until_ms: 0,
+        });
+        if now - entry.last_ms >= FORGET_AFTER_MS {
+            entry.failures = 0;
+        }
+        entry.failures = entry.failures.saturating_add(1);
+        entry.last_ms = now;
+        if entry.failures > free {
+            let exponent = (entry.failures - free - 1).min(20);
+            let delay = BASE_DELAY_MS
+                .saturating_mul(1i64 << exponent)
+                .min(MAX_DELAY_MS);
+            entry.until_ms = now + delay;
+        }
+    }
+
+    pub fn record_success(&self, login: &str) {
+        self.entries.remove(&account_key(login));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_and_expire() {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let t = Throttle::default();
+        t.set_clock(clock.clone());
+        for _ in 0..FREE_PER_ACCOUNT {
+            assert!(t.check("a@b.co", Some("1.2.3.4")).is_ok());
+            t.record_failure("a@b.co", Some("1.2.3.4"));
+        }
+        assert!(t.check("a@b.co", None).is_ok());
+        t.record_failure("a@b.co", None);
+        let e = t.check("a@b.co", None).unwrap_err();
+        assert_eq!(e.code(), 429);
+        assert_eq!(e.retry_after, Some(1));
+        clock.advance_ms(1_000);
+        assert!(t.check("a@b.co", None).is_ok());
+        t.record_failure("a@b.co", None);
+        assert_eq!(t.check("a@b.co", None).unwrap_err().retry_after, Some(2));
+        assert!(t.check("other@b.co", None).is_ok());
+        t.record_success("a@b.co");
+        assert!(t.check("a@b.co", None).is_ok());
+    }
+}

@@ -1,0 +1,85 @@
+//! `authorization/explain` — why a user holds an access scope (DESIGN §4).
+//!
+//! - Path `authorization/explain`; method `find` only; not audited, not published.
+//! - Query: `scope` (required, a slug), `user_id` (default: the caller).
+//! - Answer: `{user_id, scope, granted, via: [..]}`; each `via` entry is a role grant
+//!   carrying the scope (or `full_access`): `{"via": "role", role_id, scope}` for a global
+//!   role, `{"via": "group", role_id, scope, group_id, chain}` for a role held inside
+//!   `group_id`, `chain` being the groups from the user's own group up through
+//!   `group_group_roles` links. `granted` is whether the scope is held globally.
+//! - Access: any authenticated caller about themselves; about another user needs
+//!   `user_roles_read` (or `full_access`): 403 otherwise.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::auth::scopes;
+use crate::error::{Error, Result};
+use crate::service::{Access, Ctx, Method, Policy, Service};
+
+pub const PATH: &str = "authorization/explain";
+
+pub struct ExplainService {
+    policy: Policy,
+}
+
+pub fn service(_config: &crate::config::Config) -> ExplainService {
+    ExplainService {
+        policy: Policy {
+            find: Access::Authenticated,
+            get: Access::Deny,
+            create: Access::Deny,
+            update: Access::Deny,
+            patch: Access::Deny,
+            remove: Access::Deny,
+            scope_prefix: None,
+            audit: false,
+            publish: false,
+        },
+    }
+}
+
+fn int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Service for ExplainService {
+    fn methods(&self) -> &'static [Method] {
+        &[Method::Find]
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
+        let query = &ctx.params.query;
+        let Some(Value::String(scope)) = query.get("scope") else {
+            return Err(Error::bad_request("'scope' is required")
+                .with_errors(json!({"scope": "is required"})));
+        };
+        let caller = ctx.params.principal.as_ref();
+        let user_id = match query.get("user_id") {
+            Some(v) => int(v).ok_or_else(|| Error::bad_request("'user_id' must be an integer"))?,
+            None => caller
+                .map(|p| p.user_id)
+                .ok_or_else(|| Error::bad_request("'user_id' is required"))?,
+        };
+        if let Some(p) = caller.filter(|_| !ctx.params.is_internal())
+            && p.user_id != user_id
+            && !p.scopes.has("user_roles_read")
+        {
+            return Err(Error::forbidden(
+                "You are not allowed to explain another user's access",
+            ));
+        }
+        let via = scopes::explain(ctx.db, user_id, scope).await?;
+        let granted = scopes::load(ctx.db, user_id).await?.has(scope);
+        Ok(json!({"user_id": user_id, "scope": scope, "granted": granted, "via": via}))
+    }
+}
