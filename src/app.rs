@@ -29,6 +29,8 @@ pub struct AppState {
     pub write_gate: Option<Arc<Mutex<()>>>,
     /// Authentication sessions: the revocation cache and login throttling.
     pub sessions: Arc<crate::auth::sessions::Sessions>,
+    /// Outgoing emails and text messages (codes, tokens), sent in the background.
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 pub type App = Arc<AppState>;
@@ -109,6 +111,7 @@ pub async fn build(
         crate::auth::geoip::load(config.geoip.database.as_deref())?,
     ));
     crate::auth::useragent::warm_up();
+    let notifier = Arc::new(crate::notify::Notifier::start(&config)?);
     let mut registry = Registry::new();
     services::register_all(&mut registry, &config);
     registry.register(
@@ -116,7 +119,18 @@ pub async fn build(
         Arc::new(services::explain::service(&config)),
     );
     if let Some(users) = registry.get(principal::USERS_PATH).cloned() {
-        let auth = AuthenticationService::new(keys.clone(), users, sessions.clone());
+        let accounts = Arc::new(crate::notify::accounts::Accounts {
+            db: db.clone(),
+            gate: write_gate.clone(),
+            notifier: notifier.clone(),
+            sessions: sessions.clone(),
+            keys: keys.clone(),
+            users: users.clone(),
+            config: config.clone(),
+            sends: Default::default(),
+        });
+        let otp = services::register_accounts(&mut registry, accounts);
+        let auth = AuthenticationService::new(keys.clone(), users, sessions.clone()).with_otp(otp);
         registry.register(authentication::PATH, Arc::new(auth));
     }
     extend(&mut registry, &config);
@@ -129,6 +143,7 @@ pub async fn build(
         scopes: Default::default(),
         write_gate,
         sessions,
+        notifier,
     }))
 }
 

@@ -28,6 +28,86 @@ pub struct Config {
     pub http: HttpConfig,
     pub audit: AuditConfig,
     pub geoip: GeoIpConfig,
+    pub notify: NotifyConfig,
+}
+
+/// Notifications (emailed / texted codes and tokens), see `notify`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct NotifyConfig {
+    /// `smtp` (email over SMTP, SMS over `sms.url` when set), `log` (development only:
+    /// messages go to the log) or `none`. Unset: `log` in development, `none` in production.
+    pub transport: Option<String>,
+    /// Messages waiting to be sent before new ones are refused (and logged).
+    pub queue: usize,
+    /// Extra attempts after a failed send, with a doubling delay.
+    pub retries: u32,
+    /// First retry delay in milliseconds.
+    pub backoff_ms: u64,
+    pub smtp: SmtpConfig,
+    pub sms: SmsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (required STARTTLS), `tls` (implicit TLS) or `none` (plain, local relays
+    /// and tests only).
+    pub tls: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+    /// Connect/command timeout in milliseconds.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmsConfig {
+    /// An `http://` webhook that receives `POST {"to", "message"}` as JSON. Unset: SMS
+    /// is not available (phone codes are logged as undeliverable).
+    pub url: Option<String>,
+    pub timeout_ms: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            transport: None,
+            queue: 1000,
+            retries: 3,
+            backoff_ms: 1000,
+            smtp: SmtpConfig::default(),
+            sms: SmsConfig::default(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 587,
+            tls: "starttls".into(),
+            user: None,
+            password: None,
+            password_file: None,
+            from: "Roost <no-reply@localhost>".into(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout_ms: 5_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -115,6 +195,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
             geoip: GeoIpConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -195,6 +276,9 @@ impl Config {
         if let Some(path) = &self.admin_password_file {
             self.admin_password = Some(read_secret(path, "admin_password_file")?);
         }
+        if let Some(path) = &self.notify.smtp.password_file {
+            self.notify.smtp.password = Some(read_secret(path, "notify.smtp.password_file")?);
+        }
         Ok(())
     }
 
@@ -226,6 +310,7 @@ impl Config {
         if self.http.body_limit < 1024 {
             anyhow::bail!("http.body_limit must be at least 1024 bytes");
         }
+        crate::notify::validate(self)?;
         Ok(())
     }
 

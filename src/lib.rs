@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod hooks;
+pub mod notify;
 pub mod openapi;
 pub mod realtime;
 pub mod service;

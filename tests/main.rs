@@ -15,6 +15,8 @@ mod support;
 // Scenario modules live in tests/cases/ so that cargo builds one test binary (every
 // tests/*.rs file would be a binary of its own).
 
+#[path = "cases/accounts.rs"]
+mod accounts;
 #[path = "cases/audit.rs"]
 mod audit;
 #[path = "cases/auth.rs"]

@@ -12,6 +12,7 @@
 mod m0001_schema;
 mod m0002_extra_scopes;
 mod m0003_session_jti;
+mod m0004_one_time_tokens;
 mod schema;
 
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_schema::Migration),
             Box::new(m0002_extra_scopes::Migration),
             Box::new(m0003_session_jti::Migration),
+            Box::new(m0004_one_time_tokens::Migration),
         ]
     }
 }

@@ -44,6 +44,8 @@ pub struct AuthenticationService {
     /// A real hash to verify against when the user does not exist, so an unknown account
     /// costs the same time as a wrong password.
     decoy_hash: OnceCell<String>,
+    /// The `otp` strategy (`services::otp`), when registered.
+    otp: Option<Arc<super::otp::OtpService>>,
 }
 
 impl AuthenticationService {
@@ -65,7 +67,14 @@ impl AuthenticationService {
             sessions,
             policy,
             decoy_hash: OnceCell::new(),
+            otp: None,
         }
+    }
+
+    /// Enables the `otp` strategy: `{strategy: "otp", email|phone, otp}`.
+    pub fn with_otp(mut self, otp: Arc<super::otp::OtpService>) -> Self {
+        self.otp = Some(otp);
+        self
     }
 
     async fn local(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value> {
@@ -229,8 +238,8 @@ impl Service for AuthenticationService {
             "data": {
                 "type": "object",
                 "properties": {
-                    "strategy": { "type": "string", "enum": ["local", "jwt"], "default": "local" },
-                    "email": text, "username": text, "phone": text, "password": text, "accessToken": text,
+                    "strategy": { "type": "string", "enum": ["local", "jwt", "otp"], "default": "local" },
+                    "email": text, "username": text, "phone": text, "password": text, "accessToken": text, "otp": text,
                 },
             },
         }))
@@ -244,6 +253,17 @@ impl Service for AuthenticationService {
             None | Some(Value::Null) => self.local(ctx, &data).await,
             Some(Value::String(s)) if s == "local" => self.local(ctx, &data).await,
             Some(Value::String(s)) if s == "jwt" => self.jwt(ctx, &data).await,
+            Some(Value::String(s)) if s == "otp" && self.otp.is_some() => {
+                let code = match data.get("otp") {
+                    Some(Value::String(code)) => code.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => return Err(Error::not_authenticated(INVALID_LOGIN)),
+                };
+                match &self.otp {
+                    Some(otp) => otp.login(ctx, &data, &code).await,
+                    None => Err(Error::not_authenticated(INVALID_LOGIN)),
+                }
+            }
             Some(_) => Err(Error::not_authenticated(
                 "Invalid authentication information (strategy not allowed in authStrategies)",
             )),

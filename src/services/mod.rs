@@ -15,12 +15,16 @@ pub mod events;
 pub mod explain;
 pub mod group_group_roles;
 pub mod oauth_providers;
+pub mod otp;
+pub mod recover;
 pub mod role_access_scopes;
 pub mod roles;
 pub mod user_group_roles;
 pub mod user_oauth_providers;
 pub mod user_roles;
 pub mod users;
+pub mod v1_users;
+pub mod verify;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -61,4 +65,32 @@ pub fn register_all(registry: &mut Registry, config: &Arc<Config>) {
         auth_sessions,
         events,
     );
+}
+
+/// Registers the account services (`otp`, `verify`, `recover`, `v1/users`,
+/// `v1/users/invite`), which need the notifier
+/// and sessions; returns `otp` for the `authentication` service's `otp` strategy.
+pub fn register_accounts(
+    registry: &mut Registry,
+    accounts: Arc<crate::notify::accounts::Accounts>,
+) -> Arc<otp::OtpService> {
+    let otp = Arc::new(otp::OtpService::new(accounts.clone()));
+    registry.register(otp::PATH, otp.clone());
+    registry.register(
+        verify::PATH,
+        Arc::new(verify::VerifyService::new(accounts.clone())),
+    );
+    registry.register(
+        recover::PATH,
+        Arc::new(recover::RecoverService::new(accounts.clone())),
+    );
+    registry.register(
+        v1_users::USERS_PATH,
+        Arc::new(v1_users::V1UsersService::new(accounts.clone())),
+    );
+    registry.register(
+        v1_users::INVITE_PATH,
+        Arc::new(v1_users::InviteService::new(accounts)),
+    );
+    otp
 }

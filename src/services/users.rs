@@ -210,6 +210,55 @@ impl UsersService {
         Ok(Value::Object(data))
     }
 
+    /// A changed email or phone is no longer verified: clears `email_verified_at` /
+    /// `phone_verified_at` when the write changes that address.
+    async fn verified_resets(
+        ctx: &Ctx<'_>,
+        id: Option<&Value>,
+        data: &Value,
+        write: Write,
+    ) -> Result<Map<String, Value>> {
+        let mut out = Map::new();
+        let Value::Object(data) = data else {
+            return Ok(out);
+        };
+        let id = match id {
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        let touches = |f: &str| write == Write::Update || data.contains_key(f);
+        let Some(id) = id.filter(|_| touches("email") || touches("phone")) else {
+            return Ok(out);
+        };
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+        let select = Query::select()
+            .columns([Alias::new("email"), Alias::new("phone")])
+            .from(Alias::new("users"))
+            .and_where(Expr::col(Alias::new("id")).eq(id))
+            .to_owned();
+        let row = ctx
+            .db
+            .query_one(ctx.db.build(&select))
+            .await
+            .map_err(Error::internal)?;
+        let Some(row) = row else { return Ok(out) };
+        for (field, verified) in [
+            ("email", "email_verified_at"),
+            ("phone", "phone_verified_at"),
+        ] {
+            if !touches(field) {
+                continue;
+            }
+            let current: Option<String> = row.try_get("", field).map_err(Error::internal)?;
+            let next = data.get(field).and_then(Value::as_str);
+            if current.as_deref() != next {
+                out.insert(verified.into(), Value::Null);
+            }
+        }
+        Ok(out)
+    }
+
     /// Values the service sets itself.
     fn server_values(ctx: &Ctx<'_>, data: &Value, write: Write) -> Map<String, Value> {
         let mut server = Map::new();
@@ -270,7 +319,8 @@ impl Service for UsersService {
             return self.inner.update(ctx, id, data).await; // 400 "replace multiple"
         }
         let data = self.prepare(ctx, data, Write::Update).await?;
-        let server = Self::server_values(ctx, &data, Write::Update);
+        let mut server = Self::server_values(ctx, &data, Write::Update);
+        server.extend(Self::verified_resets(ctx, id, &data, Write::Update).await?);
         self.inner.update_with(ctx, id, data, &server).await
     }
 
@@ -279,7 +329,8 @@ impl Service for UsersService {
             return self.inner.patch(ctx, id, data).await; // 405 unless multi
         }
         let data = self.prepare(ctx, data, Write::Patch).await?;
-        let server = Self::server_values(ctx, &data, Write::Patch);
+        let mut server = Self::server_values(ctx, &data, Write::Patch);
+        server.extend(Self::verified_resets(ctx, id, &data, Write::Patch).await?);
         self.inner.patch_with(ctx, id, data, &server).await
     }
 

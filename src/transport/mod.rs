@@ -105,17 +105,26 @@ fn request_span(req: &Request) -> tracing::Span {
 }
 
 /// Services whose ids are secrets or personal data (`DELETE /authentication/<token>`,
-/// `PATCH /otp/<code>`, `PATCH /verify/<email>`, `PATCH /recover/<email>`).
-const SECRET_ID_PATHS: [&str; 4] = ["authentication", "otp", "verify", "recover"];
+/// `PATCH /otp/<code>`, `PATCH /verify/<email>`, `PATCH /recover/<email>`,
+/// `PATCH /v1/users/invite/<email>`).
+const SECRET_ID_PATHS: [&str; 5] = [
+    "authentication",
+    "otp",
+    "verify",
+    "recover",
+    "v1/users/invite",
+];
 
 /// The path as it may appear in logs: ids of [`SECRET_ID_PATHS`] become `:id`.
 pub fn log_path(path: &str) -> String {
-    let mut segments = path.split('/').filter(|s| !s.is_empty());
-    if let Some(first) = segments.next()
-        && SECRET_ID_PATHS.contains(&first)
-        && segments.next().is_some()
-    {
-        return format!("/{first}/:id");
+    let trimmed = path.trim_matches('/');
+    for service in SECRET_ID_PATHS {
+        if let Some(rest) = trimmed.strip_prefix(service)
+            && rest.starts_with('/')
+            && rest.len() > 1
+        {
+            return format!("/{service}/:id");
+        }
     }
     let mut end = path.len().min(256);
     while !path.is_char_boundary(end) {

@@ -175,6 +175,7 @@ pub(crate) fn fake_app(configure: impl FnOnce(&mut Config)) -> App {
         scopes: Default::default(),
         write_gate: None,
         sessions: Default::default(),
+        notifier: Default::default(),
     })
 }
 
@@ -249,6 +250,8 @@ fn logged_paths_hide_secret_ids() {
         "/authentication/:id"
     );
     assert_eq!(log_path("//verify/a%40b.c"), "/verify/:id");
+    assert_eq!(log_path("/v1/users/invite/a%40b.c"), "/v1/users/invite/:id");
+    assert_eq!(log_path("/v1/users/invite"), "/v1/users/invite");
     assert_eq!(log_path("/otp"), "/otp");
     assert_eq!(log_path("/users/5"), "/users/5");
 }

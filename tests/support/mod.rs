@@ -12,6 +12,7 @@ pub mod check;
 pub mod client;
 pub mod rest;
 mod server;
+pub mod smtp;
 pub mod socket;
 
 use std::time::Duration;

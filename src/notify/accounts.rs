@@ -1,0 +1,227 @@
+//! What the account services (`otp`, `verify`, `recover`) share: the database, the
+//! notifier, sessions, send throttling, and the lookups they all make. Every answer they
+//! give is the same whether the address belongs to an account or not.
+
+use std::sync::Arc;
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::{Map, Value};
+use tokio::sync::{Mutex, MutexGuard};
+
+use super::tokens::{self, Purpose};
+use super::{Kind, Message, Notifier, To};
+use crate::auth::Keys;
+use crate::auth::sessions::Sessions;
+use crate::auth::throttle::Throttle;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::hooks::record_custom;
+use crate::service::{Access, Ctx, Db, Policy, Service};
+
+/// The shared dependencies of the account services.
+pub struct Accounts {
+    pub db: DatabaseConnection,
+    pub gate: Option<Arc<Mutex<()>>>,
+    pub notifier: Arc<Notifier>,
+    pub sessions: Arc<Sessions>,
+    pub keys: Arc<Keys>,
+    pub users: Arc<dyn Service>,
+    pub config: Arc<Config>,
+    /// Sends per address and per IP (each send counts; 5 per address are free).
+    pub sends: Throttle,
+}
+
+/// An account the services act on.
+pub struct Account {
+    pub id: i64,
+    pub locale: Option<String>,
+    pub email: String,
+    pub password: Option<String>,
+}
+
+/// Create and patch open to anyone; nothing audited as a row change or published.
+pub const fn public_create_patch() -> Policy {
+    Policy {
+        find: Access::Deny,
+        get: Access::Deny,
+        create: Access::Public,
+        update: Access::Deny,
+        patch: Access::Public,
+        remove: Access::Deny,
+        scope_prefix: None,
+        audit: false,
+        publish: false,
+    }
+}
+
+/// `("email" | "phone", normalised address)` from `{email}` or `{phone}`.
+pub fn address(data: &Map<String, Value>, allow_phone: bool) -> Result<(&'static str, String)> {
+    if let Some(email) = data.get("email").and_then(Value::as_str) {
+        let email = email.trim().to_lowercase();
+        if crate::services::users::valid_email(&email) {
+            return Ok(("email", email));
+        }
+        return Err(Error::bad_request("'email' must be a valid email address"));
+    }
+    if allow_phone && let Some(phone) = data.get("phone").and_then(Value::as_str) {
+        let phone = phone.trim();
+        if !phone.is_empty() && phone.len() <= 32 && !phone.chars().any(char::is_control) {
+            return Ok(("phone", phone.to_string()));
+        }
+        return Err(Error::bad_request("'phone' must be a phone number"));
+    }
+    Err(Error::bad_request(if allow_phone {
+        "An email or phone is required"
+    } else {
+        "An email is required"
+    }))
+}
+
+/// The data object of a call, or 400.
+pub fn object(data: Value) -> Result<Map<String, Value>> {
+    match data {
+        Value::Object(map) => Ok(map),
+        _ => Err(Error::bad_request("Data must be an object")),
+    }
+}
+
+/// A non-empty string field, or 400.
+pub fn text<'a>(data: &'a Map<String, Value>, field: &str) -> Result<&'a str> {
+    data.get(field)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .ok_or_else(|| Error::bad_request(format!("'{field}' is required")))
+}
+
+impl Accounts {
+    pub async fn write_lock(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+
+    /// The account whose `column` (`email` / `phone`) is `value`.
+    pub async fn find(&self, db: Db<'_>, column: &str, value: &str) -> Result<Option<Account>> {
+        let select = Query::select()
+            .columns([
+                Alias::new("id"),
+                Alias::new("locale"),
+                Alias::new("email"),
+                Alias::new("password"),
+            ])
+            .from(Alias::new("users"))
+            .and_where(Expr::col(Alias::new(column)).eq(value))
+            .limit(1)
+            .to_owned();
+        let Some(row) = db
+            .query_one(db.build(&select))
+            .await
+            .map_err(Error::internal)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Account {
+            id: row.try_get("", "id").map_err(Error::internal)?,
+            locale: row.try_get("", "locale").map_err(Error::internal)?,
+            email: row.try_get("", "email").map_err(Error::internal)?,
+            password: row.try_get("", "password").map_err(Error::internal)?,
+        }))
+    }
+
+    /// 429 when this address or IP asked for too many messages; else counts this one.
+    pub fn throttle_send(
+        &self,
+        ctx: &Ctx<'_>,
+        purpose: Purpose,
+        column: &str,
+        value: &str,
+    ) -> Result<()> {
+        let key = format!("{}:{column}:{value}", purpose.as_str());
+        let ip = ctx.params.connection.ip.as_deref();
+        self.sends.check(&key, ip)?;
+        self.sends.record_failure(&key, ip);
+        Ok(())
+    }
+
+    /// Issues a secret for `account` (when there is one), records `event` and queues the
+    /// message, all after the same checks, so the caller's answer never depends on it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_secret(
+        &self,
+        account: Option<&Account>,
+        purpose: Purpose,
+        kind: Kind,
+        channel: &'static str,
+        address: &str,
+        secret: &str,
+        ttl: chrono::Duration,
+        event: &str,
+    ) -> Result<()> {
+        let Some(account) = account else {
+            return Ok(());
+        };
+        {
+            let _writer = self.write_lock().await;
+            let tx = self.db.begin().await.map_err(Error::internal)?;
+            tokens::issue(Db::Tx(&tx), account.id, purpose, channel, secret, ttl).await?;
+            record_custom(Db::Tx(&tx), event, Some(account.id)).await?;
+            tx.commit().await.map_err(Error::internal)?;
+        }
+        let (subject, body) =
+            super::templates::render(kind, account.locale.as_deref(), secret, address);
+        let to = if channel == "phone" {
+            To::Phone(address.to_string())
+        } else {
+            To::Email(address.to_string())
+        };
+        self.notifier.send(Message { to, subject, body });
+        Ok(())
+    }
+
+    /// Checks and uses up a secret of `account`, counting misses.
+    pub async fn consume(
+        &self,
+        account: &Account,
+        purpose: Purpose,
+        channel: &str,
+        secret: &str,
+        max_attempts: i64,
+    ) -> Result<bool> {
+        let _writer = self.write_lock().await;
+        let tx = self.db.begin().await.map_err(Error::internal)?;
+        let ok = tokens::consume(
+            Db::Tx(&tx),
+            account.id,
+            purpose,
+            channel,
+            secret,
+            max_attempts,
+        )
+        .await?;
+        tx.commit().await.map_err(Error::internal)?;
+        Ok(ok)
+    }
+
+    /// Runs `f` on a transaction under the write gate, then records `event` in it.
+    pub async fn write(
+        &self,
+        updates: Vec<sea_orm::sea_query::UpdateStatement>,
+        event: &str,
+        user_id: i64,
+    ) -> Result<()> {
+        let _writer = self.write_lock().await;
+        let tx = self.db.begin().await.map_err(Error::internal)?;
+        let db = Db::Tx(&tx);
+        for update in &updates {
+            db.execute(db.build(update))
+                .await
+                .map_err(Error::internal)?;
+        }
+        record_custom(db, event, Some(user_id)).await?;
+        tx.commit().await.map_err(Error::internal)?;
+        Ok(())
+    }
+}

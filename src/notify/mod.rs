@@ -1,0 +1,244 @@
+//! Notifications: the emails and text messages that carry one-time codes and tokens.
+//!
+//! [`Notifier::send`] never blocks the request path: it puts the message on a bounded
+//! queue that a background task drains. Each message is delivered by the configured
+//! transport in its own task (at most [`CONCURRENCY`] at once), retried with a doubling
+//! delay; a message that cannot be queued or delivered is logged as an error (address
+//! masked, never its body), never dropped silently.
+//!
+//! Transports (config `notify.transport`):
+//! - `smtp`: email through lettre (STARTTLS, implicit TLS or plain, optional auth); SMS
+//!   through the `notify.sms.url` webhook (JSON `POST {"to", "message"}`).
+//! - `log`: development only (refused when `env = "production"`): messages are written
+//!   to the log at info level, so a developer can read the code.
+//! - `none`: nothing is sent (each message is logged as undeliverable).
+
+pub mod accounts;
+pub mod templates;
+pub mod tokens;
+mod transport;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::config::Config;
+
+pub use templates::Kind;
+
+/// Deliveries in flight at once.
+pub const CONCURRENCY: usize = 8;
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum To {
+    Email(String),
+    Phone(String),
+}
+
+impl To {
+    /// The address for logs: `j***@example.com`, `***1234`.
+    pub fn masked(&self) -> String {
+        match self {
+            To::Email(email) => match email.split_once('@') {
+                Some((local, domain)) => {
+                    let first: String = local.chars().take(1).collect();
+                    format!("{first}***@{domain}")
+                }
+                None => "***".into(),
+            },
+            To::Phone(phone) => {
+                let digits: Vec<char> = phone.chars().collect();
+                let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+                format!("***{tail}")
+            }
+        }
+    }
+}
+
+/// One message to deliver.
+#[derive(Clone)]
+pub struct Message {
+    pub to: To,
+    pub subject: String,
+    pub body: String,
+}
+
+impl std::fmt::Debug for Message {
+    // The body carries a secret: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("to", &self.to.masked())
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The transport named by config (see the module docs).
+fn transport_name(config: &Config) -> &str {
+    match config.notify.transport.as_deref() {
+        Some(name) => name,
+        None if config.is_production() => "none",
+        None => "log",
+    }
+}
+
+/// Rejects a notify configuration the server cannot run with (called by
+/// `Config::validate` and again by [`Notifier::start`]).
+pub fn validate(config: &Config) -> anyhow::Result<()> {
+    let notify = &config.notify;
+    match transport_name(config) {
+        "log" if config.is_production() => {
+            anyhow::bail!("notify.transport = \"log\" is for development only (env is production)")
+        }
+        "log" | "none" => {}
+        "smtp" => {
+            if notify.smtp.host.trim().is_empty() {
+                anyhow::bail!("notify.smtp.host is required with notify.transport = \"smtp\"");
+            }
+            if !matches!(notify.smtp.tls.as_str(), "starttls" | "tls" | "none") {
+                anyhow::bail!("notify.smtp.tls must be starttls, tls or none");
+            }
+            if notify
+                .smtp
+                .from
+                .parse::<lettre::message::Mailbox>()
+                .is_err()
+            {
+                anyhow::bail!("notify.smtp.from is not a valid address");
+            }
+            if notify.smtp.user.is_some() != notify.smtp.password.is_some() {
+                anyhow::bail!("notify.smtp.user and notify.smtp.password go together");
+            }
+        }
+        other => anyhow::bail!("notify.transport must be smtp, log or none (got {other:?})"),
+    }
+    if let Some(url) = &notify.sms.url {
+        transport::parse_http_url(url).map_err(|e| anyhow::anyhow!("notify.sms.url: {e}"))?;
+    }
+    if notify.queue == 0 {
+        anyhow::bail!("notify.queue must be at least 1");
+    }
+    Ok(())
+}
+
+/// The sending side of the notification queue (in `AppState`).
+pub struct Notifier {
+    tx: mpsc::Sender<Message>,
+}
+
+impl Default for Notifier {
+    /// A notifier with no sender behind it: every message is logged as not queued.
+    fn default() -> Self {
+        let (tx, _) = mpsc::channel(1);
+        Self { tx }
+    }
+}
+
+impl Notifier {
+    /// Checks the config, builds the transport and starts the background sender.
+    pub fn start(config: &Config) -> anyhow::Result<Self> {
+        validate(config)?;
+        let name = transport_name(config);
+        if name == "none" {
+            tracing::warn!("notify.transport is none: codes and tokens cannot be delivered");
+        }
+        let transport = Arc::new(transport::Transport::new(config, name)?);
+        let (tx, mut rx) = mpsc::channel::<Message>(config.notify.queue);
+        let retries = config.notify.retries;
+        let backoff = Duration::from_millis(config.notify.backoff_ms.max(1));
+        tokio::spawn(async move {
+            let permits = Arc::new(Semaphore::new(CONCURRENCY));
+            while let Some(message) = rx.recv().await {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let transport = transport.clone();
+                tokio::spawn(async move {
+                    deliver(&transport, &message, retries, backoff).await;
+                    drop(permit);
+                });
+            }
+        });
+        Ok(Self { tx })
+    }
+
+    /// Queues `message`; returns at once.
+    pub fn send(&self, message: Message) {
+        if let Err(e) = self.tx.try_send(message) {
+            let message = match &e {
+                mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => m,
+            };
+            tracing::error!(
+                to = %message.to.masked(),
+                subject = %message.subject,
+                "notification not queued: the queue is full or closed"
+            );
+        }
+    }
+}
+
+async fn deliver(
+    transport: &transport::Transport,
+    message: &Message,
+    retries: u32,
+    backoff: Duration,
+) {
+    let mut delay = backoff;
+    for attempt in 0..=retries {
+        match transport.send(message).await {
+            Ok(()) => return,
+            Err(e) if attempt < retries => {
+                tracing::warn!(
+                    to = %message.to.masked(),
+                    attempt = attempt + 1,
+                    error = %e,
+                    "notification failed; retrying"
+                );
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2).min(Duration::from_secs(300));
+            }
+            Err(e) => {
+                tracing::error!(
+                    to = %message.to.masked(),
+                    subject = %message.subject,
+                    attempts = attempt + 1,
+                    error = %e,
+                    "notification not delivered"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_addresses() {
+        assert_eq!(
+            To::Email("jane@example.com".into()).masked(),
+            "j***@example.com"
+        );
+        assert_eq!(To::Phone("+15551234567".into()).masked(), "***4567");
+        assert_eq!(To::Phone("12".into()).masked(), "***12");
+        assert_eq!(To::Email("bad".into()).masked(), "***");
+    }
+
+    #[test]
+    fn log_is_refused_in_production() {
+        let mut config = Config {
+            env: "production".into(),
+            ..Config::default()
+        };
+        config.notify.transport = Some("log".into());
+        assert!(validate(&config).is_err());
+        config.notify.transport = None;
+        assert!(validate(&config).is_ok());
+        config.env = "development".into();
+        config.notify.transport = Some("log".into());
+        assert!(validate(&config).is_ok());
+    }
+}

@@ -1,0 +1,95 @@
+//! Message texts, per locale (`en`, the default, and `fr`). A user's `locale` such as
+//! `fr-CA` or `fr_FR` picks `fr`; anything else gets English.
+
+/// What a message is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A 6-digit login code.
+    Otp,
+    /// An address verification token.
+    Verify,
+    /// A password recovery token.
+    Recover,
+    /// An invitation token.
+    Invite,
+}
+
+fn is_french(locale: Option<&str>) -> bool {
+    locale.is_some_and(|l| {
+        let l = l.trim().to_ascii_lowercase();
+        l == "fr" || l.starts_with("fr-") || l.starts_with("fr_")
+    })
+}
+
+/// `(subject, body)` of a message carrying `secret`; `address` is the email or phone it
+/// is for (the id to send back with the token).
+pub fn render(kind: Kind, locale: Option<&str>, secret: &str, address: &str) -> (String, String) {
+    if is_french(locale) {
+        return match kind {
+            Kind::Otp => (
+                "Votre code de connexion".into(),
+                format!(
+                    "Votre code de connexion est :\n\n{secret}\n\nIl expire dans 10 minutes. Si vous n'avez rien demandé, ignorez ce message.\n"
+                ),
+            ),
+            Kind::Verify => (
+                "Vérifiez votre adresse".into(),
+                format!(
+                    "Pour vérifier {address}, utilisez ce jeton :\n\n{secret}\n\nIl expire dans 1 heure.\n"
+                ),
+            ),
+            Kind::Recover => (
+                "Réinitialisation du mot de passe".into(),
+                format!(
+                    "Pour choisir un nouveau mot de passe pour {address}, utilisez ce jeton :\n\n{secret}\n\nIl expire dans 1 heure. Si vous n'avez rien demandé, ignorez ce message.\n"
+                ),
+            ),
+            Kind::Invite => (
+                "Vous êtes invité".into(),
+                format!(
+                    "Vous êtes invité à rejoindre Roost avec {address}.\nJeton d'invitation :\n\n{secret}\n\nIl expire dans 7 jours.\n"
+                ),
+            ),
+        };
+    }
+    match kind {
+        Kind::Otp => (
+            "Your sign-in code".into(),
+            format!(
+                "Your sign-in code is:\n\n{secret}\n\nIt expires in 10 minutes.\nIf you did not ask for it, ignore this message.\n"
+            ),
+        ),
+        Kind::Verify => (
+            "Verify your address".into(),
+            format!("To verify {address},\nuse this token:\n\n{secret}\n\nIt expires in 1 hour.\n"),
+        ),
+        Kind::Recover => (
+            "Reset your password".into(),
+            format!(
+                "To choose a new password for {address},\nuse this token:\n\n{secret}\n\nIt expires in 1 hour.\nIf you did not ask for it, ignore this message.\n"
+            ),
+        ),
+        Kind::Invite => (
+            "You are invited".into(),
+            format!(
+                "You are invited to join Roost as {address}.\nInvitation token:\n\n{secret}\n\nIt expires in 7 days.\n"
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_locale() {
+        let (subject, body) = render(Kind::Otp, Some("fr-CA"), "123456", "a@b.c");
+        assert_eq!(subject, "Votre code de connexion");
+        assert!(body.contains("123456"));
+        let (subject, _) = render(Kind::Otp, Some("de"), "123456", "a@b.c");
+        assert_eq!(subject, "Your sign-in code");
+        let (subject, _) = render(Kind::Recover, None, "t", "a@b.c");
+        assert_eq!(subject, "Reset your password");
+    }
+}

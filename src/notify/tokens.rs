@@ -1,0 +1,204 @@
+//! One-time codes and tokens in `one_time_tokens` (migration m0004): only a SHA-256 hash
+//! of each secret is stored (bound to its purpose and user); a row is single use, expires
+//! and counts wrong attempts. Issuing a new secret retires the user's earlier unused ones
+//! of the same purpose and channel.
+
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::service::Db;
+
+const TABLE: &str = "one_time_tokens";
+
+fn col(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+/// What a secret is for (the `purpose` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Otp,
+    Verify,
+    Recover,
+    Invite,
+}
+
+impl Purpose {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Otp => "otp",
+            Purpose::Verify => "verify",
+            Purpose::Recover => "recover",
+            Purpose::Invite => "invite",
+        }
+    }
+}
+
+/// A 6-digit code (uniform over 000000-999999).
+pub fn otp_code() -> String {
+    format!("{:06}", rand::rng().random_range(0..1_000_000u32))
+}
+
+/// A random token of 192 bits, as 48 hex characters.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hash(purpose: Purpose, user_id: i64, secret: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"roost-one-time-token\0");
+    h.update(purpose.as_str().as_bytes());
+    h.update(b"\0");
+    h.update(user_id.to_string().as_bytes());
+    h.update(b"\0");
+    h.update(secret.trim().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Stores a new secret for `user_id`, valid for `ttl`, retiring earlier unused ones.
+pub async fn issue(
+    db: Db<'_>,
+    user_id: i64,
+    purpose: Purpose,
+    channel: &str,
+    secret: &str,
+    ttl: chrono::Duration,
+) -> Result<()> {
+    let now = Utc::now();
+    let retire = Query::update()
+        .table(col(TABLE))
+        .value(col("used_at"), now)
+        .value(col("updated_at"), now)
+        .and_where(Expr::col(col("user_id")).eq(user_id))
+        .and_where(Expr::col(col("purpose")).eq(purpose.as_str()))
+        .and_where(Expr::col(col("channel")).eq(channel))
+        .and_where(Expr::col(col("used_at")).is_null())
+        .to_owned();
+    db.execute(db.build(&retire))
+        .await
+        .map_err(Error::internal)?;
+    let mut insert = Query::insert();
+    insert.into_table(col(TABLE)).columns([
+        col("user_id"),
+        col("purpose"),
+        col("channel"),
+        col("token_hash"),
+        col("expires_at"),
+        col("attempts"),
+        col("created_at"),
+        col("updated_at"),
+    ]);
+    insert
+        .values([
+            user_id.into(),
+            purpose.as_str().into(),
+            channel.into(),
+            hash(purpose, user_id, secret).into(),
+            (now + ttl).into(),
+            0i64.into(),
+            now.into(),
+            now.into(),
+        ])
+        .map_err(Error::internal)?;
+    db.execute(db.build(&insert))
+        .await
+        .map_err(Error::internal)?;
+    Ok(())
+}
+
+/// Checks `secret` against the user's live secret of this purpose and channel. A match
+/// uses it up; a miss counts an attempt (the secret dies after `max_attempts` misses).
+pub async fn consume(
+    db: Db<'_>,
+    user_id: i64,
+    purpose: Purpose,
+    channel: &str,
+    secret: &str,
+    max_attempts: i64,
+) -> Result<bool> {
+    let select = Query::select()
+        .columns([
+            col("id"),
+            col("token_hash"),
+            col("expires_at"),
+            col("attempts"),
+        ])
+        .from(col(TABLE))
+        .and_where(Expr::col(col("user_id")).eq(user_id))
+        .and_where(Expr::col(col("purpose")).eq(purpose.as_str()))
+        .and_where(Expr::col(col("channel")).eq(channel))
+        .and_where(Expr::col(col("used_at")).is_null())
+        .order_by(col("id"), Order::Desc)
+        .limit(1)
+        .to_owned();
+    let Some(row) = db
+        .query_one(db.build(&select))
+        .await
+        .map_err(Error::internal)?
+    else {
+        return Ok(false);
+    };
+    let id: i64 = row.try_get("", "id").map_err(Error::internal)?;
+    let stored: String = row.try_get("", "token_hash").map_err(Error::internal)?;
+    let expires_at: Option<DateTime<Utc>> =
+        row.try_get("", "expires_at").map_err(Error::internal)?;
+    let attempts: Option<i64> = row.try_get("", "attempts").map_err(Error::internal)?;
+    let attempts = attempts.unwrap_or(0);
+    let now = Utc::now();
+    let live = expires_at.is_some_and(|e| e > now) && attempts < max_attempts;
+    let matches = live && same(&stored, &hash(purpose, user_id, secret));
+    let mut update = Query::update();
+    update
+        .table(col(TABLE))
+        .value(col("updated_at"), now)
+        .and_where(Expr::col(col("id")).eq(id));
+    if matches {
+        update.value(col("used_at"), now);
+    } else {
+        let attempts = attempts.saturating_add(1);
+        update.value(col("attempts"), attempts);
+        if attempts >= max_attempts || !live {
+            update.value(col("used_at"), now);
+        }
+    }
+    db.execute(db.build(&update))
+        .await
+        .map_err(Error::internal)?;
+    Ok(matches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_have_the_right_shape() {
+        let code = otp_code();
+        assert_eq!(code.len(), 6);
+        assert!(code.chars().all(|c| c.is_ascii_digit()));
+        let token = random_token();
+        assert_eq!(token.len(), 48);
+        assert_ne!(token, random_token());
+    }
+
+    #[test]
+    fn hashes_are_bound_to_purpose_and_user() {
+        let a = hash(Purpose::Otp, 1, "123456");
+        assert_ne!(a, hash(Purpose::Verify, 1, "123456"));
+        assert_ne!(a, hash(Purpose::Otp, 2, "123456"));
+        assert!(same(&a, &hash(Purpose::Otp, 1, " 123456 ")));
+    }
+}

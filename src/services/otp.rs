@@ -1,0 +1,161 @@
+//! `otp` — one-time login codes (DESIGN §3).
+//!
+//! - `create({email} | {phone})` -> 201 `{sent: true}`, the same answer whether or not
+//!   the address belongs to an account; when it does, a 6-digit code (stored hashed,
+//!   valid 10 minutes, 5 attempts, single use) is mailed / texted and `otp_sent` audited.
+//!   Sends are throttled per address and per IP (429 + `Retry-After`).
+//! - `patch(code, {email} | {phone})` -> the body of a login (`{accessToken,
+//!   authentication: {strategy: "otp", payload}, user}`) and an `auth_sessions` row
+//!   (`auth_provider` "otp"). A wrong, expired or used code, or an unknown address, is the
+//!   same 401 "Invalid login"; misses are throttled like failed logins. The code travels
+//!   in the path: it is never logged (the transports mask that id).
+//!
+//! `authentication.create({strategy: "otp", email|phone, otp})` does the same as `patch`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use crate::auth::principal;
+use crate::auth::sessions::NewSession;
+use crate::error::{Error, Result};
+use crate::notify::Kind;
+use crate::notify::accounts::{self, Accounts};
+use crate::notify::tokens::{self, Purpose};
+use crate::service::{Ctx, Method, Policy, Service};
+
+pub const PATH: &str = "otp";
+
+const INVALID_LOGIN: &str = "Invalid login";
+const MAX_ATTEMPTS: i64 = 5;
+const TTL_MINUTES: i64 = 10;
+
+pub struct OtpService {
+    accounts: Arc<Accounts>,
+    policy: Policy,
+}
+
+impl OtpService {
+    pub fn new(accounts: Arc<Accounts>) -> Self {
+        Self {
+            accounts,
+            policy: accounts::public_create_patch(),
+        }
+    }
+
+    /// Exchanges `code` for a login (see the module docs).
+    pub async fn login(
+        &self,
+        ctx: &Ctx<'_>,
+        data: &Map<String, Value>,
+        code: &str,
+    ) -> Result<Value> {
+        let (column, address) =
+            accounts::address(data, true).map_err(|_| Error::not_authenticated(INVALID_LOGIN))?;
+        let code = code.trim();
+        let ip = ctx.params.connection.ip.as_deref();
+        let throttle_key = format!("otp:{column}:{address}");
+        let throttle = &self.accounts.sessions.throttle;
+        throttle.check(&throttle_key, ip)?;
+        let account = self.accounts.find(ctx.db, column, &address).await?;
+        let well_formed = code.len() == 6 && code.chars().all(|c| c.is_ascii_digit());
+        let ok = match (&account, well_formed) {
+            (Some(account), true) => {
+                self.accounts
+                    .consume(account, Purpose::Otp, column, code, MAX_ATTEMPTS)
+                    .await?
+            }
+            _ => false,
+        };
+        let user_id = match (account, ok) {
+            (Some(account), true) => account.id,
+            (account, _) => {
+                throttle.record_failure(&throttle_key, ip);
+                let known = account.map(|a| a.id);
+                if let Err(e) = self
+                    .accounts
+                    .sessions
+                    .record_event("login_failed", known)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not record login_failed");
+                }
+                return Err(Error::not_authenticated(INVALID_LOGIN));
+            }
+        };
+        throttle.record_success(&throttle_key);
+        let (token, claims) = self
+            .accounts
+            .keys
+            .issue(user_id, chrono::Utc::now().timestamp())?;
+        self.accounts
+            .sessions
+            .open(NewSession {
+                user_id,
+                strategy: "otp",
+                connection: &ctx.params.connection,
+                token: &token,
+                jti: &claims.jti,
+                rehash: None,
+            })
+            .await?;
+        let user = principal::load_user(Some(&self.accounts.users), ctx.db, user_id).await?;
+        Ok(json!({
+            "accessToken": token,
+            "authentication": { "strategy": "otp", "payload": claims },
+            "user": user,
+        }))
+    }
+}
+
+#[async_trait]
+impl Service for OtpService {
+    fn methods(&self) -> &'static [Method] {
+        &[Method::Create, Method::Patch]
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    fn schema(&self) -> Option<Value> {
+        let text = json!({ "type": "string" });
+        Some(json!({
+            "record": { "type": "object", "properties": { "sent": { "type": "boolean" } } },
+            "data": { "type": "object", "properties": { "email": text, "phone": text } },
+        }))
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
+        let data = accounts::object(data)?;
+        let (column, address) = accounts::address(&data, true)?;
+        self.accounts
+            .throttle_send(ctx, Purpose::Otp, column, &address)?;
+        let account = self.accounts.find(ctx.db, column, &address).await?;
+        let code = tokens::otp_code();
+        self.accounts
+            .send_secret(
+                account.as_ref(),
+                Purpose::Otp,
+                Kind::Otp,
+                column,
+                &address,
+                &code,
+                chrono::Duration::minutes(TTL_MINUTES),
+                "otp_sent",
+            )
+            .await?;
+        Ok(json!({ "sent": true }))
+    }
+
+    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        let code = match id {
+            Some(Value::String(code)) => code.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(Error::not_authenticated(INVALID_LOGIN)),
+        };
+        let data = accounts::object(data)?;
+        self.login(ctx, &data, &code).await
+    }
+}

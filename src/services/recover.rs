@@ -1,0 +1,122 @@
+//! `recover` — password recovery (DESIGN §3).
+//!
+//! - `create({email})` -> 201 `{sent: true}` whether or not the address belongs to an
+//!   account; when it does, a random token (192 bits, stored hashed, single use, 1 hour)
+//!   is mailed. Throttled per address and IP.
+//! - `patch(email, {token, password})` -> `{reset: true}`: the password policy applies;
+//!   the password is set, every session of the user revoked (their sockets logged out)
+//!   and `password_reset` audited. A wrong, expired or used token, or an unknown address,
+//!   is the same 400 "Invalid or expired token".
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use serde_json::{Map, Value, json};
+
+use super::verify::{INVALID_TOKEN, MAX_ATTEMPTS, address_of_id};
+use crate::auth::password;
+use crate::error::{Error, Result};
+use crate::notify::Kind;
+use crate::notify::accounts::{self, Accounts};
+use crate::notify::tokens::{self, Purpose};
+use crate::service::{Ctx, Method, Policy, Service};
+
+pub const PATH: &str = "recover";
+
+pub struct RecoverService {
+    accounts: Arc<Accounts>,
+    policy: Policy,
+}
+
+impl RecoverService {
+    pub fn new(accounts: Arc<Accounts>) -> Self {
+        Self {
+            accounts,
+            policy: accounts::public_create_patch(),
+        }
+    }
+}
+
+#[async_trait]
+impl Service for RecoverService {
+    fn methods(&self) -> &'static [Method] {
+        &[Method::Create, Method::Patch]
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    fn schema(&self) -> Option<Value> {
+        let text = json!({ "type": "string" });
+        Some(json!({
+            "record": { "type": "object", "properties": {
+                "sent": { "type": "boolean" }, "reset": { "type": "boolean" } } },
+            "data": { "type": "object", "properties": { "email": text, "token": text, "password": text } },
+        }))
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
+        let data = accounts::object(data)?;
+        let (column, address) = accounts::address(&data, false)?;
+        self.accounts
+            .throttle_send(ctx, Purpose::Recover, column, &address)?;
+        let account = self.accounts.find(ctx.db, column, &address).await?;
+        let token = tokens::random_token();
+        self.accounts
+            .send_secret(
+                account.as_ref(),
+                Purpose::Recover,
+                Kind::Recover,
+                column,
+                &address,
+                &token,
+                chrono::Duration::hours(1),
+                "recover_sent",
+            )
+            .await?;
+        Ok(json!({ "sent": true }))
+    }
+
+    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        let (column, address) = address_of_id(id, false)?;
+        let data = accounts::object(data)?;
+        let token =
+            accounts::text(&data, "token").map_err(|_| Error::bad_request(INVALID_TOKEN))?;
+        let new_password = data
+            .get("password")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::bad_request("'password' is required"))?;
+        let mut own = Map::new();
+        own.insert("email".into(), Value::String(address.clone()));
+        super::users::check_password(&self.accounts.config.password, new_password, &own)?;
+        let account = self.accounts.find(ctx.db, column, &address).await?;
+        let Some(account) = account else {
+            return Err(Error::bad_request(INVALID_TOKEN));
+        };
+        if !self
+            .accounts
+            .consume(&account, Purpose::Recover, column, token, MAX_ATTEMPTS)
+            .await?
+        {
+            return Err(Error::bad_request(INVALID_TOKEN));
+        }
+        let hash = password::hash(new_password.to_string()).await?;
+        let now = chrono::Utc::now();
+        let update = Query::update()
+            .table(Alias::new("users"))
+            .value(Alias::new("password"), hash)
+            .value(Alias::new("updated_at"), now)
+            .and_where(Expr::col(Alias::new("id")).eq(account.id))
+            .to_owned();
+        self.accounts
+            .write(vec![update], "password_reset", account.id)
+            .await?;
+        self.accounts
+            .sessions
+            .revoke_user_sessions(account.id, None)
+            .await?;
+        Ok(json!({ "reset": true }))
+    }
+}

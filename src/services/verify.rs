@@ -1,0 +1,130 @@
+//! `verify` — address verification (DESIGN §3).
+//!
+//! - `create({email} | {phone})` -> 201 `{sent: true}` whether or not the address belongs
+//!   to an account; when it does, a random token (192 bits, stored hashed, single use,
+//!   1 hour) is sent to it. Throttled per address and IP.
+//! - `patch(emailOrPhone, {token})` -> `{verified: true}` and sets `email_verified_at` /
+//!   `phone_verified_at` (audited as `verified`). A wrong, expired or used token, or an
+//!   unknown address, is the same 400 "Invalid or expired token".
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+use crate::notify::Kind;
+use crate::notify::accounts::{self, Accounts};
+use crate::notify::tokens::{self, Purpose};
+use crate::service::{Ctx, Method, Policy, Service};
+
+pub const PATH: &str = "verify";
+
+pub(crate) const INVALID_TOKEN: &str = "Invalid or expired token";
+pub(crate) const MAX_ATTEMPTS: i64 = 5;
+
+pub struct VerifyService {
+    accounts: Arc<Accounts>,
+    policy: Policy,
+}
+
+impl VerifyService {
+    pub fn new(accounts: Arc<Accounts>) -> Self {
+        Self {
+            accounts,
+            policy: accounts::public_create_patch(),
+        }
+    }
+}
+
+/// `{email}` or `{phone}` from a patch id: an address with `@` is an email.
+pub(crate) fn address_of_id(
+    id: Option<&Value>,
+    allow_phone: bool,
+) -> Result<(&'static str, String)> {
+    let Some(Value::String(id)) = id else {
+        return Err(Error::bad_request(INVALID_TOKEN));
+    };
+    let mut map = Map::new();
+    let key = if id.contains('@') { "email" } else { "phone" };
+    map.insert(key.into(), Value::String(id.clone()));
+    accounts::address(&map, allow_phone).map_err(|_| Error::bad_request(INVALID_TOKEN))
+}
+
+#[async_trait]
+impl Service for VerifyService {
+    fn methods(&self) -> &'static [Method] {
+        &[Method::Create, Method::Patch]
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    fn schema(&self) -> Option<Value> {
+        let text = json!({ "type": "string" });
+        Some(json!({
+            "record": { "type": "object", "properties": {
+                "sent": { "type": "boolean" }, "verified": { "type": "boolean" } } },
+            "data": { "type": "object", "properties": { "email": text, "phone": text, "token": text } },
+        }))
+    }
+
+    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
+        let data = accounts::object(data)?;
+        let (column, address) = accounts::address(&data, true)?;
+        self.accounts
+            .throttle_send(ctx, Purpose::Verify, column, &address)?;
+        let account = self.accounts.find(ctx.db, column, &address).await?;
+        let token = tokens::random_token();
+        self.accounts
+            .send_secret(
+                account.as_ref(),
+                Purpose::Verify,
+                Kind::Verify,
+                column,
+                &address,
+                &token,
+                chrono::Duration::hours(1),
+                "verify_sent",
+            )
+            .await?;
+        Ok(json!({ "sent": true }))
+    }
+
+    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
+        let (column, address) = address_of_id(id, true)?;
+        let data = accounts::object(data)?;
+        let token =
+            accounts::text(&data, "token").map_err(|_| Error::bad_request(INVALID_TOKEN))?;
+        let account = self.accounts.find(ctx.db, column, &address).await?;
+        let Some(account) = account else {
+            return Err(Error::bad_request(INVALID_TOKEN));
+        };
+        if !self
+            .accounts
+            .consume(&account, Purpose::Verify, column, token, MAX_ATTEMPTS)
+            .await?
+        {
+            return Err(Error::bad_request(INVALID_TOKEN));
+        }
+        let now = chrono::Utc::now();
+        let field = if column == "phone" {
+            "phone_verified_at"
+        } else {
+            "email_verified_at"
+        };
+        let update = Query::update()
+            .table(Alias::new("users"))
+            .value(Alias::new(field), now)
+            .value(Alias::new("updated_at"), now)
+            .and_where(Expr::col(Alias::new("id")).eq(account.id))
+            .and_where(Expr::col(Alias::new(column)).eq(address.as_str()))
+            .to_owned();
+        self.accounts
+            .write(vec![update], "verified", account.id)
+            .await?;
+        Ok(json!({ "verified": true }))
+    }
+}
