@@ -146,6 +146,37 @@ impl Accounts {
         Ok(())
     }
 
+    /// `create` of `verify` / `recover`: throttles, then mails or texts a random one-hour
+    /// single-use token when the address belongs to an account. Answers `{sent: true}`
+    /// either way, so the answer never tells whether the account exists.
+    pub async fn send_link_token(
+        &self,
+        ctx: &Ctx<'_>,
+        data: Value,
+        allow_phone: bool,
+        purpose: Purpose,
+        kind: Kind,
+        event: &str,
+    ) -> Result<Value> {
+        let data = object(data)?;
+        let (column, address) = address(&data, allow_phone)?;
+        self.throttle_send(ctx, purpose, column, &address)?;
+        let account = self.find(ctx.db, column, &address).await?;
+        let token = tokens::random_token();
+        self.send_secret(
+            account.as_ref(),
+            purpose,
+            kind,
+            column,
+            &address,
+            &token,
+            chrono::Duration::hours(1),
+            event,
+        )
+        .await?;
+        Ok(serde_json::json!({ "sent": true }))
+    }
+
     /// Issues a secret for `account` (when there is one), records `event` and queues the
     /// message, all after the same checks, so the caller's answer never depends on it.
     #[allow(clippy::too_many_arguments)]

@@ -19,7 +19,7 @@ use crate::auth::password;
 use crate::error::{Error, Result};
 use crate::notify::Kind;
 use crate::notify::accounts::{self, Accounts};
-use crate::notify::tokens::{self, Purpose};
+use crate::notify::tokens::Purpose;
 use crate::service::{Ctx, Method, Policy, Service};
 
 pub const PATH: &str = "recover";
@@ -58,25 +58,16 @@ impl Service for RecoverService {
     }
 
     async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-        let data = accounts::object(data)?;
-        let (column, address) = accounts::address(&data, false)?;
         self.accounts
-            .throttle_send(ctx, Purpose::Recover, column, &address)?;
-        let account = self.accounts.find(ctx.db, column, &address).await?;
-        let token = tokens::random_token();
-        self.accounts
-            .send_secret(
-                account.as_ref(),
+            .send_link_token(
+                ctx,
+                data,
+                false,
                 Purpose::Recover,
                 Kind::Recover,
-                column,
-                &address,
-                &token,
-                chrono::Duration::hours(1),
                 "recover_sent",
             )
-            .await?;
-        Ok(json!({ "sent": true }))
+            .await
     }
 
     async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {

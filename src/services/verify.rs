@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::error::{Error, Result};
 use crate::notify::Kind;
 use crate::notify::accounts::{self, Accounts};
-use crate::notify::tokens::{self, Purpose};
+use crate::notify::tokens::Purpose;
 use crate::service::{Ctx, Method, Policy, Service};
 
 pub const PATH: &str = "verify";
@@ -72,25 +72,16 @@ impl Service for VerifyService {
     }
 
     async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-        let data = accounts::object(data)?;
-        let (column, address) = accounts::address(&data, true)?;
         self.accounts
-            .throttle_send(ctx, Purpose::Verify, column, &address)?;
-        let account = self.accounts.find(ctx.db, column, &address).await?;
-        let token = tokens::random_token();
-        self.accounts
-            .send_secret(
-                account.as_ref(),
+            .send_link_token(
+                ctx,
+                data,
+                true,
                 Purpose::Verify,
                 Kind::Verify,
-                column,
-                &address,
-                &token,
-                chrono::Duration::hours(1),
                 "verify_sent",
             )
-            .await?;
-        Ok(json!({ "sent": true }))
+            .await
     }
 
     async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
