@@ -194,16 +194,7 @@ const MAX_GROUPS: usize = 10_000;
 /// `group_group_roles` links (members of the child hold the link's role in the parent,
 /// and are thereby members of the parent), resolved to scope slugs.
 pub async fn group_roles(db: Db<'_>, user_id: i64) -> Result<BTreeMap<i64, BTreeSet<i64>>> {
-    let direct = int_rows(
-        db,
-        &Query::select()
-            .columns([Alias::new("group_id"), Alias::new("role_id")])
-            .from(Alias::new("user_group_roles"))
-            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
-            .to_owned(),
-        &["group_id", "role_id"],
-    )
-    .await?;
+    let direct = direct_group_roles(db, user_id).await?;
     let mut roles: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
     if direct.is_empty() {
         return Ok(roles);
@@ -211,19 +202,7 @@ pub async fn group_roles(db: Db<'_>, user_id: i64) -> Result<BTreeMap<i64, BTree
     for row in &direct {
         roles.entry(row[0]).or_default().insert(row[1]);
     }
-    let links = int_rows(
-        db,
-        &Query::select()
-            .columns([
-                Alias::new("parent_group_id"),
-                Alias::new("child_group_id"),
-                Alias::new("role_id"),
-            ])
-            .from(Alias::new("group_group_roles"))
-            .to_owned(),
-        &["parent_group_id", "child_group_id", "role_id"],
-    )
-    .await?;
+    let links = group_links(db).await?;
     let mut parents: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
     for link in &links {
         parents.entry(link[1]).or_default().push((link[0], link[2]));
@@ -258,6 +237,37 @@ async fn group_scopes(db: Db<'_>, user_id: i64) -> Result<BTreeMap<i64, BTreeSet
         out.insert(group, slugs);
     }
     Ok(out)
+}
+
+/// `[group_id, role_id]` of every `user_group_roles` row of `user_id`.
+async fn direct_group_roles(db: Db<'_>, user_id: i64) -> Result<Vec<Vec<i64>>> {
+    int_rows(
+        db,
+        &Query::select()
+            .columns([Alias::new("group_id"), Alias::new("role_id")])
+            .from(Alias::new("user_group_roles"))
+            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+            .to_owned(),
+        &["group_id", "role_id"],
+    )
+    .await
+}
+
+/// `[parent_group_id, child_group_id, role_id]` of every `group_group_roles` link.
+async fn group_links(db: Db<'_>) -> Result<Vec<Vec<i64>>> {
+    int_rows(
+        db,
+        &Query::select()
+            .columns([
+                Alias::new("parent_group_id"),
+                Alias::new("child_group_id"),
+                Alias::new("role_id"),
+            ])
+            .from(Alias::new("group_group_roles"))
+            .to_owned(),
+        &["parent_group_id", "child_group_id", "role_id"],
+    )
+    .await
 }
 
 async fn int_rows(
@@ -348,30 +358,9 @@ pub async fn explain(db: Db<'_>, user_id: i64, scope: &str) -> Result<Vec<serde_
     )
     .await?;
     grants.extend(global.iter().map(|r| (r[0], None)));
-    let direct = int_rows(
-        db,
-        &Query::select()
-            .columns([Alias::new("group_id"), Alias::new("role_id")])
-            .from(Alias::new("user_group_roles"))
-            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
-            .to_owned(),
-        &["group_id", "role_id"],
-    )
-    .await?;
+    let direct = direct_group_roles(db, user_id).await?;
     if !direct.is_empty() {
-        let links = int_rows(
-            db,
-            &Query::select()
-                .columns([
-                    Alias::new("parent_group_id"),
-                    Alias::new("child_group_id"),
-                    Alias::new("role_id"),
-                ])
-                .from(Alias::new("group_group_roles"))
-                .to_owned(),
-            &["parent_group_id", "child_group_id", "role_id"],
-        )
-        .await?;
+        let links = group_links(db).await?;
         let mut chains: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
         let mut queue = VecDeque::new();
         for row in &direct {
