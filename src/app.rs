@@ -113,6 +113,7 @@ pub async fn build(
     crate::auth::useragent::warm_up();
     let notifier = Arc::new(crate::notify::Notifier::start(&config)?);
     let mut registry = Registry::new();
+    let mut accounts_link = None;
     services::register_all(&mut registry, &config);
     registry.register(
         services::explain::PATH,
@@ -127,14 +128,18 @@ pub async fn build(
             keys: keys.clone(),
             users: users.clone(),
             config: config.clone(),
-            sends: Default::default(),
+            sends: crate::auth::throttle::Throttle::with_message(
+                "Too many codes or links requested for this address, try again later",
+            ),
+            app: AppLink::default(),
         });
+        accounts_link = Some(accounts.clone());
         let otp = services::register_accounts(&mut registry, accounts);
         let auth = AuthenticationService::new(keys.clone(), users, sessions.clone()).with_otp(otp);
         registry.register(authentication::PATH, Arc::new(auth));
     }
     extend(&mut registry, &config);
-    Ok(Arc::new(AppState {
+    let app = Arc::new(AppState {
         config,
         db,
         registry,
@@ -144,7 +149,31 @@ pub async fn build(
         write_gate,
         sessions,
         notifier,
-    }))
+    });
+    if let Some(accounts) = accounts_link {
+        accounts.app.set(&app);
+    }
+    Ok(app)
+}
+
+/// A late-bound, non-owning handle to the app, for services that run other calls through
+/// the pipeline (an invitation creates its user through `users`, so the creation is
+/// audited and published like any other).
+#[derive(Default)]
+pub struct AppLink(std::sync::OnceLock<std::sync::Weak<AppState>>);
+
+impl AppLink {
+    pub fn set(&self, app: &App) {
+        let _ = self.0.set(Arc::downgrade(app));
+    }
+
+    /// The app, while it exists.
+    pub fn get(&self) -> crate::error::Result<App> {
+        self.0
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| crate::error::Error::internal("the application is not running"))
+    }
 }
 
 /// Builds the app, bootstraps the admin from config, binds `host:port` (0 picks a free

@@ -30,12 +30,17 @@ pub fn document(registry: &Registry) -> Value {
 
         let mut collection = Map::new();
         if methods.contains(&Method::Find) {
-            let page = if paginated {
+            // `"find": "record"`: find answers one record (a report, a page of its own shape).
+            let answer = if schema.get("find").and_then(Value::as_str) == Some("record") {
+                record.clone()
+            } else if paginated {
                 page_of(&record)
             } else {
                 array_of(&record)
             };
-            collection.insert("get".into(), operation(path, "find", &[], None, 200, page));
+            let mut op = operation(path, "find", &[], None, 200, answer);
+            add_query_parameters(&mut op, schema.get("query"));
+            collection.insert("get".into(), op);
         }
         if methods.contains(&Method::Create) {
             collection.insert(
@@ -116,6 +121,29 @@ fn operation(
             json!({ "required": true, "content": { "application/json": { "schema": body } } });
     }
     op
+}
+
+/// The find parameters a service declares (`"query"`: an object schema), besides the
+/// Feathers ones.
+fn add_query_parameters(op: &mut Value, query: Option<&Value>) {
+    let Some(properties) = query
+        .and_then(|q| q.get("properties"))
+        .and_then(Value::as_object)
+    else {
+        return;
+    };
+    let required = query
+        .and_then(|q| q.get("required"))
+        .and_then(Value::as_array);
+    let Some(parameters) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for (name, schema) in properties {
+        let is_required = required.is_some_and(|r| r.iter().any(|n| n == name));
+        parameters.push(
+            json!({ "name": name, "in": "query", "required": is_required, "schema": schema }),
+        );
+    }
 }
 
 fn reference(name: &str) -> Value {

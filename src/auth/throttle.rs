@@ -62,14 +62,14 @@ struct Entry {
 pub struct Throttle {
     clock: RwLock<Arc<dyn Clock>>,
     entries: DashMap<String, Entry>,
+    /// The 429 message: says what was limited.
+    message: &'static str,
 }
 
 impl Default for Throttle {
+    /// The failed-login throttle.
     fn default() -> Self {
-        Self {
-            clock: RwLock::new(Arc::new(SystemClock)),
-            entries: DashMap::new(),
-        }
+        Self::with_message("Too many failed login attempts, try again later")
     }
 }
 
@@ -82,6 +82,15 @@ fn ip_key(ip: &str) -> String {
 }
 
 impl Throttle {
+    /// A throttle whose 429 answers say `message`.
+    pub fn with_message(message: &'static str) -> Self {
+        Self {
+            clock: RwLock::new(Arc::new(SystemClock)),
+            entries: DashMap::new(),
+            message,
+        }
+    }
+
     pub fn set_clock(&self, clock: Arc<dyn Clock>) {
         if let Ok(mut c) = self.clock.write() {
             *c = clock;
@@ -106,10 +115,7 @@ impl Throttle {
             return Ok(());
         }
         let seconds = u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
-        let mut error = Error::new(
-            ErrorKind::TooManyRequests,
-            "Too many failed login attempts, try again later",
-        );
+        let mut error = Error::new(ErrorKind::TooManyRequests, self.message);
         error.retry_after = Some(seconds);
         Err(error)
     }

@@ -30,6 +30,8 @@ pub struct Accounts {
     pub config: Arc<Config>,
     /// Sends per address and per IP (each send counts; 5 per address are free).
     pub sends: Throttle,
+    /// The app, for calls that go through the pipeline.
+    pub app: crate::app::AppLink,
 }
 
 /// An account the services act on.
@@ -38,6 +40,8 @@ pub struct Account {
     pub locale: Option<String>,
     pub email: String,
     pub password: Option<String>,
+    /// Invited (`invited_date` set) and not yet joined (`joined_date` unset).
+    pub pending: bool,
 }
 
 /// Create and patch open to anyone; nothing audited as a row change or published.
@@ -103,7 +107,8 @@ impl Accounts {
         }
     }
 
-    /// The account whose `column` (`email` / `phone`) is `value`.
+    /// The account whose `column` (`email` / `phone`) is `value`, pending invitations
+    /// included.
     pub async fn find(&self, db: Db<'_>, column: &str, value: &str) -> Result<Option<Account>> {
         let select = Query::select()
             .columns([
@@ -111,6 +116,8 @@ impl Accounts {
                 Alias::new("locale"),
                 Alias::new("email"),
                 Alias::new("password"),
+                Alias::new("invited_date"),
+                Alias::new("joined_date"),
             ])
             .from(Alias::new("users"))
             .and_where(Expr::col(Alias::new(column)).eq(value))
@@ -123,12 +130,30 @@ impl Accounts {
         else {
             return Ok(None);
         };
+        let stamp = |column: &str| -> Result<bool> {
+            let value: Option<chrono::DateTime<chrono::Utc>> =
+                row.try_get("", column).map_err(Error::internal)?;
+            Ok(value.is_some())
+        };
+        let password: Option<String> = row.try_get("", "password").map_err(Error::internal)?;
         Ok(Some(Account {
             id: row.try_get("", "id").map_err(Error::internal)?,
             locale: row.try_get("", "locale").map_err(Error::internal)?,
             email: row.try_get("", "email").map_err(Error::internal)?,
-            password: row.try_get("", "password").map_err(Error::internal)?,
+            pending: password.is_none() && stamp("invited_date")? && !stamp("joined_date")?,
+            password,
         }))
+    }
+
+    /// [`Accounts::find`] without pending invitations: an invited address gets in only by
+    /// accepting its invitation, never by a code, a verification or a recovery link.
+    pub async fn find_member(
+        &self,
+        db: Db<'_>,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<Account>> {
+        Ok(self.find(db, column, value).await?.filter(|a| !a.pending))
     }
 
     /// 429 when this address or IP asked for too many messages; else counts this one.
@@ -161,7 +186,7 @@ impl Accounts {
         let data = object(data)?;
         let (column, address) = address(&data, allow_phone)?;
         self.throttle_send(ctx, purpose, column, &address)?;
-        let account = self.find(ctx.db, column, &address).await?;
+        let account = self.find_member(ctx.db, column, &address).await?;
         let token = tokens::random_token();
         self.send_secret(
             account.as_ref(),

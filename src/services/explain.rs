@@ -57,6 +57,22 @@ impl Service for ExplainService {
         &self.policy
     }
 
+    fn schema(&self) -> Option<Value> {
+        let int = json!({ "type": "integer" });
+        Some(json!({
+            "record": { "type": "object", "properties": {
+                "user_id": int, "scope": { "type": "string" }, "granted": { "type": "boolean" },
+                "via": { "type": "array", "items": { "type": "object", "properties": {
+                    "via": { "type": "string", "enum": ["role", "group"] },
+                    "role_id": int, "scope": { "type": "string" }, "group_id": int,
+                    "chain": { "type": "array", "items": int } } } } } },
+            "data": { "type": "object" },
+            "find": "record",
+            "query": { "type": "object", "properties": {
+                "scope": { "type": "string" }, "user_id": int }, "required": ["scope"] },
+        }))
+    }
+
     async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
         let query = &ctx.params.query;
         let Some(Value::String(scope)) = query.get("scope") else {

@@ -58,7 +58,7 @@ impl OtpService {
         let throttle_key = format!("otp:{column}:{address}");
         let throttle = &self.accounts.sessions.throttle;
         throttle.check(&throttle_key, ip)?;
-        let account = self.accounts.find(ctx.db, column, &address).await?;
+        let account = self.accounts.find_member(ctx.db, column, &address).await?;
         let well_formed = code.len() == 6 && code.chars().all(|c| c.is_ascii_digit());
         let ok = match (&account, well_formed) {
             (Some(account), true) => {
@@ -132,7 +132,7 @@ impl Service for OtpService {
         let (column, address) = accounts::address(&data, true)?;
         self.accounts
             .throttle_send(ctx, Purpose::Otp, column, &address)?;
-        let account = self.accounts.find(ctx.db, column, &address).await?;
+        let account = self.accounts.find_member(ctx.db, column, &address).await?;
         let code = tokens::otp_code();
         self.accounts
             .send_secret(

@@ -82,7 +82,7 @@ impl Service for RecoverService {
         let mut own = Map::new();
         own.insert("email".into(), Value::String(address.clone()));
         super::users::check_password(&self.accounts.config.password, new_password, &own)?;
-        let account = self.accounts.find(ctx.db, column, &address).await?;
+        let account = self.accounts.find_member(ctx.db, column, &address).await?;
         let Some(account) = account else {
             return Err(Error::bad_request(INVALID_TOKEN));
         };

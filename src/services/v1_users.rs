@@ -30,14 +30,15 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectState
 use serde_json::{Map, Value, json};
 
 use super::verify::INVALID_TOKEN;
-use crate::auth::{fields, password};
+use crate::auth::fields;
 use crate::error::{Error, Result};
 use crate::hooks::record_custom;
 use crate::notify::accounts::{self, Accounts};
 use crate::notify::tokens::{self, Purpose};
 use crate::notify::{Kind, Message, To};
 use crate::service::policy::scope_rule;
-use crate::service::{Access, Ctx, Db, Method, Policy, Service};
+use crate::service::{Access, Call, Ctx, Db, Method, Params, Policy, Service};
+use crate::services::users;
 
 pub const USERS_PATH: &str = "v1/users";
 pub const INVITE_PATH: &str = "v1/users/invite";
@@ -202,6 +203,10 @@ impl Service for V1UsersService {
                     "page": { "type": "integer" }, "page_size": { "type": "integer" },
                     "page_count": { "type": "integer" }, "total_document": { "type": "integer" } } },
             } },
+            "find": "record",
+            "query": { "type": "object", "properties": {
+                "page": { "type": "integer", "minimum": 1 },
+                "page_size": { "type": "integer", "minimum": 1 } } },
         }))
     }
 
@@ -323,6 +328,38 @@ impl InviteService {
             policy: policy(Access::Authenticated, Access::Public, Access::Deny),
         }
     }
+
+    /// A server-side `users` call through the whole pipeline (audit row, realtime event).
+    async fn run_users(
+        &self,
+        method: Method,
+        id: Option<Value>,
+        data: Value,
+        params: Params,
+    ) -> Result<Value> {
+        let app = self.accounts.app.get()?;
+        let call = Call {
+            path: users::PATH.to_string(),
+            method,
+            id,
+            data,
+            params,
+        };
+        Ok(crate::hooks::run(&app, call).await?.value)
+    }
+
+    /// [`InviteService::run_users`] with the inviter as the actor.
+    async fn as_inviter(
+        &self,
+        ctx: &Ctx<'_>,
+        method: Method,
+        id: Option<Value>,
+        data: Value,
+    ) -> Result<Value> {
+        let mut params = Params::internal();
+        params.principal = ctx.params.principal.clone();
+        self.run_users(method, id, data, params).await
+    }
 }
 
 #[async_trait]
@@ -353,76 +390,36 @@ impl Service for InviteService {
         let data = accounts::object(data)?;
         let (_, email) = accounts::address(&data, false)?;
         let inviter = ctx.params.user_id();
-        let now = Utc::now();
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let stamp = json!({ "invited_by": inviter, "invited_date": now });
+        // The user row changes through `users`, so it is audited and published like any
+        // other change, with the inviter as the actor.
+        let (user_id, locale) = match self.accounts.find(ctx.db, "email", &email).await? {
+            Some(account) if !account.pending => {
+                return Err(Error::conflict("This user is already a member")
+                    .with_errors(json!({ "email": "already a member" })));
+            }
+            Some(account) => {
+                self.as_inviter(ctx, Method::Patch, Some(json!(account.id)), stamp)
+                    .await?;
+                (account.id, account.locale)
+            }
+            None => {
+                let mut data = stamp;
+                data["email"] = Value::String(email.clone());
+                let user = self.as_inviter(ctx, Method::Create, None, data).await?;
+                let id = user
+                    .get("id")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| Error::internal("invited user has no id"))?;
+                (id, None)
+            }
+        };
         let token = tokens::random_token();
-        let (user_id, locale) = {
+        {
             let _writer = self.accounts.write_lock().await;
             let tx = self.accounts.db.begin().await.map_err(Error::internal)?;
             let db = Db::Tx(&tx);
-            let existing = self.accounts.find(db, "email", &email).await?;
-            let (user_id, locale) = match existing {
-                Some(account) => {
-                    let select = Query::select()
-                        .column(a("joined_date"))
-                        .from(a("users"))
-                        .and_where(Expr::col(a("id")).eq(account.id))
-                        .to_owned();
-                    let joined: Option<DateTime<Utc>> = match db
-                        .query_one(db.build(&select))
-                        .await
-                        .map_err(Error::internal)?
-                    {
-                        Some(row) => row.try_get("", "joined_date").map_err(Error::internal)?,
-                        None => None,
-                    };
-                    if joined.is_some() || account.password.is_some() {
-                        return Err(Error::conflict("This user is already a member")
-                            .with_errors(json!({ "email": "already a member" })));
-                    }
-                    let update = Query::update()
-                        .table(a("users"))
-                        .value(a("invited_by"), inviter)
-                        .value(a("invited_date"), now)
-                        .value(a("updated_at"), now)
-                        .and_where(Expr::col(a("id")).eq(account.id))
-                        .to_owned();
-                    db.execute(db.build(&update))
-                        .await
-                        .map_err(Error::internal)?;
-                    (account.id, account.locale)
-                }
-                None => {
-                    let mut insert = Query::insert();
-                    insert.into_table(a("users")).columns(
-                        [
-                            "email",
-                            "invited_by",
-                            "invited_date",
-                            "created_at",
-                            "updated_at",
-                        ]
-                        .map(a),
-                    );
-                    insert
-                        .values([
-                            email.clone().into(),
-                            inviter.into(),
-                            now.into(),
-                            now.into(),
-                            now.into(),
-                        ])
-                        .map_err(Error::internal)?;
-                    db.execute(db.build(&insert))
-                        .await
-                        .map_err(Error::internal)?;
-                    let account = self
-                        .accounts
-                        .find(db, "email", &email)
-                        .await?
-                        .ok_or_else(|| Error::internal("invited user not found after insert"))?;
-                    (account.id, account.locale)
-                }
-            };
             tokens::issue(
                 db,
                 user_id,
@@ -434,9 +431,7 @@ impl Service for InviteService {
             .await?;
             record_custom(db, "invited", inviter).await?;
             tx.commit().await.map_err(Error::internal)?;
-            (user_id, locale)
-        };
-        let _ = user_id;
+        }
         let (subject, body) =
             crate::notify::templates::render(Kind::Invite, locale.as_deref(), &token, &email);
         self.accounts.notifier.send(Message {
@@ -476,19 +471,21 @@ impl Service for InviteService {
         {
             return Err(Error::bad_request(INVALID_TOKEN));
         }
-        let hash = password::hash(new_password.to_string()).await?;
-        let now = Utc::now();
-        let update = Query::update()
-            .table(a("users"))
-            .value(a("password"), hash)
-            .value(a("joined_date"), now)
-            .value(a("email_verified_at"), now)
-            .value(a("updated_at"), now)
-            .and_where(Expr::col(a("id")).eq(account.id))
-            .and_where(Expr::col(a("password")).is_null())
-            .to_owned();
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let data = json!({
+            "password": new_password,
+            "joined_date": now,
+            "email_verified_at": now,
+        });
+        self.run_users(
+            Method::Patch,
+            Some(json!(account.id)),
+            data,
+            Params::internal(),
+        )
+        .await?;
         self.accounts
-            .write(vec![update], "invite_accepted", account.id)
+            .write(Vec::new(), "invite_accepted", account.id)
             .await?;
         Ok(json!({ "joined": true }))
     }

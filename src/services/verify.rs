@@ -89,7 +89,7 @@ impl Service for VerifyService {
         let data = accounts::object(data)?;
         let token =
             accounts::text(&data, "token").map_err(|_| Error::bad_request(INVALID_TOKEN))?;
-        let account = self.accounts.find(ctx.db, column, &address).await?;
+        let account = self.accounts.find_member(ctx.db, column, &address).await?;
         let Some(account) = account else {
             return Err(Error::bad_request(INVALID_TOKEN));
         };

@@ -21,6 +21,7 @@ scenarios!(
     invitation_is_accepted_once,
     v1_users_shape_and_pagination,
     otp_by_text_message_through_the_webhook,
+    sends_are_throttled_with_their_own_message,
 );
 
 /// Every log line of this test binary (from the first accounts test on), without times.
@@ -366,6 +367,32 @@ async fn answers_do_not_reveal_accounts(s: Setup) {
     assert_eq!(a, b);
 }
 
+async fn sends_are_throttled_with_their_own_message(s: Setup) {
+    let (srv, _smtp) = setup(s).await;
+    let c = srv.client().await;
+    // A few sends per address are free, then each one doubles the wait.
+    let mut refused = None;
+    for _ in 0..12 {
+        match c
+            .create("otp", json!({"email": "flood@roost.test"}), q())
+            .await
+        {
+            Ok(sent) => assert_eq!(sent, json!({"sent": true})),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let e = refused.expect("the sends were never throttled");
+    assert_eq!((e.name(), e.code()), ("TooManyRequests", 429));
+    assert!(
+        e.message().contains("codes or links requested"),
+        "{}",
+        e.message()
+    );
+}
+
 async fn invitation_is_accepted_once(s: Setup) {
     let (srv, smtp) = setup(s).await;
     let admin = srv.admin().await;
@@ -382,6 +409,27 @@ async fn invitation_is_accepted_once(s: Setup) {
     assert_eq!(pending["invited_by"], me);
     assert!(pending["invited_date"].is_string());
     assert!(pending["joined_date"].is_null());
+    // The pending user was created through `users`: audited with the inviter as actor.
+    let created = ok(admin
+        .find(
+            "events",
+            json!({"source_table": "users", "event": "created", "table_id": pending["id"]}),
+        )
+        .await);
+    assert_eq!(created["total"], 1, "{created}");
+    assert_eq!(created["data"][0]["user_id"], me);
+
+    // A pending invitation is accepted only with its token: no code, verification or
+    // recovery link is issued for the address (the answers stay the same).
+    let c = srv.client().await;
+    for service in ["otp", "verify", "recover"] {
+        let sent = ok(c.create(service, json!({"email": email}), q()).await);
+        assert_eq!(sent, json!({"sent": true}));
+    }
+    for event in ["otp_sent", "verify_sent", "recover_sent"] {
+        let sent = ok(admin.find("events", json!({"custom_event": event})).await);
+        assert_eq!(sent["total"], 0, "{event}: {sent}");
+    }
 
     // Re-inviting a pending user issues a new token; the old one is dead.
     ok(admin
@@ -389,7 +437,6 @@ async fn invitation_is_accepted_once(s: Setup) {
         .await);
     let second = smtp.next_to(email).await.token();
     assert_ne!(first, second);
-    let c = srv.client().await;
     let data = |t: &str| json!({"token": t, "password": "Welcome-Aboard-Lighthouse-3"});
     expect_err(
         c.patch("v1/users/invite", json!(email), data(&first), q())
@@ -404,6 +451,14 @@ async fn invitation_is_accepted_once(s: Setup) {
     assert_not_in(&joined, &second);
     let member = ok(admin.get("users", pending["id"].clone(), q()).await);
     assert!(member["joined_date"].is_string(), "{member}");
+    assert!(member["email_verified_at"].is_string(), "{member}");
+    let patched = ok(admin
+        .find(
+            "events",
+            json!({"source_table": "users", "event": "patched", "table_id": pending["id"]}),
+        )
+        .await);
+    assert_eq!(patched["total"], 2, "re-invite and acceptance: {patched}");
     srv.login(email, "Welcome-Aboard-Lighthouse-3").await;
     // Single use, and a member cannot be invited again.
     expect_err(

@@ -15,6 +15,7 @@ single_transport!(Rest:
     x_service_method,
     malformed_bodies_are_bad_requests,
     cors_preflight,
+    openapi_describes_every_service,
 );
 
 #[track_caller]
@@ -365,5 +366,57 @@ async fn cors_preflight(s: Setup) {
         r.header("access-control-allow-origin").is_some(),
         "{:?}",
         r.headers
+    );
+}
+
+async fn openapi_describes_every_service(s: Setup) {
+    let srv = s.server().await;
+    let r = srv.rest().raw("GET", "/openapi.json", None, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = &doc["paths"];
+    for path in [
+        "/users",
+        "/users/{id}",
+        "/roles",
+        "/auth_sessions",
+        "/v1/users/invite",
+    ] {
+        assert!(paths.get(path).is_some(), "{path} missing");
+    }
+    // Write-only fields are inputs, never outputs.
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["users"]["properties"].get("password").is_none());
+    assert!(
+        schemas["users_data"]["properties"]
+            .get("password")
+            .is_some()
+    );
+    assert!(
+        schemas["oauth_providers"]["properties"]
+            .get("secret")
+            .is_none()
+    );
+    // Reports answer one record and declare their own query parameters.
+    let explain = &paths["/authorization/explain"]["get"];
+    assert_eq!(
+        explain["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/authorization_explain"
+    );
+    let scope = explain["parameters"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "scope"))
+        .expect("scope parameter");
+    assert_eq!(scope["required"], true);
+    let v1 = &paths["/v1/users"]["get"];
+    assert_eq!(
+        v1["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/v1_users"
+    );
+    assert!(
+        schemas["v1_users"]["properties"]
+            .get("pagination")
+            .is_some()
     );
 }
