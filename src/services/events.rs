@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Method, Policy, Service};
-use crate::store::{Column, SqlService, Table};
+use crate::service::{Ctx, Policy};
+use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
 
 pub const PATH: &str = "events";
 
@@ -38,26 +38,13 @@ pub fn table() -> Table {
         .column(Column::integer("previous_user_id"))
 }
 
-/// The audit log service: a [`SqlService`] that refuses changes unless configured.
-pub struct EventsService {
-    inner: SqlService,
+/// Refuses changes to the log unless `audit.mutable` is on.
+struct AppendOnly {
     mutable: bool,
 }
 
-pub fn service(config: &Config) -> EventsService {
-    let policy = Policy {
-        audit: false,
-        publish: true,
-        ..Policy::authenticated("events")
-    };
-    EventsService {
-        inner: SqlService::new(table(), policy).paginate(Some(config.paginate)),
-        mutable: config.audit.mutable,
-    }
-}
-
-impl EventsService {
-    fn check_mutable(&self) -> Result<()> {
+impl AppendOnly {
+    fn check(&self) -> Result<()> {
         if self.mutable {
             Ok(())
         } else {
@@ -67,43 +54,36 @@ impl EventsService {
 }
 
 #[async_trait]
-impl Service for EventsService {
-    fn methods(&self) -> &'static [Method] {
-        self.inner.methods()
+impl WriteRules for AppendOnly {
+    async fn before_write(
+        &self,
+        _ctx: &Ctx<'_>,
+        _store: &SqlService,
+        change: Change<'_>,
+        data: Value,
+    ) -> Result<Prepared> {
+        if change != Change::Create {
+            self.check()?;
+        }
+        Ok(Prepared::new(data))
     }
 
-    fn policy(&self) -> &Policy {
-        self.inner.policy()
+    async fn before_remove(&self, _ctx: &Ctx<'_>, _store: &SqlService, _id: &Value) -> Result<()> {
+        self.check()
     }
+}
 
-    fn schema(&self) -> Option<Value> {
-        self.inner.schema()
-    }
-
-    async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
-        self.inner.find(ctx).await
-    }
-
-    async fn get(&self, ctx: &Ctx<'_>, id: &Value) -> Result<Value> {
-        self.inner.get(ctx, id).await
-    }
-
-    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-        self.inner.create(ctx, data).await
-    }
-
-    async fn update(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
-        self.check_mutable()?;
-        self.inner.update(ctx, id, data).await
-    }
-
-    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
-        self.check_mutable()?;
-        self.inner.patch(ctx, id, data).await
-    }
-
-    async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
-        self.check_mutable()?;
-        self.inner.remove(ctx, id).await
-    }
+/// The audit log service. Authorization runs first (changes need `full_access`), then
+/// the log refuses them unless configured mutable.
+pub fn service(config: &Config) -> SqlService {
+    let policy = Policy {
+        audit: false,
+        publish: true,
+        ..Policy::authenticated("events")
+    };
+    SqlService::new(table(), policy)
+        .paginate(Some(config.paginate))
+        .with_rules(AppendOnly {
+            mutable: config.audit.mutable,
+        })
 }

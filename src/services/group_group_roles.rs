@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Db, Method, Policy, Service};
-use crate::store::{Column, SqlService, Table, parse_id};
+use crate::service::{Ctx, Db};
+use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, parse_id};
 
 pub const PATH: &str = "group_group_roles";
 
@@ -45,14 +45,11 @@ pub fn table() -> Table {
         .unique(&[PARENT, CHILD, "role_id"])
 }
 
-pub struct GroupGroupRolesService {
-    inner: SqlService,
-}
+/// The cycle check.
+struct GroupLinkRules;
 
-pub fn service(config: &Config) -> GroupGroupRolesService {
-    GroupGroupRolesService {
-        inner: super::standard(table(), "group_group_roles", config),
-    }
+pub fn service(config: &Config) -> SqlService {
+    super::standard(table(), "group_group_roles", config).with_rules(GroupLinkRules)
 }
 
 /// An integer field of `data` (number or numeric string), if it is one.
@@ -108,10 +105,10 @@ async fn check_cycle(db: Db<'_>, parent: i64, child: i64, exclude: Option<i64>) 
     Ok(())
 }
 
-impl GroupGroupRolesService {
+impl GroupLinkRules {
     /// The `(parent, child)` a write to row `id` (or a new row) would leave.
     async fn resulting_pair(
-        &self,
+        store: &SqlService,
         ctx: &Ctx<'_>,
         id: Option<&Value>,
         data: &Value,
@@ -123,69 +120,31 @@ impl GroupGroupRolesService {
         let Some(row_id) = id.and_then(parse_id) else {
             return Ok(None);
         };
-        let Some(current) = self.inner.find_by_id(ctx.db, row_id).await? else {
+        let Some(current) = store.find_by_id(ctx.db, row_id).await? else {
             return Ok(None);
         };
         Ok(parent
             .or_else(|| current.get(PARENT).and_then(Value::as_i64))
             .zip(child.or_else(|| current.get(CHILD).and_then(Value::as_i64))))
     }
-
-    async fn check(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: &Value) -> Result<()> {
-        if !data.is_object() || (data.get(PARENT).is_none() && data.get(CHILD).is_none()) {
-            return Ok(());
-        }
-        match self.resulting_pair(ctx, id, data).await? {
-            Some((parent, child)) => {
-                check_cycle(ctx.db, parent, child, id.and_then(parse_id)).await
-            }
-            None => Ok(()),
-        }
-    }
 }
 
 #[async_trait]
-impl Service for GroupGroupRolesService {
-    fn methods(&self) -> &'static [Method] {
-        self.inner.methods()
-    }
-
-    fn policy(&self) -> &Policy {
-        self.inner.policy()
-    }
-
-    fn schema(&self) -> Option<Value> {
-        self.inner.schema()
-    }
-
-    async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
-        self.inner.find(ctx).await
-    }
-
-    async fn get(&self, ctx: &Ctx<'_>, id: &Value) -> Result<Value> {
-        self.inner.get(ctx, id).await
-    }
-
-    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-        self.check(ctx, None, &data).await?;
-        self.inner.create(ctx, data).await
-    }
-
-    async fn update(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
-        if id.is_some() {
-            self.check(ctx, id, &data).await?;
+impl WriteRules for GroupLinkRules {
+    async fn before_write(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &SqlService,
+        change: Change<'_>,
+        data: Value,
+    ) -> Result<Prepared> {
+        let id = change.id();
+        if data.is_object()
+            && (data.get(PARENT).is_some() || data.get(CHILD).is_some())
+            && let Some((parent, child)) = Self::resulting_pair(store, ctx, id, &data).await?
+        {
+            check_cycle(ctx.db, parent, child, id.and_then(parse_id)).await?;
         }
-        self.inner.update(ctx, id, data).await
-    }
-
-    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
-        if id.is_some_and(|id| !id.is_null()) {
-            self.check(ctx, id, &data).await?;
-        }
-        self.inner.patch(ctx, id, data).await
-    }
-
-    async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
-        self.inner.remove(ctx, id).await
+        Ok(Prepared::new(data))
     }
 }

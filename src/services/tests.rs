@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::service::{Ctx, Db, Params, Provider, Registry};
+use crate::service::{Ctx, Db, Method, Params, Provider, Registry};
 
 struct Fixture {
     db: DatabaseConnection,
@@ -48,6 +48,12 @@ impl Fixture {
             .registry
             .get(path)
             .unwrap_or_else(|| panic!("no service {path}"));
+        // As the pipeline does: a method the service does not offer is 405.
+        if !service.methods().contains(&Method::parse(method).unwrap()) {
+            return Err(crate::error::Error::method_not_allowed(format!(
+                "Method `{method}` is not supported by this endpoint."
+            )));
+        }
         match method {
             "find" => service.find(&ctx).await,
             "get" => service.get(&ctx, id.as_ref().unwrap()).await,

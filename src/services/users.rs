@@ -27,8 +27,8 @@ use serde_json::{Map, Value, json};
 use crate::auth::password;
 use crate::config::{Config, PasswordConfig};
 use crate::error::{Error, Result};
-use crate::service::{Access, Ctx, Method, Policy, Service};
-use crate::store::{Column, SqlService, Table, now};
+use crate::service::{Access, Ctx, Policy};
+use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, now};
 
 pub const PATH: &str = "users";
 
@@ -58,20 +58,21 @@ pub fn table() -> Table {
         .unique(&["phone"])
 }
 
-pub struct UsersService {
-    inner: SqlService,
+/// Email normalisation, the password policy and hashing, server-set values.
+struct UserRules {
     password: PasswordConfig,
 }
 
-pub fn service(config: &Config) -> UsersService {
+pub fn service(config: &Config) -> SqlService {
     let policy = Policy {
         create: Access::Signup,
         ..Policy::authenticated("users")
     };
-    UsersService {
-        inner: SqlService::new(table(), policy).paginate(Some(config.paginate)),
-        password: config.password.clone(),
-    }
+    SqlService::new(table(), policy)
+        .paginate(Some(config.paginate))
+        .with_rules(UserRules {
+            password: config.password.clone(),
+        })
 }
 
 /// A plausible address: `local@domain.tld`, no spaces or control characters.
@@ -145,7 +146,7 @@ enum Write {
     Patch,
 }
 
-impl UsersService {
+impl UserRules {
     /// Normalises the email, checks and hashes the password; other checks are the store's.
     async fn prepare(&self, ctx: &Ctx<'_>, data: Value, write: Write) -> Result<Value> {
         let Value::Object(mut data) = data else {
@@ -279,63 +280,32 @@ impl UsersService {
 }
 
 #[async_trait]
-impl Service for UsersService {
-    fn methods(&self) -> &'static [Method] {
-        self.inner.methods()
+impl WriteRules for UserRules {
+    async fn before_write(
+        &self,
+        ctx: &Ctx<'_>,
+        _store: &SqlService,
+        change: Change<'_>,
+        data: Value,
+    ) -> Result<Prepared> {
+        let write = match change {
+            Change::Create => Write::Create,
+            Change::Update(_) => Write::Update,
+            Change::Patch(_) | Change::Remove(_) => Write::Patch,
+        };
+        let data = self.prepare(ctx, data, write).await?;
+        let mut server = Self::server_values(ctx, &data, write);
+        if write != Write::Create {
+            server.extend(Self::verified_resets(ctx, change.id(), &data, write).await?);
+        }
+        Ok(Prepared { data, server })
     }
 
-    fn policy(&self) -> &Policy {
-        self.inner.policy()
-    }
-
-    fn schema(&self) -> Option<Value> {
+    fn schema(&self, schema: &mut Value) {
         // The column is nullable (invited users have none yet), but callers must send one.
-        let mut schema = self.inner.schema()?;
         if let Some(required) = schema["data"]["required"].as_array_mut() {
             required.push(json!("password"));
         }
-        Some(schema)
-    }
-
-    async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
-        self.inner.find(ctx).await
-    }
-
-    async fn get(&self, ctx: &Ctx<'_>, id: &Value) -> Result<Value> {
-        self.inner.get(ctx, id).await
-    }
-
-    async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-        if data.is_array() {
-            return self.inner.create(ctx, data).await; // 405 unless multi
-        }
-        let data = self.prepare(ctx, data, Write::Create).await?;
-        let server = Self::server_values(ctx, &data, Write::Create);
-        self.inner.create_with(ctx, data, &server).await
-    }
-
-    async fn update(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
-        if id.is_none_or(Value::is_null) || data.is_array() {
-            return self.inner.update(ctx, id, data).await; // 400 "replace multiple"
-        }
-        let data = self.prepare(ctx, data, Write::Update).await?;
-        let mut server = Self::server_values(ctx, &data, Write::Update);
-        server.extend(Self::verified_resets(ctx, id, &data, Write::Update).await?);
-        self.inner.update_with(ctx, id, data, &server).await
-    }
-
-    async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
-        if id.is_none_or(Value::is_null) {
-            return self.inner.patch(ctx, id, data).await; // 405 unless multi
-        }
-        let data = self.prepare(ctx, data, Write::Patch).await?;
-        let mut server = Self::server_values(ctx, &data, Write::Patch);
-        server.extend(Self::verified_resets(ctx, id, &data, Write::Patch).await?);
-        self.inner.patch_with(ctx, id, data, &server).await
-    }
-
-    async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
-        self.inner.remove(ctx, id).await
     }
 }
 

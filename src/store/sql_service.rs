@@ -2,6 +2,8 @@
 //! §5): query language, pagination, `multi` gating, `$select` on every result, 404 for
 //! unknown / wrong-shape ids and id+query mismatches, constraint errors as Feathers errors.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sea_orm::sea_query::{
     Asterisk, Condition, Expr, Func, Query as Sql, ReturningClause, SelectStatement,
@@ -13,19 +15,21 @@ use super::errors::{self, Action};
 use super::filter;
 use super::options::{Multi, clamp, id_display, parse_id};
 use super::rows;
+use super::rules::{Change, Prepared, WriteRules};
 use super::table::{Column, ID, Table};
 use crate::config::PaginateConfig;
 use crate::error::{Error, Result};
 use crate::service::{Ctx, Db, Method, Policy, Query, Service};
 
 /// A Feathers service over one table. Defaults: no pagination, `multi` off, all six
-/// methods.
+/// methods, no [`WriteRules`].
 pub struct SqlService {
     table: Table,
     policy: Policy,
     paginate: Option<PaginateConfig>,
     multi: Multi,
     methods: &'static [Method],
+    rules: Option<Arc<dyn WriteRules>>,
 }
 
 impl SqlService {
@@ -36,6 +40,28 @@ impl SqlService {
             paginate: None,
             multi: Multi::Off,
             methods: &Method::ALL,
+            rules: None,
+        }
+    }
+
+    /// Checks and rewrites around every write. Rules need one record per write:
+    /// `patch(null)` and `remove(null)` answer 405 on a service with rules.
+    pub fn with_rules(mut self, rules: impl WriteRules) -> Self {
+        self.rules = Some(Arc::new(rules));
+        self
+    }
+
+    async fn before(&self, ctx: &Ctx<'_>, change: Change<'_>, data: Value) -> Result<Prepared> {
+        match &self.rules {
+            Some(rules) => rules.before_write(ctx, self, change, data).await,
+            None => Ok(Prepared::new(data)),
+        }
+    }
+
+    async fn after(&self, ctx: &Ctx<'_>, change: Change<'_>, record: &Value) -> Result<()> {
+        match &self.rules {
+            Some(rules) => rules.after_write(ctx, change, record).await,
+            None => Ok(()),
         }
     }
 
@@ -166,86 +192,26 @@ impl SqlService {
         }
     }
 
-    /// `create`, with `server` values the caller sets itself (bypassing writability).
-    pub async fn create_with(
-        &self,
-        ctx: &Ctx<'_>,
-        data: Value,
-        server: &Map<String, Value>,
-    ) -> Result<Value> {
-        let select = Self::create_select(ctx)?;
-        let columns = self.table.output_columns(select.as_deref())?;
-        match &data {
-            Value::Array(items) => {
-                if !self.multi.allows(Method::Create) {
-                    return Err(Error::method_not_allowed("Can not create multiple entries"));
-                }
-                let mut out = Vec::with_capacity(items.len());
-                for item in items {
-                    out.push(self.insert_one(ctx, item, &columns, server).await?);
-                }
-                Ok(Value::Array(out))
-            }
-            _ => self.insert_one(ctx, &data, &columns, server).await,
-        }
-    }
-
-    /// `update` (replace), with `server` values.
-    pub async fn update_with(
-        &self,
-        ctx: &Ctx<'_>,
-        id: Option<&Value>,
-        data: Value,
-        server: &Map<String, Value>,
-    ) -> Result<Value> {
-        let id = match id {
-            Some(id) if !id.is_null() && !data.is_array() => id,
-            _ => {
-                return Err(Error::bad_request(
-                    "You can not replace multiple instances. Did you mean 'patch'?",
-                ));
-            }
-        };
-        let Some(row_id) = parse_id(id) else {
-            return Err(Error::no_record(id_display(id)));
-        };
-        let query = Self::query(ctx)?;
-        let columns = self.table.output_columns(query.select.as_deref())?;
-        let values = data::prepare(
-            &self.table,
-            &data,
-            Mode::Update,
-            ctx.params.is_internal(),
-            server,
-        )?;
-        let cond = filter::condition_with_id(&self.table, row_id, &query.filters)?;
-        self.update_where(ctx, values, cond, &columns)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::no_record(id_display(id)))
-    }
-
-    /// `patch` (merge), with `server` values. `id: None` patches every match (if `multi`).
-    pub async fn patch_with(
-        &self,
-        ctx: &Ctx<'_>,
-        id: Option<&Value>,
-        data: Value,
-        server: &Map<String, Value>,
-    ) -> Result<Value> {
-        let target = self.target(ctx, id, Method::Patch)?;
-        let values = data::prepare(
-            &self.table,
-            &data,
-            Mode::Patch,
-            ctx.params.is_internal(),
-            server,
-        )?;
-        let records = self
-            .update_where(ctx, values, target.cond.clone(), &target.columns)
+    /// One record of a `create`, through the rules.
+    async fn create_one(&self, ctx: &Ctx<'_>, data: Value, columns: &[&Column]) -> Result<Value> {
+        let prepared = self.before(ctx, Change::Create, data).await?;
+        let record = self
+            .insert_one(ctx, &prepared.data, columns, &prepared.server)
             .await?;
-        target.answer(records)
+        self.after(ctx, Change::Create, &record).await?;
+        Ok(record)
+    }
+
+    /// The one record a `patch` or `remove` names, or `None` for a multi call (refused
+    /// when the service has rules).
+    fn single<'t>(&self, target: &Target<'t>, method: Method) -> Result<Option<&'t Value>> {
+        if target.id.is_none() && self.rules.is_some() {
+            return Err(Error::method_not_allowed(format!(
+                "Can not {} multiple entries",
+                method.as_str()
+            )));
+        }
+        Ok(target.id)
     }
 
     /// The rows a `patch` / `remove` acts on: one id (which must also match the query) or,
@@ -306,6 +272,9 @@ impl Service for SqlService {
     fn schema(&self) -> Option<Value> {
         let mut schema = self.table.json_schema();
         schema["paginated"] = Value::Bool(self.paginate.is_some());
+        if let Some(rules) = &self.rules {
+            rules.schema(&mut schema);
+        }
         Some(schema)
     }
 
@@ -376,19 +345,85 @@ impl Service for SqlService {
     }
 
     async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-        self.create_with(ctx, data, &Map::new()).await
+        let select = Self::create_select(ctx)?;
+        let columns = self.table.output_columns(select.as_deref())?;
+        match data {
+            Value::Array(items) => {
+                if !self.multi.allows(Method::Create) {
+                    return Err(Error::method_not_allowed("Can not create multiple entries"));
+                }
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.create_one(ctx, item, &columns).await?);
+                }
+                Ok(Value::Array(out))
+            }
+            data => self.create_one(ctx, data, &columns).await,
+        }
     }
 
     async fn update(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
-        self.update_with(ctx, id, data, &Map::new()).await
+        let id = match id {
+            Some(id) if !id.is_null() && !data.is_array() => id,
+            _ => {
+                return Err(Error::bad_request(
+                    "You can not replace multiple instances. Did you mean 'patch'?",
+                ));
+            }
+        };
+        let Some(row_id) = parse_id(id) else {
+            return Err(Error::no_record(id_display(id)));
+        };
+        let query = Self::query(ctx)?;
+        let columns = self.table.output_columns(query.select.as_deref())?;
+        let prepared = self.before(ctx, Change::Update(id), data).await?;
+        let values = data::prepare(
+            &self.table,
+            &prepared.data,
+            Mode::Update,
+            ctx.params.is_internal(),
+            &prepared.server,
+        )?;
+        let cond = filter::condition_with_id(&self.table, row_id, &query.filters)?;
+        let record = self
+            .update_where(ctx, values, cond, &columns)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::no_record(id_display(id)))?;
+        self.after(ctx, Change::Update(id), &record).await?;
+        Ok(record)
     }
 
+    /// `patch` (merge). `id: None` patches every match (if `multi`).
     async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
-        self.patch_with(ctx, id, data, &Map::new()).await
+        let target = self.target(ctx, id, Method::Patch)?;
+        let prepared = match self.single(&target, Method::Patch)? {
+            Some(id) => self.before(ctx, Change::Patch(id), data).await?,
+            None => Prepared::new(data),
+        };
+        let values = data::prepare(
+            &self.table,
+            &prepared.data,
+            Mode::Patch,
+            ctx.params.is_internal(),
+            &prepared.server,
+        )?;
+        let records = self
+            .update_where(ctx, values, target.cond.clone(), &target.columns)
+            .await?;
+        let answer = target.answer(records)?;
+        if let Some(id) = target.id {
+            self.after(ctx, Change::Patch(id), &answer).await?;
+        }
+        Ok(answer)
     }
 
     async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
         let target = self.target(ctx, id, Method::Remove)?;
+        if let (Some(id), Some(rules)) = (self.single(&target, Method::Remove)?, &self.rules) {
+            rules.before_remove(ctx, self, id).await?;
+        }
         let delete = Sql::delete()
             .from_table(self.table.name)
             .cond_where(target.cond.clone())
@@ -399,6 +434,10 @@ impl Service for SqlService {
             Action::Delete,
             ctx.db.query_all(ctx.db.build(&delete)).await,
         )?;
-        target.answer(rows::all_to_json(&target.columns, &rows)?)
+        let answer = target.answer(rows::all_to_json(&target.columns, &rows)?)?;
+        if let Some(id) = target.id {
+            self.after(ctx, Change::Remove(id), &answer).await?;
+        }
+        Ok(answer)
     }
 }
