@@ -31,6 +31,8 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::sessions::Sessions>,
     /// Outgoing emails and text messages (codes, tokens), sent in the background.
     pub notifier: Arc<crate::notify::Notifier>,
+    /// OAuth / OpenID Connect login (`GET /oauth/:slug`, provider token strategies).
+    pub oauth: Arc<crate::oauth::OAuth>,
 }
 
 pub type App = Arc<AppState>;
@@ -115,6 +117,11 @@ pub async fn build(
     let mut registry = Registry::new();
     let mut accounts_link = None;
     services::register_all(&mut registry, &config);
+    let oauth = Arc::new(crate::oauth::OAuth::new(
+        &config,
+        Arc::new(crate::auth::crypto::load_or_generate(&config)?),
+    )?);
+    services::oauth_providers::register_sealed(&mut registry, &config, &oauth);
     registry.register(
         services::explain::PATH,
         Arc::new(services::explain::service(&config)),
@@ -135,7 +142,9 @@ pub async fn build(
         });
         accounts_link = Some(accounts.clone());
         let otp = services::register_accounts(&mut registry, accounts);
-        let auth = AuthenticationService::new(keys.clone(), users, sessions.clone()).with_otp(otp);
+        let auth = AuthenticationService::new(keys.clone(), users, sessions.clone())
+            .with_otp(otp)
+            .with_oauth(oauth.clone());
         registry.register(authentication::PATH, Arc::new(auth));
     }
     extend(&mut registry, &config);
@@ -149,7 +158,9 @@ pub async fn build(
         write_gate,
         sessions,
         notifier,
+        oauth: oauth.clone(),
     });
+    oauth.attach(&app);
     if let Some(accounts) = accounts_link {
         accounts.app.set(&app);
     }

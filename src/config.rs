@@ -29,6 +29,67 @@ pub struct Config {
     pub audit: AuditConfig,
     pub geoip: GeoIpConfig,
     pub notify: NotifyConfig,
+    pub oauth: OAuthConfig,
+}
+
+/// OAuth / OpenID Connect login (`GET /oauth/:slug`, see `oauth`). Providers themselves
+/// are rows of `oauth_providers`, not config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OAuthConfig {
+    /// Frontend origins (`https://app.example.com`) a finished flow may redirect to. A
+    /// `redirect` query naming another origin is refused (no open redirect). In the
+    /// environment: a comma-separated list.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub origins: Vec<String>,
+    /// Where a finished flow goes when its `redirect` query is a path or absent: a URL on
+    /// one of `origins`. Unset: the first of `origins`.
+    pub redirect: Option<String>,
+    /// This server's public base URL, for the `redirect_uri` sent to providers
+    /// (`<public_url>/oauth/<slug>/callback`). Unset: `http://<Host header>` (`https://`
+    /// when `env` is `production`).
+    pub public_url: Option<String>,
+    /// Seconds a started flow may take before its state expires.
+    pub state_ttl: u64,
+    /// Seconds discovery documents and JWKS are cached.
+    pub cache_ttl: u64,
+    /// Timeout of each request to a provider, in milliseconds.
+    pub timeout_ms: u64,
+    /// Clock skew allowed when checking ID token times, in seconds.
+    pub leeway: u64,
+}
+
+/// A list, or one comma-separated string (how environment variables carry lists).
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(list) => list,
+        ListOrCsv::Csv(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            origins: Vec::new(),
+            redirect: None,
+            public_url: None,
+            state_ttl: 600,
+            cache_ttl: 3600,
+            timeout_ms: 10_000,
+            leeway: 60,
+        }
+    }
 }
 
 /// Notifications (emailed / texted codes and tokens), see `notify`.
@@ -196,6 +257,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             geoip: GeoIpConfig::default(),
             notify: NotifyConfig::default(),
+            oauth: OAuthConfig::default(),
         }
     }
 }
@@ -311,6 +373,7 @@ impl Config {
             anyhow::bail!("http.body_limit must be at least 1024 bytes");
         }
         crate::notify::validate(self)?;
+        crate::oauth::validate_config(&self.oauth)?;
         Ok(())
     }
 

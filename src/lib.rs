@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod hooks;
 pub mod notify;
+pub mod oauth;
 pub mod openapi;
 pub mod realtime;
 pub mod service;

@@ -71,6 +71,7 @@ pub fn document(registry: &Registry) -> Value {
             paths.insert(format!("/{path}/{{id}}"), Value::Object(item));
         }
     }
+    paths.extend(crate::oauth::routes::openapi_paths());
     json!({
         "openapi": "3.1.0",
         "info": {

@@ -29,6 +29,8 @@ mod bad_input;
 mod crud;
 #[path = "cases/errors.rs"]
 mod errors;
+#[path = "cases/oauth.rs"]
+mod oauth;
 #[path = "cases/pagination.rs"]
 mod pagination;
 #[path = "cases/query.rs"]

@@ -13,6 +13,7 @@ mod m0001_schema;
 mod m0002_extra_scopes;
 mod m0003_session_jti;
 mod m0004_one_time_tokens;
+mod m0005_oauth;
 mod schema;
 
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_extra_scopes::Migration),
             Box::new(m0003_session_jti::Migration),
             Box::new(m0004_one_time_tokens::Migration),
+            Box::new(m0005_oauth::Migration),
         ]
     }
 }

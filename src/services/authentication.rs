@@ -2,6 +2,8 @@
 //!
 //! - `create {strategy?, email|username|phone, password}` (`local`, the default) or
 //!   `{strategy: "jwt", accessToken}` -> 201 `{accessToken, authentication, user}`.
+//! - `{strategy: "<oauth_providers slug>", id_token | access_token [, nonce]}`: a login with
+//!   a provider token the app obtained itself, validated like the browser flow (`oauth`).
 //! - `remove(null | <the same token>)` -> logout; answers with the JWT result.
 //!
 //! Both are open to anonymous callers (they are how one stops being anonymous). Nothing
@@ -46,6 +48,8 @@ pub struct AuthenticationService {
     decoy_hash: OnceCell<String>,
     /// The `otp` strategy (`services::otp`), when registered.
     otp: Option<Arc<super::otp::OtpService>>,
+    /// OAuth provider strategies (`strategy: <provider slug>`), when enabled.
+    oauth: Option<Arc<crate::oauth::OAuth>>,
 }
 
 impl AuthenticationService {
@@ -68,7 +72,14 @@ impl AuthenticationService {
             policy,
             decoy_hash: OnceCell::new(),
             otp: None,
+            oauth: None,
         }
+    }
+
+    /// Enables `{strategy: <oauth_providers slug>, id_token | access_token}` (`oauth`).
+    pub fn with_oauth(mut self, oauth: Arc<crate::oauth::OAuth>) -> Self {
+        self.oauth = Some(oauth);
+        self
     }
 
     /// Enables the `otp` strategy: `{strategy: "otp", email|phone, otp}`.
@@ -238,8 +249,9 @@ impl Service for AuthenticationService {
             "data": {
                 "type": "object",
                 "properties": {
-                    "strategy": { "type": "string", "enum": ["local", "jwt", "otp"], "default": "local" },
+                    "strategy": { "type": "string", "description": "local, jwt, otp or an oauth_providers slug", "default": "local" },
                     "email": text, "username": text, "phone": text, "password": text, "accessToken": text, "otp": text,
+                    "id_token": text, "access_token": text, "nonce": text,
                 },
             },
         }))
@@ -264,6 +276,10 @@ impl Service for AuthenticationService {
                     None => Err(Error::not_authenticated(INVALID_LOGIN)),
                 }
             }
+            Some(Value::String(slug)) if self.oauth.is_some() => match &self.oauth {
+                Some(oauth) => oauth.token_login(ctx, slug, &data).await,
+                None => Err(Error::not_authenticated(INVALID_LOGIN)),
+            },
             Some(_) => Err(Error::not_authenticated(
                 "Invalid authentication information (strategy not allowed in authStrategies)",
             )),

@@ -1,19 +1,35 @@
-//! `oauth_providers` — configured OAuth2 / OpenID Connect providers.
+//! `oauth_providers` — configured OAuth2 / OpenID Connect providers (see `oauth`).
 //!
 //! - Path `oauth_providers`; methods find, get, create, update, patch, remove; paginated;
-//!   multi off.
-//! - Fields: `id, name, slug, key, scope, nonce, created_at, updated_at`; `slug` required,
-//!   unique; `nonce` defaults to false. `secret` is **write-only**: accepted and stored,
-//!   never returned nor usable in a query.
+//!   multi off. A row is enough to enable a provider; changes apply to the next login.
+//! - Fields: `id, name, slug, key, scope, nonce, issuer, authorize_url, token_url,
+//!   userinfo_url, subject_field, allow_signup, created_at, updated_at`; `slug` required,
+//!   unique; `nonce` and `allow_signup` default to false. `key` is the client id; `scope`
+//!   is sent as given (`openid` when null on an OpenID Connect provider); `nonce` turns on
+//!   the OIDC nonce. `issuer` makes it an OpenID Connect provider (endpoints from
+//!   discovery); plain OAuth2 providers name `authorize_url`, `token_url`, `userinfo_url`
+//!   and `subject_field` (the userinfo field with the subject id; default `sub` / `id`).
+//!   Provider URLs must be `https://` (or `http://` on loopback): 400 otherwise.
+//! - `secret` is **write-only** and stored encrypted (AES-256-GCM, `enc:` prefix): accepted,
+//!   never returned, never usable in a query, never in an event.
 //! - Scopes (prefix `auth_providers`): `auth_providers_read`, `auth_providers_write`.
 //! - Events: `oauth_providers created|updated|patched|removed` (without `secret`).
 
-use serde_json::json;
+use std::sync::Arc;
 
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::auth::crypto::TokenCipher;
 use crate::config::Config;
-use crate::store::{Column, SqlService, Table};
+use crate::error::{Error, Result};
+use crate::oauth::OAuth;
+use crate::service::{Ctx, Registry};
+use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
 
 pub const PATH: &str = "oauth_providers";
+
+const URL_FIELDS: [&str; 4] = ["issuer", "authorize_url", "token_url", "userinfo_url"];
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -23,9 +39,75 @@ pub fn table() -> Table {
         .column(Column::text("secret").write_only())
         .column(Column::text("scope"))
         .column(Column::bool("nonce").default_value(json!(false)))
+        .column(Column::text("issuer"))
+        .column(Column::text("authorize_url"))
+        .column(Column::text("token_url"))
+        .column(Column::text("userinfo_url"))
+        .column(Column::text("subject_field"))
+        .column(Column::bool("allow_signup").default_value(json!(false)))
         .unique(&["slug"])
 }
 
+/// Seals `secret` before it is stored and checks slugs and provider URLs.
+struct ProviderRules {
+    /// The app's key once `app::build` registered the service with [`register_sealed`]; a
+    /// random one before (a registry built without an app, as in unit tests, never stores
+    /// a secret in clear either).
+    cipher: Arc<TokenCipher>,
+}
+
+fn with_cipher(config: &Config, cipher: Arc<TokenCipher>) -> SqlService {
+    super::standard(table(), "auth_providers", config).with_rules(ProviderRules { cipher })
+}
+
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "auth_providers", config)
+    with_cipher(config, Arc::new(TokenCipher::ephemeral()))
+}
+
+/// Registers the service with the secret cipher of `oauth`.
+pub fn register_sealed(registry: &mut Registry, config: &Config, oauth: &Arc<OAuth>) {
+    registry.register(PATH, Arc::new(with_cipher(config, oauth.shared_cipher())));
+}
+
+#[async_trait]
+impl WriteRules for ProviderRules {
+    /// Slugs go in paths: letters, digits, `-_`.
+    async fn before_write(
+        &self,
+        _ctx: &Ctx<'_>,
+        _store: &SqlService,
+        _change: Change<'_>,
+        mut data: Value,
+    ) -> Result<Prepared> {
+        let Value::Object(map) = &mut data else {
+            return Ok(Prepared::new(data)); // the store answers with its own 400
+        };
+        if let Some(Value::String(slug)) = map.get("slug")
+            && (slug.is_empty()
+                || slug.len() > 64
+                || !slug
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(Error::bad_request("Invalid slug")
+                .with_errors(json!({ "slug": "letters, digits, '-' and '_' only" })));
+        }
+        for field in URL_FIELDS {
+            if let Some(Value::String(url)) = map.get(field)
+                && !url.is_empty()
+                && crate::oauth::http::check_url(url).is_err()
+            {
+                return Err(Error::bad_request(format!("Invalid {field}")).with_errors(
+                    json!({ field: "must be an https:// URL (http:// only on loopback)" }),
+                ));
+            }
+        }
+        if let Some(Value::String(secret)) = map.get("secret")
+            && !secret.is_empty()
+        {
+            let sealed = crate::oauth::provider::seal_secret(&self.cipher, secret)?;
+            map.insert("secret".into(), Value::String(sealed));
+        }
+        Ok(Prepared::new(data))
+    }
 }

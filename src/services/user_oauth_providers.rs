@@ -1,16 +1,27 @@
 //! `user_oauth_providers` — external identities linked to a user: provider `slug` and the
-//! provider's subject id `sub`.
+//! provider's subject id `sub`. OAuth logins create them (`oauth`).
 //!
 //! - Path `user_oauth_providers`; methods find, get, create, update, patch, remove;
 //!   paginated; multi off.
 //! - Fields: `id, user_id, slug, sub, created_at, updated_at`; all required; `user_id` must
 //!   exist (400); `(slug, sub)` is unique (409): one identity links to one user.
+//! - Own rows: a user may find, get and remove (unlink) their own links without scopes.
+//! - Unlinking the last sign-in method of an account without a password is refused (400):
+//!   the account would be unreachable.
 //! - Scopes (prefix `user_oauth_providers`): `user_oauth_providers_read`,
 //!   `user_oauth_providers_write`.
-//! - Events: `user_oauth_providers created|updated|patched|removed`.
+//! - Events: `user_oauth_providers created|updated|patched|removed`, and the custom audit
+//!   events `oauth_linked` (create) and `oauth_unlinked` (remove) in the same transaction.
+
+use async_trait::async_trait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use serde_json::Value;
 
 use crate::config::Config;
-use crate::store::{Column, SqlService, Table};
+use crate::error::{Error, Result};
+use crate::hooks::record_custom;
+use crate::service::{Ctx, Db, Service};
+use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, parse_id};
 
 pub const PATH: &str = "user_oauth_providers";
 
@@ -22,6 +33,113 @@ pub fn table() -> Table {
         .unique(&["slug", "sub"])
 }
 
+/// Keeps every account reachable and audits links and unlinks.
+struct LinkRules;
+
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "user_oauth_providers", config)
+    super::standard(table(), "user_oauth_providers", config).with_rules(LinkRules)
+}
+
+const LAST_METHOD: &str =
+    "This is the last way to sign in to this account: set a password before unlinking it";
+
+/// `(user_id, has password, links)` for the owner of link `id`; `None` if no such link.
+async fn owner_methods(db: Db<'_>, id: i64) -> Result<Option<(i64, bool, i64)>> {
+    let select = Query::select()
+        .column(Alias::new("user_id"))
+        .from(Alias::new(PATH))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    let Some(row) = db
+        .query_one(db.build(&select))
+        .await
+        .map_err(Error::internal)?
+    else {
+        return Ok(None);
+    };
+    let user_id: i64 = row.try_get("", "user_id").map_err(Error::internal)?;
+    let password = Query::select()
+        .column(Alias::new("password"))
+        .from(Alias::new("users"))
+        .and_where(Expr::col(Alias::new("id")).eq(user_id))
+        .to_owned();
+    let has_password = match db
+        .query_one(db.build(&password))
+        .await
+        .map_err(Error::internal)?
+    {
+        Some(row) => row
+            .try_get::<Option<String>>("", "password")
+            .map_err(Error::internal)?
+            .is_some_and(|p| !p.is_empty()),
+        None => false,
+    };
+    let count = Query::select()
+        .expr_as(Expr::col(Alias::new("id")).count(), Alias::new("n"))
+        .from(Alias::new(PATH))
+        .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
+        .to_owned();
+    let links = match db
+        .query_one(db.build(&count))
+        .await
+        .map_err(Error::internal)?
+    {
+        Some(row) => row.try_get::<i64>("", "n").map_err(Error::internal)?,
+        None => 0,
+    };
+    Ok(Some((user_id, has_password, links)))
+}
+
+/// Refuses to take link `id` away from its user when it is their last way in.
+async fn keep_a_way_in(db: Db<'_>, id: &Value) -> Result<()> {
+    if let Some(link) = parse_id(id)
+        && let Some((_, has_password, links)) = owner_methods(db, link).await?
+        && !has_password
+        && links <= 1
+    {
+        return Err(Error::bad_request(LAST_METHOD));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl WriteRules for LinkRules {
+    /// Moving a link to another user unlinks it from its owner.
+    async fn before_write(
+        &self,
+        ctx: &Ctx<'_>,
+        _store: &SqlService,
+        change: Change<'_>,
+        data: Value,
+    ) -> Result<Prepared> {
+        if let Some(id) = change.id()
+            && let Some(new_owner) = data.get("user_id").and_then(parse_id)
+            && let Some(link) = parse_id(id)
+            && let Some((owner, _, _)) = owner_methods(ctx.db, link).await?
+            && owner != new_owner
+        {
+            keep_a_way_in(ctx.db, id).await?;
+        }
+        Ok(Prepared::new(data))
+    }
+
+    async fn before_remove(&self, ctx: &Ctx<'_>, store: &SqlService, id: &Value) -> Result<()> {
+        // 404 first when the caller may not see the link (no probing of other users).
+        store.get(ctx, id).await?;
+        keep_a_way_in(ctx.db, id).await
+    }
+
+    async fn after_write(&self, ctx: &Ctx<'_>, change: Change<'_>, record: &Value) -> Result<()> {
+        let Some(user_id) = record.get("user_id").and_then(Value::as_i64) else {
+            return Ok(());
+        };
+        match change {
+            // OAuth logins record `oauth_linked` themselves, after the link commits.
+            Change::Create if !ctx.params.is_internal() => {
+                record_custom(ctx.db, "oauth_linked", Some(user_id)).await
+            }
+            Change::Remove(_) => record_custom(ctx.db, "oauth_unlinked", Some(user_id)).await,
+            _ => Ok(()),
+        }
+    }
 }

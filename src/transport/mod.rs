@@ -36,6 +36,11 @@ pub fn router(app: App) -> Router {
     let openapi = crate::openapi::document(&app.registry);
     Router::new()
         .route("/health", get(health))
+        .route("/oauth/{slug}", get(crate::oauth::routes::start))
+        .route(
+            "/oauth/{slug}/callback",
+            get(crate::oauth::routes::callback),
+        )
         .route(
             "/openapi.json",
             get(move || std::future::ready(rest::json_response(StatusCode::OK, &openapi))),

@@ -176,6 +176,7 @@ pub(crate) fn fake_app(configure: impl FnOnce(&mut Config)) -> App {
         write_gate: None,
         sessions: Default::default(),
         notifier: Default::default(),
+        oauth: Default::default(),
     })
 }
 

@@ -48,6 +48,8 @@ impl RawResponse {
 
 impl RestClient {
     pub fn new(base: &str) -> Self {
+        // reqwest is built without a rustls provider of its own (see Cargo.toml).
+        roost::oauth::http::install_crypto();
         let http = reqwest::Client::builder()
             .no_proxy()
             // A hung server fails the test instead of hanging the run.
