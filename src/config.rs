@@ -225,7 +225,9 @@ pub struct SignupConfig {
 pub struct HttpConfig {
     /// Largest accepted request body (REST) and Socket.IO message, in bytes.
     pub body_limit: usize,
-    /// Browser origins allowed by CORS; `["*"]` allows any.
+    /// Browser origins allowed by CORS; `["*"]` allows any. In the environment: a
+    /// comma-separated list.
+    #[serde(deserialize_with = "list_or_csv")]
     pub cors_origins: Vec<String>,
     /// Honour `X-Forwarded-For` for the client IP.
     pub trust_proxy: bool,
@@ -314,9 +316,7 @@ impl Config {
         builder = builder.add_source(
             config::Environment::with_prefix("ROOST")
                 .prefix_separator("_")
-                .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("http.cors_origins"),
+                .separator("__"),
         );
         let mut cfg: Config = builder
             .build()?

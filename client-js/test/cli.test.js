@@ -59,4 +59,24 @@ describe('roost binary', () => {
       await server.stop()
     }
   })
+
+  it('lists come from comma-separated environment variables', async () => {
+    const server = await startBinary(ROOST_BIN, {
+      ROOST_DATABASE_URL: env.ROOST_DATABASE_URL,
+      ROOST_AUTHENTICATION__SECRET: env.ROOST_AUTHENTICATION__SECRET,
+      ROOST_HTTP__CORS_ORIGINS: 'http://a.test, http://b.test'
+    })
+    try {
+      const preflight = (origin) => fetch(`${server.url}/roles`, {
+        method: 'OPTIONS',
+        headers: { Origin: origin, 'Access-Control-Request-Method': 'GET' }
+      })
+      const allowed = await preflight('http://b.test')
+      assert.equal(allowed.headers.get('access-control-allow-origin'), 'http://b.test')
+      const other = await preflight('http://c.test')
+      assert.equal(other.headers.get('access-control-allow-origin'), null)
+    } finally {
+      await server.stop()
+    }
+  })
 })
