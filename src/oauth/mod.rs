@@ -23,14 +23,14 @@ pub mod redirect;
 pub mod routes;
 pub mod state;
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
-use crate::app::{App, AppState};
+use crate::app::{App, AppLink};
 use crate::auth::crypto::TokenCipher;
 use crate::config::{Config, OAuthConfig};
 use crate::error::{Error, Result};
@@ -72,7 +72,7 @@ pub struct OAuth {
     http: Http,
     cipher: Arc<TokenCipher>,
     config: OAuthConfig,
-    app: OnceLock<Weak<AppState>>,
+    app: AppLink,
 }
 
 /// What `GET /oauth/:slug` answers.
@@ -102,20 +102,17 @@ impl OAuth {
             )?,
             cipher,
             config: oauth.clone(),
-            app: OnceLock::new(),
+            app: AppLink::default(),
         })
     }
 
     /// Connects the runtime to the app it serves (done once by `app::build`).
     pub fn attach(&self, app: &App) {
-        let _ = self.app.set(Arc::downgrade(app));
+        self.app.set(app);
     }
 
     fn app(&self) -> Result<App> {
-        self.app
-            .get()
-            .and_then(Weak::upgrade)
-            .ok_or_else(|| Error::internal("oauth runtime is not attached"))
+        self.app.get()
     }
 
     pub fn cipher(&self) -> &TokenCipher {
@@ -520,7 +517,7 @@ impl Default for OAuth {
             http: Http::fallback(),
             cipher: Arc::new(TokenCipher::ephemeral()),
             config,
-            app: OnceLock::new(),
+            app: AppLink::default(),
         }
     }
 }
