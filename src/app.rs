@@ -47,6 +47,7 @@ pub struct Server {
 impl Server {
     pub fn stop(&self) {
         self.handle.abort();
+        self.app.realtime.stop(); // the cluster bus tasks
     }
 }
 
@@ -207,6 +208,7 @@ pub async fn start_with(
         redact_url(&app.config.database_url)
     );
     crate::bootstrap::admin_from_config(&app).await?;
+    crate::realtime::bus::start(&app).await;
     let router = crate::transport::router(app.clone());
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let handle = tokio::spawn(async move {

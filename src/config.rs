@@ -30,6 +30,32 @@ pub struct Config {
     pub geoip: GeoIpConfig,
     pub notify: NotifyConfig,
     pub oauth: OAuthConfig,
+    pub cluster: ClusterConfig,
+}
+
+/// Several instances on one PostgreSQL database (DESIGN §2): realtime events, session
+/// revocations and scope-cache invalidations cross instances over `LISTEN`/`NOTIFY`
+/// (see `realtime::bus`). Ignored on SQLite.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ClusterConfig {
+    /// Run the bus on PostgreSQL. Turn off only when one instance serves the database.
+    pub enabled: bool,
+    /// The `NOTIFY` channel (lower-case letters, digits, `_`); instances on one database
+    /// must agree on it.
+    pub channel: String,
+    /// Seconds a large message stays in `bus_outbox` before it is pruned.
+    pub outbox_retention_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            channel: "roost_bus".into(),
+            outbox_retention_secs: 300,
+        }
+    }
 }
 
 /// OAuth / OpenID Connect login (`GET /oauth/:slug`, see `oauth`). Providers themselves
@@ -260,6 +286,7 @@ impl Default for Config {
             geoip: GeoIpConfig::default(),
             notify: NotifyConfig::default(),
             oauth: OAuthConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -374,6 +401,18 @@ impl Config {
         }
         crate::notify::validate(self)?;
         crate::oauth::validate_config(&self.oauth)?;
+        let channel = &self.cluster.channel;
+        if channel.is_empty()
+            || channel.len() > 63
+            || !channel
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            anyhow::bail!("cluster.channel must be 1-63 lower-case letters, digits or '_'");
+        }
+        if self.cluster.outbox_retention_secs < 10 {
+            anyhow::bail!("cluster.outbox_retention_secs must be at least 10");
+        }
         Ok(())
     }
 

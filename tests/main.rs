@@ -25,6 +25,8 @@ mod auth;
 mod authz;
 #[path = "cases/bad_input.rs"]
 mod bad_input;
+#[path = "cases/cluster.rs"]
+mod cluster;
 #[path = "cases/crud.rs"]
 mod crud;
 #[path = "cases/errors.rs"]

@@ -14,6 +14,7 @@ mod m0002_extra_scopes;
 mod m0003_session_jti;
 mod m0004_one_time_tokens;
 mod m0005_oauth;
+mod m0006_bus_outbox;
 mod schema;
 
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_session_jti::Migration),
             Box::new(m0004_one_time_tokens::Migration),
             Box::new(m0005_oauth::Migration),
+            Box::new(m0006_bus_outbox::Migration),
         ]
     }
 }

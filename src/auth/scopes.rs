@@ -7,8 +7,8 @@
 //! with an invalidation from re-inserting stale scopes.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
@@ -137,6 +137,8 @@ impl Scopes {
 pub struct ScopeCache {
     users: DashMap<i64, Arc<Scopes>>,
     generation: AtomicU64,
+    /// The cluster bus: invalidations reach the other instances' caches too.
+    bus: OnceLock<crate::realtime::bus::Publisher>,
 }
 
 impl ScopeCache {
@@ -154,10 +156,24 @@ impl ScopeCache {
         Ok(scopes)
     }
 
-    /// Forgets every cached user (after a change to roles, scopes or memberships).
+    /// Forgets every cached user (after a committed change to roles, scopes or
+    /// memberships), here and on the other instances (cluster bus).
     pub fn invalidate_all(&self) {
+        self.invalidate_local();
+        if let Some(bus) = self.bus.get() {
+            bus.send(crate::realtime::bus::Message::Scopes);
+        }
+    }
+
+    /// Forgets every cached user of this instance only.
+    pub fn invalidate_local(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.users.clear();
+    }
+
+    /// Announces invalidations to the other instances from now on.
+    pub fn attach_bus(&self, bus: crate::realtime::bus::Publisher) {
+        let _ = self.bus.set(bus);
     }
 }
 

@@ -11,11 +11,13 @@
 //!   of `auth_sessions` ([`after_commit`]), and logout / password change update it
 //!   directly, so revocation bites on the next call; sockets bound with a revoked session
 //!   are logged out and disconnected at once.
-//! - Limitation: the cache is per instance. Another instance learns of a revocation only
-//!   for `jti`s it has not cached yet.
+//! - Several instances (PostgreSQL): every revocation committed here is announced on the
+//!   cluster bus ([`crate::realtime::bus`]); the other instances mark the `jti`s revoked
+//!   in their caches and log out their own sockets bound to them.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
@@ -30,6 +32,7 @@ use super::useragent;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::hooks::record_custom;
+use crate::realtime::bus::{Message, Publisher};
 use crate::service::{Call, Connection, Db, Method};
 
 const TABLE: &str = "auth_sessions";
@@ -62,6 +65,10 @@ pub struct Sessions {
     pub throttle: Throttle,
     by_jti: DashMap<String, State>,
     by_id: DashMap<i64, String>,
+    /// The cluster bus, when several instances may share the database.
+    bus: OnceLock<Publisher>,
+    /// Bumped by [`Sessions::forget_all`]: a load that raced with it is not cached.
+    epoch: AtomicU64,
 }
 
 impl Default for Sessions {
@@ -94,7 +101,55 @@ impl Sessions {
             throttle: Throttle::default(),
             by_jti: DashMap::new(),
             by_id: DashMap::new(),
+            bus: OnceLock::new(),
+            epoch: AtomicU64::new(0),
         }
+    }
+
+    /// Announces this instance's revocations to the others from now on.
+    pub fn attach_bus(&self, bus: Publisher) {
+        let _ = self.bus.set(bus);
+    }
+
+    /// Tells the other instances that `jtis` were revoked (committed).
+    fn announce(&self, jtis: &[String]) {
+        self.announce_with_ids(jtis, Vec::new());
+    }
+
+    /// [`announce`](Self::announce), plus deleted rows (`ids`) whose `jti` is unknown here.
+    fn announce_with_ids(&self, jtis: &[String], ids: Vec<i64>) {
+        if let Some(bus) = self.bus.get()
+            && !(jtis.is_empty() && ids.is_empty())
+        {
+            bus.send(Message::Revoked {
+                jtis: jtis.to_vec(),
+                ids,
+            });
+        }
+    }
+
+    /// Another instance revoked `jtis` and deleted rows `ids`: refuse them here from now
+    /// on. Returns every `jti` concerned (those of `ids` that this instance knows too).
+    pub fn learn_revoked(&self, jtis: Vec<String>, ids: &[i64]) -> HashSet<String> {
+        let mut all: HashSet<String> = jtis.into_iter().collect();
+        for id in ids {
+            if let Some((_, jti)) = self.by_id.remove(id) {
+                all.insert(jti);
+            }
+        }
+        for jti in &all {
+            let id = self.by_jti.get(jti).and_then(|s| s.id);
+            self.remember(jti, State { id, revoked: true });
+        }
+        all
+    }
+
+    /// Forgets every cached state (the database is asked again): after the cluster bus
+    /// may have missed revocations.
+    pub fn forget_all(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.by_jti.clear();
+        self.by_id.clear();
     }
 
     async fn write_lock(&self) -> Option<MutexGuard<'_, ()>> {
@@ -114,6 +169,22 @@ impl Sessions {
             self.by_id.insert(id, jti.to_string());
         }
         self.by_jti.insert(jti.to_string(), state);
+    }
+
+    /// Caches a state read from the database unless a revocation was learnt meanwhile
+    /// (which wins); returns the cached state.
+    fn remember_loaded(&self, jti: &str, state: State) -> State {
+        if self.by_jti.len() >= CACHE_LIMIT {
+            self.by_jti.clear();
+            self.by_id.clear();
+        }
+        let stored = *self.by_jti.entry(jti.to_string()).or_insert(state);
+        if stored == state
+            && let Some(id) = state.id
+        {
+            self.by_id.insert(id, jti.to_string());
+        }
+        stored
     }
 
     /// Opens a session for a successful login; returns its row id.
@@ -210,9 +281,15 @@ impl Sessions {
         let revoked = match self.by_jti.get(jti).map(|s| *s) {
             Some(state) => state.revoked,
             None => {
-                let state = self.load(jti).await?;
-                self.remember(jti, state);
-                state.revoked
+                let epoch = self.epoch.load(Ordering::Acquire);
+                let loaded = self.load(jti).await?;
+                if self.epoch.load(Ordering::Acquire) == epoch {
+                    self.remember_loaded(jti, loaded).revoked
+                } else {
+                    // The cache was reset while loading (cluster bus gap): do not cache
+                    // what may have been read before it.
+                    loaded.revoked
+                }
             }
         };
         if revoked {
@@ -265,6 +342,7 @@ impl Sessions {
         tx.commit().await.map_err(Error::internal)?;
         let id = self.by_jti.get(jti).and_then(|s| s.id);
         self.remember(jti, State { id, revoked: true });
+        self.announce(&[jti.to_string()]);
         Ok(())
     }
 
@@ -323,7 +401,9 @@ impl Sessions {
                 },
             );
         }
-        Ok(revoked.into_iter().map(|(_, jti)| jti).collect())
+        let jtis: Vec<String> = revoked.into_iter().map(|(_, jti)| jti).collect();
+        self.announce(&jtis);
+        Ok(jtis)
     }
 
     /// Records a custom audit event outside any other transaction.
@@ -406,6 +486,16 @@ pub async fn after_commit(app: &App, call: &Call, records: &Value) {
                 }
                 revoked.push(jti);
             }
+            // A deleted row's `jti` is known here only if this instance cached it.
+            let ids = if removed {
+                match records {
+                    Value::Array(items) => items.iter().filter_map(|r| r["id"].as_i64()).collect(),
+                    record => record["id"].as_i64().into_iter().collect(),
+                }
+            } else {
+                Vec::new()
+            };
+            app.sessions.announce_with_ids(&revoked, ids);
         }
         (crate::services::authentication::PATH, Method::Remove) => {
             if let Some(p) = &call.params.principal {
@@ -433,15 +523,18 @@ pub async fn after_commit(app: &App, call: &Call, records: &Value) {
         }
         _ => {}
     }
-    if revoked.is_empty() {
+    log_out_local_sockets(app, revoked, call.params.connection.socket_id.as_deref());
+}
+
+/// Logs out this instance's sockets bound to the revoked sessions `jtis` (other instances
+/// learn of them over the cluster bus). `caller`: the revoking call's own socket, which is
+/// only unbound, as it still has to receive its answer.
+pub fn log_out_local_sockets(app: &App, jtis: Vec<String>, caller: Option<&str>) {
+    if jtis.is_empty() {
         return;
     }
     if let Some(io) = app.realtime.io() {
-        let jtis: HashSet<String> = revoked.into_iter().collect();
-        crate::transport::socket::log_out_sessions(
-            io,
-            &jtis,
-            call.params.connection.socket_id.as_deref(),
-        );
+        let jtis: HashSet<String> = jtis.into_iter().collect();
+        crate::transport::socket::log_out_sessions(io, &jtis, caller);
     }
 }

@@ -1,5 +1,7 @@
 //! After commit: one `<path> <event>` per record to the connections allowed to see it,
-//! shaped per recipient (see [`crate::realtime`]).
+//! shaped per recipient (see [`crate::realtime`]), and the same record (protected, not
+//! shaped) to the other instances over the cluster bus, which filter and shape it for
+//! their own connections (see [`crate::realtime::bus`]).
 
 use serde_json::Value;
 
@@ -19,5 +21,6 @@ pub async fn run(app: &App, policy: &Policy, call: &Call, value: &Value) {
         app.realtime
             .publish_filtered(app, policy, &call.path, event, record)
             .await;
+        app.realtime.announce(&call.path, event, record);
     }
 }

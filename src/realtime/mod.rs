@@ -6,13 +6,21 @@
 //! Events of a scoped service ([`Realtime::publish_filtered`], DESIGN §5) go only to the
 //! connections allowed to read the row: the recipient's scopes are looked up in the scope
 //! cache by user id for every event (so a role change applies from the next event on),
-//! connections are grouped by (scope fingerprint, owns the row) and the payload is shaped
-//! once per group (field rules on `users`).
+//! connections are grouped by (scope fingerprint, owns the row), and each distinct payload
+//! (field rules on `users`) is shaped and serialised once per event, however many
+//! connections and permission sets receive it.
+//!
+//! Several instances: [`bus`] carries committed events (and revocations, scope changes)
+//! to the other instances, which filter and shape them for their own connections.
+
+pub mod bus;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 use socketioxide::SocketIo;
 
 use crate::app::AppState;
@@ -23,15 +31,45 @@ use crate::service::{Db, Method, Policy, Principal};
 /// The room every authenticated connection is in.
 pub const AUTHENTICATED_ROOM: &str = "authenticated";
 
-/// The realtime publisher. The Socket.IO handle is attached once the layer exists.
+/// The realtime publisher. The Socket.IO handle is attached once the layer exists; the
+/// cluster bus once the server starts (PostgreSQL only).
 #[derive(Default)]
 pub struct Realtime {
     io: OnceLock<SocketIo>,
+    bus: OnceLock<bus::Bus>,
 }
 
 impl Realtime {
     pub fn attach(&self, io: SocketIo) {
         let _ = self.io.set(io);
+    }
+
+    /// Installs the running cluster bus; gives it back when one is already installed.
+    pub fn set_bus(&self, bus: bus::Bus) -> Result<(), bus::Bus> {
+        self.bus.set(bus)
+    }
+
+    pub fn bus(&self) -> Option<&bus::Bus> {
+        self.bus.get()
+    }
+
+    /// Stops the cluster bus tasks (the server is stopping).
+    pub fn stop(&self) {
+        if let Some(bus) = self.bus.get() {
+            bus.stop();
+        }
+    }
+
+    /// Tells the other instances about a committed mutation's event (`record` protected,
+    /// not shaped); they filter and shape it for their own sockets.
+    pub fn announce(&self, path: &str, event: &str, record: &Value) {
+        if let Some(bus) = self.bus.get() {
+            bus.publisher.send(bus::Message::Event {
+                path: path.to_string(),
+                event: event.to_string(),
+                record: record.clone(),
+            });
+        }
     }
 
     pub fn io(&self) -> Option<&SocketIo> {
@@ -50,6 +88,10 @@ impl Realtime {
 
     /// Sends `<path> <event>` to each authenticated connection allowed to read `record`,
     /// shaped for it. Services without a scope prefix go to every authenticated connection.
+    ///
+    /// Per event: one scope-cache lookup per connection; what a connection receives is
+    /// decided once per (scopes, owns the row), and each distinct payload (a [`Shape`]) is
+    /// shaped and serialised once, then sent as is to every connection that gets it.
     pub async fn publish_filtered(
         &self,
         app: &AppState,
@@ -63,7 +105,9 @@ impl Realtime {
         }
         let Some(io) = self.io.get() else { return };
         let name = format!("{path} {event}");
-        let mut groups: HashMap<(Arc<Scopes>, bool), Option<Value>> = HashMap::new();
+        let mut by_recipient: HashMap<(Arc<Scopes>, bool), Option<usize>> = HashMap::new();
+        let mut by_shape: HashMap<Shape, usize> = HashMap::new();
+        let mut payloads: Vec<Box<RawValue>> = Vec::new();
         for socket in io.to(AUTHENTICATED_ROOM).sockets() {
             let Some(principal) = socket.extensions.get::<Arc<Principal>>() else {
                 continue;
@@ -76,16 +120,41 @@ impl Realtime {
                 }
             };
             let owns = owns(policy, record, principal.user_id);
-            let payload = groups
-                .entry((scopes.clone(), owns))
-                .or_insert_with(|| shape(policy, &scopes, owns, record));
-            if let Some(payload) = payload
-                && let Err(e) = socket.emit(&name, payload)
+            let slot = match by_recipient.entry((scopes, owns)) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) => {
+                    let scopes = &e.key().0;
+                    let slot = match shape(policy, scopes, owns, record) {
+                        None => None,
+                        Some(shape) => match by_shape.get(&shape) {
+                            Some(i) => Some(*i),
+                            None => match render(&shape, scopes, record) {
+                                Some(payload) => {
+                                    payloads.push(payload);
+                                    by_shape.insert(shape, payloads.len() - 1);
+                                    Some(payloads.len() - 1)
+                                }
+                                None => None,
+                            },
+                        },
+                    };
+                    *e.insert(slot)
+                }
+            };
+            if let Some(payload) = slot.and_then(|i| payloads.get(i))
+                && let Err(e) = socket.emit(&name, payload.as_ref())
             {
                 tracing::warn!(event = %name, error = %e, "realtime publish failed");
             }
         }
     }
+}
+
+/// What one recipient receives of a record: all of it, or only some fields (`users`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Shape {
+    Whole,
+    Fields(Vec<&'static str>),
 }
 
 /// Whether the own-record rule of `policy` makes `record` readable by `user_id`.
@@ -97,7 +166,7 @@ fn owns(policy: &Policy, record: &Value, user_id: i64) -> bool {
 }
 
 /// What a recipient with `scopes` (owning the row or not) receives, if anything.
-fn shape(policy: &Policy, scopes: &Scopes, owns: bool, record: &Value) -> Option<Value> {
+fn shape(policy: &Policy, scopes: &Scopes, owns: bool, record: &Value) -> Option<Shape> {
     let readable = scopes.is_full()
         || owns
         || policy.scope_rule().is_some_and(|r| {
@@ -113,9 +182,73 @@ fn shape(policy: &Policy, scopes: &Scopes, owns: bool, record: &Value) -> Option
     if !readable {
         return None;
     }
-    let mut record = record.clone();
-    if policy.scope_prefix == Some("users") && !owns {
-        fields::shape_user(&mut record, scopes, None);
+    if policy.scope_prefix == Some("users") && !owns && !scopes.is_full() {
+        // `fields::shape_user` keeps exactly these fields for such a viewer.
+        Some(Shape::Fields(fields::readable_users_fields(scopes)))
+    } else {
+        Some(Shape::Whole)
     }
-    Some(record)
+}
+
+/// `record` in `shape` (for a recipient holding `scopes`), serialised once.
+fn render(shape: &Shape, scopes: &Scopes, record: &Value) -> Option<Box<RawValue>> {
+    let result = match shape {
+        Shape::Whole => serde_json::value::to_raw_value(record),
+        Shape::Fields(_) => {
+            let mut record = record.clone();
+            fields::shape_user(&mut record, scopes, None);
+            serde_json::value::to_raw_value(&record)
+        }
+    };
+    match result {
+        Ok(payload) => Some(payload),
+        Err(e) => {
+            tracing::warn!(error = %e, "realtime: cannot serialise an event");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The grouping by [`Shape`] relies on this: for a viewer without `full_access` who is
+    /// not the record's user, `shape_user` keeps exactly `readable_users_fields`.
+    #[test]
+    fn user_shapes_are_the_readable_fields() {
+        let record = json!({
+            "id": 5, "username": "u", "email": "e@x.test", "first_name": "F",
+            "last_name": "L", "phone": "+1", "picture": "p", "locale": "en",
+            "created_at": "t", "updated_at": "t"
+        });
+        let sets: [&[&str]; 4] = [
+            &["users_read"],
+            &["users_read", "users_read_email"],
+            &["users_read", "users_read_full_name", "users_read_phone"],
+            &["users_read", "users_read_picture", "roles_read"],
+        ];
+        for set in sets {
+            let scopes = Scopes::new(set.iter().map(|s| s.to_string()));
+            let mut shaped = record.clone();
+            fields::shape_user(&mut shaped, &scopes, None);
+            let keep = fields::readable_users_fields(&scopes);
+            let mut expected = record.clone();
+            if let Value::Object(map) = &mut expected {
+                map.retain(|k, _| keep.contains(&k.as_str()));
+            }
+            assert_eq!(shaped, expected, "{set:?}");
+        }
+    }
+
+    #[test]
+    fn raw_payloads_serialise_as_json() {
+        let payload = serde_json::value::to_raw_value(&json!({"a": 1})).unwrap();
+        assert_eq!(
+            serde_json::to_string(&("users created", payload.as_ref())).unwrap(),
+            r#"["users created",{"a":1}]"#
+        );
+    }
 }

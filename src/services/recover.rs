@@ -104,10 +104,13 @@ impl Service for RecoverService {
         self.accounts
             .write(vec![update], "password_reset", account.id)
             .await?;
-        self.accounts
+        let revoked = self
+            .accounts
             .sessions
             .revoke_user_sessions(account.id, None)
             .await?;
+        let app = self.accounts.app.get()?;
+        crate::auth::sessions::log_out_local_sockets(&app, revoked, None);
         Ok(json!({ "reset": true }))
     }
 }

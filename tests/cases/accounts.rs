@@ -266,6 +266,11 @@ async fn recovery_resets_the_password_and_revokes_sessions(s: Setup) {
         .authenticate(json!({"strategy": "local", "email": email, "password": PASSWORD}))
         .await);
     ok(old.get("users", u["id"].clone(), q()).await);
+    // And a live socket, to be logged out by it.
+    let live = srv.socket().await;
+    ok(live
+        .authenticate(json!({"strategy": "local", "email": email, "password": PASSWORD}))
+        .await);
 
     let c = srv.client().await;
     let sent = ok(c.create("recover", json!({"email": email}), q()).await);
@@ -300,6 +305,8 @@ async fn recovery_resets_the_password_and_revokes_sessions(s: Setup) {
         "NotAuthenticated",
         401,
     );
+    let closed = live.wait_closed(std::time::Duration::from_secs(1)).await;
+    assert!(closed.is_some(), "the reset logs the user's sockets out");
     srv.login(email, new_password).await;
     let fresh = srv.client().await;
     let res = fresh

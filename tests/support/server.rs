@@ -153,6 +153,23 @@ impl TestServer {
         }
     }
 
+    /// A second instance on the same database and data directory (same JWT secret and
+    /// token key), as several instances behind one load balancer would run. The database
+    /// stays owned by `self`: drop the peer first (declare it after `self`).
+    pub async fn peer(&self) -> TestServer {
+        let server = roost::app::start(self.config.clone())
+            .await
+            .unwrap_or_else(|e| panic!("roost::app::start (peer) failed: {e:#}"));
+        Self {
+            setup: self.setup,
+            addr: server.addr,
+            config: self.config.clone(),
+            server,
+            dir: TempDir::new(),
+            pg: None,
+        }
+    }
+
     /// The running application (its state: database, sessions, throttle clock).
     pub fn app(&self) -> &roost::app::App {
         &self.server.app
