@@ -77,6 +77,9 @@ pub struct OAuthConfig {
     pub public_url: Option<String>,
     /// Seconds a started flow may take before its state expires.
     pub state_ttl: u64,
+    /// Flows one client IP may start per 10 minutes (each stores a pending state until it
+    /// finishes or expires); more answer 429.
+    pub starts_per_ip: u32,
     /// Seconds discovery documents and JWKS are cached.
     pub cache_ttl: u64,
     /// Timeout of each request to a provider, in milliseconds.
@@ -111,6 +114,7 @@ impl Default for OAuthConfig {
             redirect: None,
             public_url: None,
             state_ttl: 600,
+            starts_per_ip: 60,
             cache_ttl: 3600,
             timeout_ms: 10_000,
             leeway: 60,

@@ -161,6 +161,59 @@ impl Throttle {
     }
 }
 
+/// A fixed-window rate limit per key (e.g. OAuth flow starts per IP): `limit` hits per
+/// `window_ms`, then 429 with `Retry-After` until the window ends.
+pub struct RateLimit {
+    limit: u32,
+    window_ms: i64,
+    message: &'static str,
+    clock: Arc<dyn Clock>,
+    /// key -> (window start, hits in it)
+    entries: DashMap<String, (i64, u32)>,
+}
+
+impl RateLimit {
+    pub fn new(limit: u32, window_ms: i64, message: &'static str) -> Self {
+        Self::with_clock(limit, window_ms, message, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(
+        limit: u32,
+        window_ms: i64,
+        message: &'static str,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            limit,
+            window_ms: window_ms.max(1),
+            message,
+            clock,
+            entries: DashMap::new(),
+        }
+    }
+
+    /// Counts a hit for `key`; 429 when the key is over its limit in this window.
+    pub fn hit(&self, key: &str) -> Result<(), Error> {
+        let now = self.clock.now_ms();
+        if self.entries.len() > SWEEP_ABOVE {
+            self.entries
+                .retain(|_, (start, _)| now - *start < self.window_ms);
+        }
+        let mut entry = self.entries.entry(key.to_string()).or_insert((now, 0));
+        if now - entry.0 >= self.window_ms {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        if entry.1 <= self.limit {
+            return Ok(());
+        }
+        let wait_ms = entry.0 + self.window_ms - now;
+        let mut error = Error::new(ErrorKind::TooManyRequests, self.message);
+        error.retry_after = Some(u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1));
+        Err(error)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -187,5 +240,20 @@ mod tests {
         assert!(t.check("other@b.co", None).is_ok());
         t.record_success("a@b.co");
         assert!(t.check("a@b.co", None).is_ok());
+    }
+
+    #[test]
+    fn rate_limit_windows() {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let limit = RateLimit::with_clock(3, 60_000, "slow down", clock.clone());
+        for _ in 0..3 {
+            assert!(limit.hit("1.2.3.4").is_ok());
+        }
+        let e = limit.hit("1.2.3.4").unwrap_err();
+        assert_eq!((e.code(), e.message.as_str()), (429, "slow down"));
+        assert_eq!(e.retry_after, Some(60));
+        assert!(limit.hit("5.6.7.8").is_ok(), "keys are separate");
+        clock.advance_ms(60_000);
+        assert!(limit.hit("1.2.3.4").is_ok(), "a new window");
     }
 }

@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 
 use crate::app::{App, AppLink};
 use crate::auth::crypto::TokenCipher;
+use crate::auth::throttle::RateLimit;
 use crate::config::{Config, OAuthConfig};
 use crate::error::{Error, Result};
 use crate::service::{Connection, Ctx, Db};
@@ -73,6 +74,18 @@ pub struct OAuth {
     cipher: Arc<TokenCipher>,
     config: OAuthConfig,
     app: AppLink,
+    /// Flow starts per client IP: each stores a pending state row.
+    starts: RateLimit,
+}
+
+const START_WINDOW_MS: i64 = 10 * 60 * 1_000;
+
+fn start_limit(config: &OAuthConfig) -> RateLimit {
+    RateLimit::new(
+        config.starts_per_ip,
+        START_WINDOW_MS,
+        "Too many sign-ins started from this address, try again later",
+    )
 }
 
 /// What `GET /oauth/:slug` answers.
@@ -103,6 +116,7 @@ impl OAuth {
             cipher,
             config: oauth.clone(),
             app: AppLink::default(),
+            starts: start_limit(oauth),
         })
     }
 
@@ -135,7 +149,9 @@ impl OAuth {
         redirect: Option<&str>,
         feathers_token: Option<&str>,
         host: Option<&str>,
+        client_ip: Option<&str>,
     ) -> Result<Started> {
+        self.starts.hit(client_ip.unwrap_or("unknown"))?;
         let app = self.app()?;
         let provider = self.provider(Db::Pool(&app.db), slug).await?;
         let target = redirect::resolve(&self.config, redirect)?;
@@ -516,6 +532,7 @@ impl Default for OAuth {
         Self {
             http: Http::fallback(),
             cipher: Arc::new(TokenCipher::ephemeral()),
+            starts: start_limit(&config),
             config,
             app: AppLink::default(),
         }

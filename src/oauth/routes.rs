@@ -44,9 +44,21 @@ pub async fn start(State(app): State<App>, Path(slug): Path<String>, req: Reques
     let query = query_map(&req);
     let text = |name: &str| query.get(name).and_then(Value::as_str);
     let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+    let connection = crate::transport::connection_info(
+        req.headers(),
+        req.extensions(),
+        app.config.http.trust_proxy,
+        None,
+    );
     match app
         .oauth
-        .start(&slug, text("redirect"), text("feathers_token"), host)
+        .start(
+            &slug,
+            text("redirect"),
+            text("feathers_token"),
+            host,
+            connection.ip.as_deref(),
+        )
         .await
     {
         Ok(started) => see_other(&started.location, &started.cookie),

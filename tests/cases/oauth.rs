@@ -21,7 +21,8 @@ use crate::support::*;
 single_transport!(
     Rest: oauth_plain_provider_flow,
     oauth_state_expires,
-    oauth_secrets_are_write_only
+    oauth_secrets_are_write_only,
+    oauth_starts_are_rate_limited
 );
 
 const APP: &str = "http://app.roost.test:5173";
@@ -404,4 +405,35 @@ async fn oauth_state_expires(s: Setup) {
         .find("users", json!({"email": "plain.user@provider.test"}))
         .await);
     assert_eq!(users["total"], 0);
+}
+
+async fn oauth_starts_are_rate_limited(s: Setup) {
+    let provider = start_provider().await;
+    let srv = s
+        .server_with(|c| {
+            c.oauth.origins = vec![APP.to_string()];
+            c.oauth.starts_per_ip = 3;
+        })
+        .await;
+    let admin = srv.admin().await;
+    add_provider(&admin, &provider).await;
+    let http = no_redirects();
+    for _ in 0..3 {
+        let start = http
+            .get(format!("{}/oauth/plain", srv.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(start.status(), 303);
+    }
+    let refused = http
+        .get(format!("{}/oauth/plain", srv.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().get("retry-after").is_some());
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["name"], "TooManyRequests");
+    assert_eq!(state_rows(&srv).await, 3, "a refused start stores nothing");
 }
