@@ -153,15 +153,32 @@ fn location(res: &reqwest::Response) -> String {
         .to_string()
 }
 
+/// A server allowing `APP` (plus `edit`), with the fake provider registered as `plain`.
+async fn plain_setup(s: Setup, edit: impl FnOnce(&mut roost::config::Config)) -> TestServer {
+    let provider = start_provider().await;
+    let srv = s
+        .server_with(|c| {
+            c.oauth.origins = vec![APP.to_string()];
+            edit(c);
+        })
+        .await;
+    add_provider(&srv.admin().await, &provider).await;
+    srv
+}
+
+/// `GET /oauth/plain<query>` without following the redirect.
+async fn start_flow(http: &reqwest::Client, srv: &TestServer, query: &str) -> reqwest::Response {
+    http.get(format!("{}/oauth/plain{query}", srv.url()))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Walks the flow as a browser: start, the provider's authorize redirect, the callback
 /// with the cookie set at start. Returns the callback URL, the cookie and the final answer.
 async fn walk(srv: &TestServer, query: &str) -> (String, String, reqwest::Response) {
     let http = no_redirects();
-    let start = http
-        .get(format!("{}/oauth/plain{query}", srv.url()))
-        .send()
-        .await
-        .unwrap();
+    let start = start_flow(&http, srv, query).await;
     assert_eq!(start.status(), 303);
     let cookie = start.headers().get("set-cookie").unwrap().to_str().unwrap();
     let cookie = cookie.split(';').next().unwrap().to_string();
@@ -195,12 +212,7 @@ async fn add_provider(admin: &impl Client, provider: &str) {
 }
 
 async fn oauth_plain_provider_flow(s: Setup) {
-    let provider = start_provider().await;
-    let srv = s
-        .server_with(|c| c.oauth.origins = vec![APP.to_string()])
-        .await;
-    let admin = srv.admin().await;
-    add_provider(&admin, &provider).await;
+    let srv = plain_setup(s, |_| {}).await;
 
     // A new user signs up; the fragment is exactly Feathers'.
     let (callback, cookie, done) = walk(&srv, "?redirect=/dashboard").await;
@@ -370,21 +382,10 @@ async fn oauth_secrets_are_write_only(s: Setup) {
 }
 
 async fn oauth_state_expires(s: Setup) {
-    let provider = start_provider().await;
-    let srv = s
-        .server_with(|c| {
-            c.oauth.origins = vec![APP.to_string()];
-            c.oauth.state_ttl = 1;
-        })
-        .await;
+    let srv = plain_setup(s, |c| c.oauth.state_ttl = 1).await;
     let admin = srv.admin().await;
-    add_provider(&admin, &provider).await;
     let http = no_redirects();
-    let start = http
-        .get(format!("{}/oauth/plain", srv.url()))
-        .send()
-        .await
-        .unwrap();
+    let start = start_flow(&http, &srv, "").await;
     let cookie = start.headers().get("set-cookie").unwrap().to_str().unwrap();
     let cookie = cookie.split(';').next().unwrap().to_string();
     let at_provider = http.get(location(&start)).send().await.unwrap();
@@ -408,29 +409,12 @@ async fn oauth_state_expires(s: Setup) {
 }
 
 async fn oauth_starts_are_rate_limited(s: Setup) {
-    let provider = start_provider().await;
-    let srv = s
-        .server_with(|c| {
-            c.oauth.origins = vec![APP.to_string()];
-            c.oauth.starts_per_ip = 3;
-        })
-        .await;
-    let admin = srv.admin().await;
-    add_provider(&admin, &provider).await;
+    let srv = plain_setup(s, |c| c.oauth.starts_per_ip = 3).await;
     let http = no_redirects();
     for _ in 0..3 {
-        let start = http
-            .get(format!("{}/oauth/plain", srv.url()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(start.status(), 303);
+        assert_eq!(start_flow(&http, &srv, "").await.status(), 303);
     }
-    let refused = http
-        .get(format!("{}/oauth/plain", srv.url()))
-        .send()
-        .await
-        .unwrap();
+    let refused = start_flow(&http, &srv, "").await;
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().get("retry-after").is_some());
     let body: Value = refused.json().await.unwrap();
