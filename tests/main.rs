@@ -31,6 +31,10 @@ mod cluster;
 mod crud;
 #[path = "cases/errors.rs"]
 mod errors;
+#[path = "cases/escalation.rs"]
+mod escalation;
+#[path = "cases/escalation_property.rs"]
+mod escalation_property;
 #[path = "cases/oauth.rs"]
 mod oauth;
 #[path = "cases/pagination.rs"]

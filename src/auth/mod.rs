@@ -4,6 +4,7 @@ pub mod common_passwords;
 pub mod crypto;
 pub mod fields;
 pub mod geoip;
+pub mod grants;
 pub mod jwt;
 pub mod password;
 pub mod principal;

@@ -236,6 +236,24 @@ pub async fn group_roles(db: Db<'_>, user_id: i64) -> Result<BTreeMap<i64, BTree
     Ok(roles)
 }
 
+/// `(group, role)` for every role a member of `group` holds above it through
+/// `group_group_roles` links, followed transitively (each group visited once).
+pub async fn roles_above(db: Db<'_>, group: i64) -> Result<Vec<(i64, i64)>> {
+    let links = group_links(db).await?;
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::from([group]);
+    let mut queue = VecDeque::from([group]);
+    while let Some(child) = queue.pop_front() {
+        for link in links.iter().filter(|l| l[1] == child) {
+            out.push((link[0], link[2]));
+            if seen.len() < MAX_GROUPS && seen.insert(link[0]) {
+                queue.push_back(link[0]);
+            }
+        }
+    }
+    Ok(out)
+}
+
 async fn group_scopes(db: Db<'_>, user_id: i64) -> Result<BTreeMap<i64, BTreeSet<String>>> {
     let roles = group_roles(db, user_id).await?;
     let mut role_scopes: BTreeMap<i64, Scopes> = BTreeMap::new();

@@ -17,8 +17,11 @@
 //!   `user_group_roles` by `group_id`, `group_group_roles` by `parent_group_id`) a scope
 //!   held only inside some groups allows the method on those groups' rows: the query is
 //!   restricted to them (404 for others) and written data may only name them (403).
-//! - No escalation: granting a role (`user_roles`, `user_group_roles`) or adding a scope
-//!   to a role (`role_access_scopes`) needs every scope granted, unless `full_access`.
+//! - Parse once: the service turns the call's id and data into typed values
+//!   ([`Service::parse`]) right after the caller is known, so every rule here and the
+//!   store read the same values; a rule reads ids as JSON integers only.
+//! - No escalation is judged by effect, on the rows as stored, inside the write's
+//!   transaction: see [`crate::auth::grants`].
 
 use std::sync::Arc;
 
@@ -28,17 +31,18 @@ use serde_json::{Map, Value, json};
 use crate::app::App;
 use crate::auth::fields;
 use crate::auth::password;
-use crate::auth::scopes::{self, Scopes};
+use crate::auth::scopes::Scopes;
 use crate::error::{Error, Result};
 use crate::service::policy::ScopeRule;
-use crate::service::{Access, Call, Db, Method, Policy, Principal, not_supported};
+use crate::service::{Access, Call, Db, Method, Principal, Service, not_supported};
 
 /// The field a caller sends to prove it knows its current password.
 pub const CURRENT_PASSWORD: &str = "current_password";
 
-pub async fn run(app: &App, policy: &Policy, call: &mut Call) -> Result<()> {
+pub async fn run(app: &App, service: &dyn Service, call: &mut Call) -> Result<()> {
+    let policy = service.policy();
     if call.params.is_internal() {
-        return Ok(());
+        return service.parse(call);
     }
     if policy.access(call.method) == Access::Deny {
         return Err(not_supported(&call.path, call.method));
@@ -69,11 +73,12 @@ pub async fn run(app: &App, policy: &Policy, call: &mut Call) -> Result<()> {
         }
         None => None,
     };
-    if open {
-        return Ok(());
-    }
-    let Some((principal, scopes)) = current else {
+    if !open && current.is_none() {
         return Err(Error::not_authenticated("Not authenticated"));
+    }
+    service.parse(call)?;
+    let Some((principal, scopes)) = current.filter(|_| !open) else {
+        return Ok(());
     };
     let Some(prefix) = policy.scope_prefix else {
         return Ok(()); // any authenticated caller
@@ -88,10 +93,10 @@ pub async fn run(app: &App, policy: &Policy, call: &mut Call) -> Result<()> {
     };
     let allowed = scopes.has_any(&rule.required(call.method));
     if allowed {
-        no_escalation(app, call, &scopes, None).await?;
     } else if let Some((field, groups)) = group_grant(rule, call, &scopes) {
-        in_groups(app, call, &scopes, field, groups).await?;
+        in_groups(call, field, groups)?;
     } else if let Some(own) = rule.own_for(call.method) {
+        not_own_but_readable(app, rule, own.field, call, &scopes, me).await?;
         restrict(&mut call.params.query, own.field, json!(me));
     } else {
         return Err(forbidden(call));
@@ -120,31 +125,55 @@ fn group_grant(rule: &ScopeRule, call: &Call, scopes: &Scopes) -> Option<(&'stat
 
 /// A call allowed by group roles only: restricted to rows of those groups (404 for
 /// others), and data may only name one of them.
-async fn in_groups(
-    app: &App,
-    call: &mut Call,
-    scopes: &Scopes,
-    field: &'static str,
-    groups: Vec<i64>,
-) -> Result<()> {
-    let named = call.data.get(field).map(as_id);
-    let mut group = None;
+fn in_groups(call: &mut Call, field: &'static str, groups: Vec<i64>) -> Result<()> {
     if matches!(call.method, Method::Create | Method::Update | Method::Patch) {
-        match named {
-            Some(Some(g)) if groups.contains(&g) => group = Some(g),
+        match call.data.get(field).map(as_id) {
+            Some(Some(g)) if groups.contains(&g) => {}
             None if call.method != Method::Create => {}
             _ => return Err(forbidden(call)),
         }
     }
     if call.method != Method::Create {
-        if group.is_none()
-            && let Some(id) = call.id.as_ref().and_then(as_id)
-        {
-            group = existing(Db::Pool(&app.db), &call.path, id, field).await?;
-        }
         restrict(&mut call.params.query, field, json!({ "$in": groups }));
     }
-    no_escalation(app, call, scopes, group).await
+    Ok(())
+}
+
+/// A call on a row that is not the caller's own, on a service with an own-record rule:
+/// 403 when the caller may read that row (it knows the row exists), else the restriction
+/// to its own rows answers 404 (existence not revealed).
+async fn not_own_but_readable(
+    app: &App,
+    rule: &ScopeRule,
+    owner_field: &str,
+    call: &Call,
+    scopes: &Scopes,
+    me: i64,
+) -> Result<()> {
+    let Some(id) = call.id.as_ref().and_then(as_id) else {
+        return Ok(());
+    };
+    if !scopes.has_any(&rule.required(Method::Get)) {
+        return Ok(());
+    }
+    let db = Db::Pool(&app.db);
+    let select = Query::select()
+        .column(Alias::new(owner_field))
+        .from(Alias::new(call.path.as_str()))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .to_owned();
+    let row = db
+        .query_one(db.build(&select))
+        .await
+        .map_err(Error::internal)?;
+    let Some(row) = row else {
+        return Ok(()); // no such row: 404
+    };
+    let owner: Option<i64> = row.try_get("", owner_field).map_err(Error::internal)?;
+    if owner != Some(me) {
+        return Err(forbidden(call));
+    }
+    Ok(())
 }
 
 /// ANDs `field = value` into the query.
@@ -163,13 +192,9 @@ fn restrict(query: &mut Map<String, Value>, field: &str, value: Value) {
     query.insert(field.to_string(), value);
 }
 
-/// An id as a number (REST sends strings).
+/// An id as parsed by the service ([`Service::parse`]): a JSON integer, nothing else.
 fn as_id(id: &Value) -> Option<i64> {
-    match id {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
+    id.as_i64()
 }
 
 /// The `users` rules on top of the method scope.
@@ -245,71 +270,6 @@ async fn current_password_matches(app: &App, user_id: i64, plain: String) -> Res
     match hash {
         Some(hash) => Ok(password::verify(plain, hash).await),
         None => Ok(false),
-    }
-}
-
-/// Refuses to grant a role, or to add a scope to a role, carrying scopes the caller lacks
-/// (globally, or inside `group` for a grant there).
-async fn no_escalation(app: &App, call: &Call, scopes: &Scopes, group: Option<i64>) -> Result<()> {
-    if scopes.is_full() || !matches!(call.method, Method::Create | Method::Update | Method::Patch) {
-        return Ok(());
-    }
-    let db = Db::Pool(&app.db);
-    let field = match call.path.as_str() {
-        "user_roles" | "user_group_roles" | "group_group_roles" => "role_id",
-        "role_access_scopes" => "access_scope_id",
-        _ => return Ok(()),
-    };
-    let id = match call.data.get(field) {
-        Some(value) => as_id(value),
-        // A change that keeps the row's role / scope (e.g. moves it to another user)
-        // grants what the row grants.
-        None if call.method != Method::Create => match call.id.as_ref().and_then(as_id) {
-            Some(row) => existing(db, &call.path, row, field).await?,
-            None => return Err(forbidden(call)),
-        },
-        None => None,
-    };
-    let Some(id) = id else {
-        return Ok(()); // missing, malformed or no such row: the service answers 400 / 404
-    };
-    let granted = if field == "role_id" {
-        scopes::of_role(db, id).await?
-    } else {
-        match scopes::slug_of(db, id).await? {
-            Some(slug) => Scopes::new([slug]),
-            None => return Ok(()), // unknown scope: the service answers 400
-        }
-    };
-    let holds = |slug: &str| match group {
-        Some(g) => scopes.has_in_group(g, slug),
-        None => scopes.has(slug),
-    };
-    if scopes.is_full() || granted.slugs().all(holds) {
-        Ok(())
-    } else {
-        Err(Error::forbidden(
-            "You cannot grant access scopes you do not hold yourself",
-        ))
-    }
-}
-
-/// The integer `field` of row `id` of `table`, if the row exists.
-async fn existing(db: Db<'_>, table: &str, id: i64, field: &str) -> Result<Option<i64>> {
-    let select = Query::select()
-        .column(Alias::new(field))
-        .from(Alias::new(table))
-        .and_where(Expr::col(Alias::new("id")).eq(id))
-        .to_owned();
-    let row = db
-        .query_one(db.build(&select))
-        .await
-        .map_err(Error::internal)?;
-    match row {
-        Some(row) => row
-            .try_get::<Option<i64>>("", field)
-            .map_err(Error::internal),
-        None => Ok(None),
     }
 }
 

@@ -41,7 +41,7 @@ async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {
     let service = lookup(app, &call)?;
     let policy = service.policy();
     authenticate::run(app, policy, &mut call).await?;
-    authorize::run(app, policy, &mut call).await?;
+    authorize::run(app, service.as_ref(), &mut call).await?;
     let records = execute::run(app, service.as_ref(), &call).await?;
     crate::auth::sessions::after_commit(app, &call, &records).await;
     if crate::auth::scopes::affects_scopes(&call.path, call.method) {

@@ -209,6 +209,15 @@ pub trait Service: Send + Sync + 'static {
     /// Who may call what, what is audited and what is published.
     fn policy(&self) -> &Policy;
 
+    /// Parses the call's id and data once, into the typed values the service will store
+    /// (e.g. `"1 "`, `1e0` and `1.0` all become `1` for an integer column), before any rule
+    /// reads them: authorization and the write then see the same values. A value that
+    /// cannot be read is refused here (400). The default keeps the call as sent.
+    fn parse(&self, call: &mut Call) -> Result<()> {
+        let _ = call;
+        Ok(())
+    }
+
     /// JSON Schemas for the OpenAPI document: `{"record": {..}, "data": {..}}` (what the
     /// service returns, what it accepts). `None` leaves the service undocumented.
     fn schema(&self) -> Option<Value> {

@@ -185,7 +185,7 @@ pub const SCOPE_RULES: &[ScopeRule] = &[
     )
     .own("user_id", &[Find, Get, Remove]),
     ScopeRule::read_write("auth_sessions", "auth_sessions_read", "auth_sessions_write")
-        .own("user_id", &[Find, Get, Remove]),
+        .own("user_id", &[Find, Get, Patch, Remove]),
     ScopeRule::read_write(
         "auth_providers",
         "auth_providers_read",

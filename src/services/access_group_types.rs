@@ -15,7 +15,7 @@ pub fn table() -> Table {
     Table::new(PATH)
         .column(Column::text("name"))
         .column(Column::text("slug").required())
-        .column(Column::text("description"))
+        .column(Column::text("description").max_len(4_096))
         .unique(&["slug"])
 }
 

@@ -22,7 +22,7 @@ pub fn table() -> Table {
         )
         .column(Column::text("name"))
         .column(Column::text("slug"))
-        .column(Column::text("description"))
+        .column(Column::text("description").max_len(4_096))
         .unique(&["slug"])
 }
 

@@ -7,6 +7,7 @@
 //! - Scopes (prefix `scopes`): `scopes_read`, `scopes_write`.
 //! - Events: `access_scopes created|updated|patched|removed`.
 
+use crate::auth::grants::{Grant, GrantRules};
 use crate::config::Config;
 use crate::store::{Column, SqlService, Table};
 
@@ -16,10 +17,10 @@ pub fn table() -> Table {
     Table::new(PATH)
         .column(Column::text("name"))
         .column(Column::text("slug").required())
-        .column(Column::text("description"))
+        .column(Column::text("description").max_len(4_096))
         .unique(&["slug"])
 }
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "scopes", config)
+    super::standard(table(), "scopes", config).with_rules(GrantRules(Grant::Scopes))
 }

@@ -8,13 +8,20 @@
 //!   engine_version, device_vendor, device_model, device_type, os_name, os_version,
 //!   cpu_arch, revoked, created_at, updated_at`; `user_id` required; `revoked` defaults to
 //!   false. `encrypted_token` is **write-only** (a secret): stored, never returned.
-//! - Scopes (prefix `auth_sessions`): `auth_sessions_read`, `auth_sessions_write`.
+//! - Rows are written by logins only: `create` and `update` are not methods (405), and
+//!   `patch` from outside may set `revoked` to `true` and nothing else (a revoked session stays
+//!   revoked; the other columns are server-written and ignored in data).
+//! - Scopes (prefix `auth_sessions`): `auth_sessions_read`, `auth_sessions_write`; a
+//!   user may find, get, revoke (`patch {revoked: true}`) and remove their own sessions.
 //! - Events: `auth_sessions created|updated|patched|removed`.
 
-use serde_json::json;
+use async_trait::async_trait;
+use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::store::{Column, SqlService, Table};
+use crate::error::{Error, Result};
+use crate::service::{Ctx, Method};
+use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
 
 pub const PATH: &str = "auth_sessions";
 
@@ -45,16 +52,62 @@ const TEXT_FIELDS: [&str; 21] = [
 
 pub fn table() -> Table {
     let mut table = Table::new(PATH)
-        .column(Column::text("title"))
-        .column(Column::integer("user_id").required().references("users"));
+        .column(Column::text("title").internal_write())
+        .column(
+            Column::integer("user_id")
+                .required()
+                .references("users")
+                .internal_write(),
+        );
     for name in TEXT_FIELDS {
-        table = table.column(Column::text(name));
+        table = table.column(Column::text(name).internal_write());
     }
     table
-        .column(Column::text("encrypted_token").write_only())
+        .column(
+            Column::text("encrypted_token")
+                .write_only()
+                .internal_write()
+                .max_len(8_192),
+        )
         .column(Column::bool("revoked").default_value(json!(false)))
 }
 
+/// `revoked` only goes from false to true.
+struct SessionRules;
+
 pub fn service(config: &Config) -> SqlService {
     super::standard(table(), "auth_sessions", config)
+        .with_methods(&[Method::Find, Method::Get, Method::Patch, Method::Remove])
+        .with_rules(SessionRules)
+}
+
+#[async_trait]
+impl WriteRules for SessionRules {
+    async fn before_write(
+        &self,
+        ctx: &Ctx<'_>,
+        _store: &SqlService,
+        _change: Change<'_>,
+        data: Value,
+    ) -> Result<Prepared> {
+        if ctx.params.is_internal() {
+            return Ok(Prepared::new(data));
+        }
+        if let Some(field) = data
+            .as_object()
+            .and_then(|d| d.keys().find(|k| *k != "revoked"))
+        {
+            return Err(Error::bad_request(format!(
+                "Only 'revoked' can be changed on a session, not '{field}'"
+            ))
+            .with_errors(json!({ field: "is written by the server" })));
+        }
+        if data.get("revoked").is_some_and(|r| r != &json!(true)) {
+            return Err(Error::bad_request(
+                "A session can only be revoked: 'revoked' must be true",
+            )
+            .with_errors(json!({ "revoked": "must be true" })));
+        }
+        Ok(Prepared::new(data))
+    }
 }

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use serde_json::{Value, json};
 
+use crate::auth::grants::{Grant, GrantRules};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::service::{Ctx, Db};
@@ -45,8 +46,10 @@ pub fn table() -> Table {
         .unique(&[PARENT, CHILD, "role_id"])
 }
 
-/// The cycle check.
+/// The cycle check, and no escalation through links.
 struct GroupLinkRules;
+
+const LINK_GRANTS: GrantRules = GrantRules(Grant::GroupGroupRoles);
 
 pub fn service(config: &Config) -> SqlService {
     super::standard(table(), "group_group_roles", config).with_rules(GroupLinkRules)
@@ -138,6 +141,7 @@ impl WriteRules for GroupLinkRules {
         change: Change<'_>,
         data: Value,
     ) -> Result<Prepared> {
+        LINK_GRANTS.before(ctx, store, change, &data).await?;
         let id = change.id();
         if data.is_object()
             && (data.get(PARENT).is_some() || data.get(CHILD).is_some())
@@ -146,5 +150,19 @@ impl WriteRules for GroupLinkRules {
             check_cycle(ctx.db, parent, child, id.and_then(parse_id)).await?;
         }
         Ok(Prepared::new(data))
+    }
+
+    async fn before_remove(&self, ctx: &Ctx<'_>, store: &SqlService, id: &Value) -> Result<()> {
+        LINK_GRANTS.before_remove(ctx, store, id).await
+    }
+
+    async fn after_write(
+        &self,
+        ctx: &Ctx<'_>,
+        store: &SqlService,
+        change: Change<'_>,
+        record: &Value,
+    ) -> Result<()> {
+        LINK_GRANTS.after(ctx, store, change, record).await
     }
 }

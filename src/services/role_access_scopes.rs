@@ -7,6 +7,7 @@
 //! - Scopes (prefix `role_scopes`): `role_scopes_read`, `role_scopes_write`.
 //! - Events: `role_access_scopes created|updated|patched|removed`.
 
+use crate::auth::grants::{Grant, GrantRules};
 use crate::config::Config;
 use crate::store::{Column, SqlService, Table};
 
@@ -24,5 +25,5 @@ pub fn table() -> Table {
 }
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "role_scopes", config)
+    super::standard(table(), "role_scopes", config).with_rules(GrantRules(Grant::RoleScopes))
 }

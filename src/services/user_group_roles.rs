@@ -7,6 +7,7 @@
 //! - Scopes (prefix `user_group_roles`): `user_group_roles_read`, `user_group_roles_write`.
 //! - Events: `user_group_roles created|updated|patched|removed`.
 
+use crate::auth::grants::{Grant, GrantRules};
 use crate::config::Config;
 use crate::store::{Column, SqlService, Table};
 
@@ -26,4 +27,5 @@ pub fn table() -> Table {
 
 pub fn service(config: &Config) -> SqlService {
     super::standard(table(), "user_group_roles", config)
+        .with_rules(GrantRules(Grant::UserGroupRoles))
 }

@@ -129,7 +129,13 @@ impl WriteRules for LinkRules {
         keep_a_way_in(ctx.db, id).await
     }
 
-    async fn after_write(&self, ctx: &Ctx<'_>, change: Change<'_>, record: &Value) -> Result<()> {
+    async fn after_write(
+        &self,
+        ctx: &Ctx<'_>,
+        _store: &SqlService,
+        change: Change<'_>,
+        record: &Value,
+    ) -> Result<()> {
         let Some(user_id) = record.get("user_id").and_then(Value::as_i64) else {
             return Ok(());
         };

@@ -7,6 +7,7 @@
 //! - Scopes (prefix `user_roles`): `user_roles_read`, `user_roles_write`.
 //! - Events: `user_roles created|updated|patched|removed`.
 
+use crate::auth::grants::{Grant, GrantRules};
 use crate::config::Config;
 use crate::store::{Column, SqlService, Table};
 
@@ -20,5 +21,5 @@ pub fn table() -> Table {
 }
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "user_roles", config)
+    super::standard(table(), "user_roles", config).with_rules(GrantRules(Grant::UserRoles))
 }

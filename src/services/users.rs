@@ -24,11 +24,11 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use crate::auth::password;
+use crate::auth::{fields, password};
 use crate::config::{Config, PasswordConfig};
 use crate::error::{Error, Result};
 use crate::service::{Access, Ctx, Policy};
-use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, now};
+use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, now, parse_id};
 
 pub const PATH: &str = "users";
 
@@ -40,7 +40,7 @@ pub fn table() -> Table {
         .column(Column::text("first_name"))
         .column(Column::text("middle_name"))
         .column(Column::text("last_name"))
-        .column(Column::text("picture"))
+        .column(Column::text("picture").max_len(2_048))
         .column(Column::text("locale"))
         .column(Column::text("phone"))
         .column(Column::timestamp("email_verified_at").internal_write())
@@ -56,6 +56,28 @@ pub fn table() -> Table {
         .unique(&["username"])
         .unique(&["email"])
         .unique(&["phone"])
+}
+
+/// The fields of user `id` that an outside caller may not write (another user's fields
+/// without their `users_write_<field>` scope): an `update` keeps them as they are.
+fn unwritable_fields(ctx: &Ctx<'_>, id: &Value) -> Vec<&'static str> {
+    let Some(principal) = ctx
+        .params
+        .principal
+        .as_ref()
+        .filter(|_| !ctx.params.is_internal())
+    else {
+        return Vec::new();
+    };
+    if principal.scopes.is_full() || parse_id(id) == Some(principal.user_id) {
+        return Vec::new();
+    }
+    table()
+        .columns()
+        .iter()
+        .map(|c| c.name)
+        .filter(|f| fields::write_scope(f).is_some_and(|s| !principal.scopes.has(s)))
+        .collect()
 }
 
 /// Email normalisation, the password policy and hashing, server-set values.
@@ -148,13 +170,19 @@ enum Write {
 
 impl UserRules {
     /// Normalises the email, checks and hashes the password; other checks are the store's.
-    async fn prepare(&self, ctx: &Ctx<'_>, data: Value, write: Write) -> Result<Value> {
+    async fn prepare(
+        &self,
+        ctx: &Ctx<'_>,
+        data: Value,
+        write: Write,
+        keep: &[&str],
+    ) -> Result<Value> {
         let Value::Object(mut data) = data else {
             return Ok(data); // the store answers "Data must be an object"
         };
         let password_needed = match write {
             Write::Create => !ctx.params.is_internal(),
-            Write::Update => true,
+            Write::Update => !keep.contains(&"password"),
             Write::Patch => false,
         };
         let mut missing = Vec::new();
@@ -218,17 +246,16 @@ impl UserRules {
         id: Option<&Value>,
         data: &Value,
         write: Write,
+        keep: &[&str],
     ) -> Result<Map<String, Value>> {
         let mut out = Map::new();
         let Value::Object(data) = data else {
             return Ok(out);
         };
-        let id = match id {
-            Some(Value::Number(n)) => n.as_i64(),
-            Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
-            _ => None,
-        };
-        let touches = |f: &str| write == Write::Update || data.contains_key(f);
+        // The store reads ids the same way (`parse_id`): `28`, `"28"` and `28.0` are row 28.
+        let id = id.and_then(parse_id);
+        let touches =
+            |f: &str| (write == Write::Update && !keep.contains(&f)) || data.contains_key(f);
         let Some(id) = id.filter(|_| touches("email") || touches("phone")) else {
             return Ok(out);
         };
@@ -293,12 +320,16 @@ impl WriteRules for UserRules {
             Change::Update(_) => Write::Update,
             Change::Patch(_) | Change::Remove(_) => Write::Patch,
         };
-        let data = self.prepare(ctx, data, write).await?;
+        let keep = match change {
+            Change::Update(id) => unwritable_fields(ctx, id),
+            _ => Vec::new(),
+        };
+        let data = self.prepare(ctx, data, write, &keep).await?;
         let mut server = Self::server_values(ctx, &data, write);
         if write != Write::Create {
-            server.extend(Self::verified_resets(ctx, change.id(), &data, write).await?);
+            server.extend(Self::verified_resets(ctx, change.id(), &data, write, &keep).await?);
         }
-        Ok(Prepared { data, server })
+        Ok(Prepared { data, server, keep })
     }
 
     fn schema(&self, schema: &mut Value) {

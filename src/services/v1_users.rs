@@ -174,6 +174,33 @@ impl V1UsersService {
     }
 }
 
+/// How much of another user's role a caller sees on `/v1/users`: who holds which role
+/// needs `user_roles_read` or `roles_read`; the role's scope slugs also need `roles_read`
+/// or `role_scopes_read`. One's own record shows everything, as on `users`.
+enum RoleView {
+    Hidden,
+    Name,
+    Full,
+}
+
+fn role_view(ctx: &Ctx<'_>, own: bool) -> RoleView {
+    let Some(principal) = ctx.params.principal.as_ref().filter(|_| !own) else {
+        return RoleView::Full; // one's own record, or a server-side call
+    };
+    let scopes = &principal.scopes;
+    if scopes.has_any(&["roles_read", "roles"]) {
+        RoleView::Full
+    } else if scopes.has("user_roles_read") {
+        if scopes.has("role_scopes_read") {
+            RoleView::Full
+        } else {
+            RoleView::Name
+        }
+    } else {
+        RoleView::Hidden
+    }
+}
+
 fn filtered(select: &mut SelectStatement, own: Option<i64>) {
     if let Some(me) = own {
         select.and_where(Expr::col(a("id")).eq(me));
@@ -291,17 +318,29 @@ impl Service for V1UsersService {
             let sees = |field: &str| {
                 Some(id) == me || readable.as_ref().is_none_or(|r| r.contains(&field))
             };
+            let hidden = |field: &str, value: Value| if sees(field) { value } else { Value::Null };
+            let role = match role_view(ctx, Some(id) == me) {
+                RoleView::Hidden => Value::Null,
+                RoleView::Name => {
+                    let mut role = self.role(db, id).await?;
+                    if let Some(role) = role.as_object_mut() {
+                        role.insert("permissions".into(), Value::Null);
+                    }
+                    role
+                }
+                RoleView::Full => self.role(db, id).await?,
+            };
             users.push(json!({
                 "_id": id.to_string(),
-                "name": if sees("first_name") { json!(name) } else { Value::Null },
-                "email": if sees("email") { json!(get_text("email")?) } else { Value::Null },
+                "name": hidden("first_name", json!(name)),
+                "email": hidden("email", json!(get_text("email")?)),
                 "username": get_text("username")?,
-                "role": self.role(db, id).await?,
-                "invited_date": stamp(get_time("invited_date")?),
-                "invited_by": id_string(get_id("invited_by")?),
-                "joined_date": stamp(get_time("joined_date")?),
-                "updated_date": stamp(get_time("updated_at")?),
-                "updated_by": id_string(get_id("updated_by")?),
+                "role": role,
+                "invited_date": hidden("invited_date", stamp(get_time("invited_date")?)),
+                "invited_by": hidden("invited_by", id_string(get_id("invited_by")?)),
+                "joined_date": hidden("joined_date", stamp(get_time("joined_date")?)),
+                "updated_date": hidden("updated_at", stamp(get_time("updated_at")?)),
+                "updated_by": hidden("updated_by", id_string(get_id("updated_by")?)),
             }));
         }
         Ok(json!({

@@ -58,6 +58,15 @@ pub fn text(column: &Column, value: &Value) -> Result<String> {
         Value::Bool(b) => b.to_string(),
         _ => return Err(invalid(column.name, "a string")),
     };
+    if s.len() > column.max_len && s.chars().count() > column.max_len {
+        return Err(Error::bad_request(format!(
+            "Invalid value for '{}': at most {} characters are allowed",
+            column.name, column.max_len
+        ))
+        .with_errors(
+            json!({ column.name: format!("must be at most {} characters", column.max_len) }),
+        ));
+    }
     if s.contains('\0') {
         return Err(Error::bad_request(format!(
             "Invalid value for '{}': NUL characters are not allowed",

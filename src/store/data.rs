@@ -41,6 +41,7 @@ pub fn prepare(
     mode: Mode,
     internal: bool,
     server: &Map<String, Value>,
+    keep: &[&str],
 ) -> Result<Values> {
     let Value::Object(data) = data else {
         return Err(Error::bad_request("Data must be an object"));
@@ -82,8 +83,9 @@ pub fn prepare(
                 }
             }
             (None, Mode::Update) => {
-                // Replace: only the publicly writable columns are reset.
-                if column.write != Write::Always {
+                // Replace: only the publicly writable columns are reset, and not those
+                // the caller may not write.
+                if column.write != Write::Always || keep.contains(&column.name) {
                     continue;
                 }
                 if column.required && column.default.is_none() {
@@ -130,6 +132,35 @@ fn value_for(column: &Column, v: &Value) -> Result<Option<SqlValue>> {
         Some(d) => Ok(Some(coerce(column, d)?)),
         None if column.required => Ok(None),
         None => Ok(Some(coerced)),
+    }
+}
+
+/// Rewrites every field of `data` that this caller may write to the JSON form of the value
+/// a write would store (the coercion [`prepare`] applies), so rules that run before the
+/// write read exactly what will be written. Other keys are left for [`prepare`] to judge.
+pub fn canonicalize(table: &Table, data: &mut Map<String, Value>, internal: bool) -> Result<()> {
+    for (key, value) in data.iter_mut() {
+        let Some(column) = table.column_named(key) else {
+            continue;
+        };
+        if column.server_managed || !column.writable_by(internal) {
+            continue;
+        }
+        *value = to_json(coerce(column, value)?);
+    }
+    Ok(())
+}
+
+/// The JSON form of a stored value (timestamps as the server outputs them).
+fn to_json(value: SqlValue) -> Value {
+    match value {
+        SqlValue::BigInt(Some(n)) => json!(n),
+        SqlValue::String(Some(s)) => Value::String(s),
+        SqlValue::Bool(Some(b)) => Value::Bool(b),
+        SqlValue::ChronoDateTimeUtc(Some(dt)) => {
+            Value::String(super::coerce::format_timestamp(&dt))
+        }
+        _ => Value::Null,
     }
 }
 
@@ -199,6 +230,7 @@ mod tests {
             Mode::Create,
             false,
             &none(),
+            &[],
         )
         .unwrap();
         assert_eq!(names(&v), ["slug", "created_at", "updated_at"]);
@@ -208,6 +240,7 @@ mod tests {
             Mode::Create,
             false,
             &none(),
+            &[],
         )
         .unwrap_err();
         assert_eq!(e.code(), 400);
@@ -218,6 +251,7 @@ mod tests {
             Mode::Create,
             false,
             &none(),
+            &[],
         )
         .unwrap_err();
         assert_eq!(e.errors, Some(json!({"slug": "is required"})));
@@ -231,6 +265,7 @@ mod tests {
             Mode::Create,
             false,
             &none(),
+            &[],
         )
         .unwrap_err();
         assert!(e.message.contains("nope"));
@@ -240,6 +275,7 @@ mod tests {
             Mode::Create,
             false,
             &none(),
+            &[],
         )
         .unwrap();
         assert_eq!(names(&v), ["slug", "created_at", "updated_at"]);
@@ -249,6 +285,7 @@ mod tests {
             Mode::Create,
             true,
             &none(),
+            &[],
         )
         .unwrap();
         assert_eq!(
@@ -261,13 +298,14 @@ mod tests {
                 &json!({"slug": "a", "secret": "s"}),
                 Mode::Create,
                 false,
-                &none()
+                &none(),
+                &[]
             )
             .is_ok()
         );
         for bad in [json!("string"), json!(42), Value::Null, json!([1])] {
             assert_eq!(
-                prepare(&table(), &bad, Mode::Patch, false, &none())
+                prepare(&table(), &bad, Mode::Patch, false, &none(), &[])
                     .unwrap_err()
                     .code(),
                 400
@@ -283,6 +321,7 @@ mod tests {
             Mode::Update,
             false,
             &none(),
+            &[],
         )
         .unwrap();
         assert_eq!(names(&v), ["name", "slug", "nonce", "secret", "updated_at"]);
@@ -294,11 +333,20 @@ mod tests {
                 &json!({"name": "x"}),
                 Mode::Update,
                 false,
-                &none()
+                &none(),
+                &[]
             )
             .is_err()
         );
-        let v = prepare(&table(), &json!({"name": "b"}), Mode::Patch, false, &none()).unwrap();
+        let v = prepare(
+            &table(),
+            &json!({"name": "b"}),
+            Mode::Patch,
+            false,
+            &none(),
+            &[],
+        )
+        .unwrap();
         assert_eq!(names(&v), ["name", "updated_at"]);
         let e = prepare(
             &table(),
@@ -306,6 +354,7 @@ mod tests {
             Mode::Patch,
             false,
             &none(),
+            &[],
         )
         .unwrap_err();
         assert_eq!(e.errors, Some(json!({"slug": "is required"})));
@@ -315,6 +364,7 @@ mod tests {
             Mode::Patch,
             false,
             &none(),
+            &[],
         )
         .unwrap();
         assert_eq!(v[0].1, SqlValue::Bool(Some(false)));
@@ -324,7 +374,7 @@ mod tests {
     fn server_values_bypass_writability() {
         let mut server = Map::new();
         server.insert("score".into(), json!(5));
-        let v = prepare(&table(), &json!({}), Mode::Patch, false, &server).unwrap();
+        let v = prepare(&table(), &json!({}), Mode::Patch, false, &server, &[]).unwrap();
         assert_eq!(v[0], ("score", SqlValue::BigInt(Some(5))));
     }
 }

@@ -37,6 +37,9 @@ impl Change<'_> {
 pub struct Prepared {
     pub data: Value,
     pub server: Map<String, Value>,
+    /// Columns an `update` (replace) must keep as they are instead of resetting them
+    /// when data leaves them out: those this caller may not write.
+    pub keep: Vec<&'static str>,
 }
 
 impl Prepared {
@@ -44,6 +47,7 @@ impl Prepared {
         Self {
             data,
             server: Map::new(),
+            keep: Vec::new(),
         }
     }
 }
@@ -72,6 +76,7 @@ pub trait WriteRules: Send + Sync + 'static {
     async fn after_write(
         &self,
         _ctx: &Ctx<'_>,
+        _store: &SqlService,
         _change: Change<'_>,
         _record: &Value,
     ) -> Result<()> {

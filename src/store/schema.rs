@@ -28,6 +28,9 @@ impl Table {
             if let Some(format) = format {
                 schema.insert("format".into(), format.into());
             }
+            if c.ty == ColumnType::Text {
+                schema.insert("maxLength".into(), c.max_len.into());
+            }
             if let Some(values) = c.one_of {
                 schema.insert("enum".into(), serde_json::json!(values));
             }

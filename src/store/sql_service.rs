@@ -19,7 +19,7 @@ use super::rules::{Change, Prepared, WriteRules};
 use super::table::{Column, ID, Table};
 use crate::config::PaginateConfig;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Db, Method, Policy, Query, Service};
+use crate::service::{Call, Ctx, Db, Method, Policy, Query, Service};
 
 /// A Feathers service over one table. Defaults: no pagination, `multi` off, all six
 /// methods, no [`WriteRules`].
@@ -60,7 +60,7 @@ impl SqlService {
 
     async fn after(&self, ctx: &Ctx<'_>, change: Change<'_>, record: &Value) -> Result<()> {
         match &self.rules {
-            Some(rules) => rules.after_write(ctx, change, record).await,
+            Some(rules) => rules.after_write(ctx, self, change, record).await,
             None => Ok(()),
         }
     }
@@ -149,6 +149,7 @@ impl SqlService {
             Mode::Create,
             ctx.params.is_internal(),
             server,
+            &[],
         )?;
         let mut insert = Sql::insert();
         insert.into_table(self.table.name);
@@ -282,6 +283,23 @@ impl Service for SqlService {
         &self.policy
     }
 
+    fn parse(&self, call: &mut Call) -> Result<()> {
+        if let Some(id) = call.id.as_mut()
+            && let Some(row_id) = parse_id(id)
+        {
+            *id = json!(row_id);
+        }
+        let internal = call.params.is_internal();
+        match &mut call.data {
+            Value::Object(data) => data::canonicalize(&self.table, data, internal),
+            Value::Array(items) => items.iter_mut().try_for_each(|item| match item {
+                Value::Object(data) => data::canonicalize(&self.table, data, internal),
+                _ => Ok(()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
         let query = Self::query(ctx)?;
         let columns = self.table.output_columns(query.select.as_deref())?;
@@ -383,6 +401,7 @@ impl Service for SqlService {
             Mode::Update,
             ctx.params.is_internal(),
             &prepared.server,
+            &prepared.keep,
         )?;
         let cond = filter::condition_with_id(&self.table, row_id, &query.filters)?;
         let record = self
@@ -408,6 +427,7 @@ impl Service for SqlService {
             Mode::Patch,
             ctx.params.is_internal(),
             &prepared.server,
+            &prepared.keep,
         )?;
         let records = self
             .update_where(ctx, values, target.cond.clone(), &target.columns)

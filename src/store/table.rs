@@ -64,7 +64,15 @@ pub struct Column {
     pub one_of: Option<&'static [&'static str]>,
     /// `id`, `created_at`, `updated_at`: set by the store, ignored in data.
     pub server_managed: bool,
+    /// Most characters a text value may have (400 naming the field beyond it).
+    pub max_len: usize,
 }
+
+/// Default bound on a text column's length, in characters.
+pub const TEXT_MAX: usize = 1_024;
+/// Bound on a text column in a unique key: its index entry must stay far below
+/// PostgreSQL's btree row limit (2,704 bytes; 255 characters are at most 1,020 bytes).
+pub const UNIQUE_TEXT_MAX: usize = 255;
 
 impl Column {
     pub fn new(name: &'static str, ty: ColumnType) -> Self {
@@ -78,6 +86,7 @@ impl Column {
             references: None,
             one_of: None,
             server_managed: false,
+            max_len: TEXT_MAX,
         }
     }
 
@@ -128,6 +137,12 @@ impl Column {
 
     pub fn references(mut self, table: &'static str) -> Self {
         self.references = Some(table);
+        self
+    }
+
+    /// Allows text values of up to `chars` characters (default [`TEXT_MAX`]).
+    pub fn max_len(mut self, chars: usize) -> Self {
+        self.max_len = chars;
         self
     }
 
@@ -200,8 +215,14 @@ impl Table {
         self
     }
 
-    /// Declares a unique key over `columns` (a single column or several).
+    /// Declares a unique key over `columns` (a single column or several). Text columns in
+    /// it are bounded by [`UNIQUE_TEXT_MAX`].
     pub fn unique(mut self, columns: &[&'static str]) -> Self {
+        for column in self.columns.iter_mut() {
+            if columns.contains(&column.name) && column.ty == ColumnType::Text {
+                column.max_len = column.max_len.min(UNIQUE_TEXT_MAX);
+            }
+        }
         self.unique.push(columns.to_vec());
         self
     }
