@@ -53,3 +53,5 @@ mod rest_qs;
 mod sessions;
 #[path = "cases/socket.rs"]
 mod socket;
+#[path = "cases/takeover.rs"]
+mod takeover;

@@ -213,6 +213,26 @@ async fn stored(ctx: &Ctx<'_>, store: &SqlService, id: &Value) -> Result<Option<
     }
 }
 
+/// Identity writes are grants: setting another user's password, email or phone, or
+/// linking or unlinking their sign-in identities, lets the caller sign in as them. Refused
+/// (403) unless the caller holds everything `target` holds (or it is the caller itself).
+pub async fn may_act_as(ctx: &Ctx<'_>, target: i64) -> Result<()> {
+    let Some(caller) = caller(ctx) else {
+        return Ok(());
+    };
+    if caller.is_full() || ctx.params.user_id() == Some(target) {
+        return Ok(());
+    }
+    let theirs = scopes::load(ctx.db, target).await?;
+    if Conferred::everything_in(&theirs).held_by(&caller) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "You cannot change how a user who holds access you do not hold signs in",
+        ))
+    }
+}
+
 /// The no-escalation rule as [`WriteRules`], for tables with no rules of their own, and
 /// its steps for tables that have some ([`GrantRules::before`] etc.).
 pub struct GrantRules(pub Grant);

@@ -124,6 +124,20 @@ impl Sessions {
             bus.send(Message::Revoked {
                 jtis: jtis.to_vec(),
                 ids,
+                users: Vec::new(),
+            });
+        }
+    }
+
+    /// Tells the other instances that `users` were deleted (with all their sessions).
+    fn announce_removed_users(&self, users: Vec<i64>) {
+        if let Some(bus) = self.bus.get()
+            && !users.is_empty()
+        {
+            bus.send(Message::Revoked {
+                jtis: Vec::new(),
+                ids: Vec::new(),
+                users,
             });
         }
     }
@@ -496,6 +510,18 @@ pub async fn after_commit(app: &App, call: &Call, records: &Value) {
                 Vec::new()
             };
             app.sessions.announce_with_ids(&revoked, ids);
+        }
+        // A deleted user's sessions went with it (CASCADE): its sockets are logged out
+        // here and on every other instance.
+        (crate::services::users::PATH, Method::Remove) => {
+            let users: Vec<i64> = match records {
+                Value::Array(items) => items.iter().filter_map(|r| r["id"].as_i64()).collect(),
+                record => record["id"].as_i64().into_iter().collect(),
+            };
+            if let Some(io) = app.realtime.io() {
+                crate::transport::socket::log_out_users(io, &users.iter().copied().collect());
+            }
+            app.sessions.announce_removed_users(users);
         }
         (crate::services::authentication::PATH, Method::Remove) => {
             if let Some(p) = &call.params.principal {

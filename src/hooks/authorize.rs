@@ -222,19 +222,7 @@ async fn users(
     let current = data.remove(CURRENT_PASSWORD);
     let own_write = call.method != Method::Create && (target_is_me || own_only);
     if own_write {
-        if data.contains_key("password") {
-            let Some(Value::String(current)) = current else {
-                return Err(Error::bad_request(format!(
-                    "'{CURRENT_PASSWORD}' is required to change the password"
-                )));
-            };
-            if !current_password_matches(app, me, current).await? {
-                return Err(Error::bad_request(format!(
-                    "'{CURRENT_PASSWORD}' is not the current password"
-                )));
-            }
-        }
-        return Ok(());
+        return own_sign_in_change(app, me, data, current).await;
     }
     if scopes.is_full() {
         return Ok(());
@@ -252,24 +240,63 @@ async fn users(
     Ok(())
 }
 
-async fn current_password_matches(app: &App, user_id: i64, plain: String) -> Result<bool> {
+/// One's own password, email or phone change needs the current password (when the
+/// account has one): a stolen session alone cannot take the account over.
+async fn own_sign_in_change(
+    app: &App,
+    me: i64,
+    data: &Map<String, Value>,
+    current: Option<Value>,
+) -> Result<()> {
+    if !["password", "email", "phone"]
+        .iter()
+        .any(|f| data.contains_key(*f))
+    {
+        return Ok(());
+    }
     let db = Db::Pool(&app.db);
     let select = Query::select()
-        .column(Alias::new("password"))
+        .columns(["password", "email", "phone"].map(Alias::new))
         .from(Alias::new("users"))
-        .and_where(Expr::col(Alias::new("id")).eq(user_id))
+        .and_where(Expr::col(Alias::new("id")).eq(me))
         .to_owned();
-    let row = db
+    let Some(row) = db
         .query_one(db.build(&select))
         .await
-        .map_err(Error::internal)?;
-    let hash: Option<String> = match row {
-        Some(row) => row.try_get("", "password").map_err(Error::internal)?,
-        None => None,
+        .map_err(Error::internal)?
+    else {
+        return Ok(()); // the write answers 404
     };
-    match hash {
-        Some(hash) => Ok(password::verify(plain, hash).await),
-        None => Ok(false),
+    let stored = |c: &str| {
+        row.try_get::<Option<String>>("", c)
+            .map_err(Error::internal)
+    };
+    let Some(hash) = stored("password")?.filter(|h| !h.is_empty()) else {
+        return Ok(()); // no password yet: the session is the proof
+    };
+    let normal = |v: Option<&str>| v.map(|s| s.trim().to_lowercase());
+    let mut changed = None;
+    for field in ["password", "email", "phone"] {
+        let Some(new) = data.get(field) else { continue };
+        if field == "password" || normal(new.as_str()) != normal(stored(field)?.as_deref()) {
+            changed = Some(field);
+            break;
+        }
+    }
+    let Some(field) = changed else {
+        return Ok(());
+    };
+    let Some(Value::String(current)) = current else {
+        return Err(Error::bad_request(format!(
+            "'{CURRENT_PASSWORD}' is required to change the {field}"
+        )));
+    };
+    if password::verify(current, hash).await {
+        Ok(())
+    } else {
+        Err(Error::bad_request(format!(
+            "'{CURRENT_PASSWORD}' is not the current password"
+        )))
     }
 }
 

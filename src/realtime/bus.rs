@@ -71,6 +71,9 @@ pub enum Message {
         jtis: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ids: Vec<i64>,
+        /// Deleted users: every session of theirs is gone (removed by the cascade).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        users: Vec<i64>,
     },
     /// Effective scopes may have changed.
     Scopes,
@@ -413,12 +416,15 @@ pub async fn apply(app: &AppState, msg: Message) {
                     .await;
             }
         }
-        Message::Revoked { jtis, ids } => {
+        Message::Revoked { jtis, ids, users } => {
             let jtis = app.sessions.learn_revoked(jtis, &ids);
-            if let Some(io) = app.realtime.io()
-                && !jtis.is_empty()
-            {
-                crate::transport::socket::log_out_sessions(io, &jtis, None);
+            if let Some(io) = app.realtime.io() {
+                if !jtis.is_empty() {
+                    crate::transport::socket::log_out_sessions(io, &jtis, None);
+                }
+                if !users.is_empty() {
+                    crate::transport::socket::log_out_users(io, &users.into_iter().collect());
+                }
             }
         }
         Message::Scopes => app.scopes.invalidate_local(),
@@ -474,10 +480,12 @@ mod tests {
             Message::Revoked {
                 jtis: vec!["a".into(), "b".into()],
                 ids: vec![],
+                users: vec![],
             },
             Message::Revoked {
                 jtis: vec![],
                 ids: vec![3],
+                users: vec![9],
             },
             Message::Scopes,
             Message::Outbox { id: 7 },

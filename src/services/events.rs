@@ -5,6 +5,10 @@
 //! - Fields: `id, source_table, event, custom_event, table_id, user_id, previous_user_id,
 //!   created_at, updated_at`; `event` is one of `created updated patched removed custom`
 //!   (default `custom`). `user_id` has no foreign key: the log outlives users.
+//! - Written by the server: the pipeline's rows, and custom authentication events. A
+//!   hand-written event (`create` from outside, `events_write`) is `custom`, has
+//!   `source_table = "manual"` and its real author as `user_id`; sending `user_id`,
+//!   `previous_user_id` or `source_table`, or another `event` kind, is 400.
 //! - Append-only (ASVS 16.4.2): `update` / `patch` / `remove` answer 405 unless config
 //!   `audit.mutable` is on. Its own writes are not audited (no events about events) but are
 //!   published.
@@ -20,6 +24,9 @@ use crate::service::{Ctx, Policy};
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
 
 pub const PATH: &str = "events";
+
+/// `source_table` of an event written by hand through this service (not by the pipeline).
+pub const MANUAL: &str = "manual";
 
 /// The values of `event` (the migration's CHECK constraint allows the same).
 pub const EVENT_KINDS: &[&str] = &["created", "updated", "patched", "removed", "custom"];
@@ -57,7 +64,7 @@ impl AppendOnly {
 impl WriteRules for AppendOnly {
     async fn before_write(
         &self,
-        _ctx: &Ctx<'_>,
+        ctx: &Ctx<'_>,
         _store: &SqlService,
         change: Change<'_>,
         data: Value,
@@ -65,7 +72,34 @@ impl WriteRules for AppendOnly {
         if change != Change::Create {
             self.check()?;
         }
-        Ok(Prepared::new(data))
+        if ctx.params.is_internal() {
+            return Ok(Prepared::new(data));
+        }
+        // A hand-written event: its author and kind are the server's to say.
+        for field in ["user_id", "previous_user_id", "source_table"] {
+            if data.get(field).is_some_and(|v| !v.is_null()) {
+                return Err(Error::bad_request(format!(
+                    "'{field}' of an event is set by the server"
+                ))
+                .with_errors(json!({ field: "is set by the server" })));
+            }
+        }
+        if data.get("event").is_some_and(|e| e != "custom") {
+            return Err(Error::bad_request(
+                "Only custom events can be written by hand: 'event' must be \"custom\"",
+            )
+            .with_errors(json!({ "event": "must be custom" })));
+        }
+        let mut prepared = Prepared::new(data);
+        prepared
+            .server
+            .insert("user_id".into(), json!(ctx.params.user_id()));
+        prepared
+            .server
+            .insert("previous_user_id".into(), Value::Null);
+        prepared.server.insert("source_table".into(), json!(MANUAL));
+        prepared.server.insert("event".into(), json!("custom"));
+        Ok(prepared)
     }
 
     async fn before_remove(&self, _ctx: &Ctx<'_>, _store: &SqlService, _id: &Value) -> Result<()> {

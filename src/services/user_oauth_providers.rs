@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::Value;
 
+use crate::auth::grants;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hooks::record_custom;
@@ -112,6 +113,15 @@ impl WriteRules for LinkRules {
         change: Change<'_>,
         data: Value,
     ) -> Result<Prepared> {
+        // Linking an identity to a user, or taking one from them, is signing in as them.
+        if let Some(new_owner) = data.get("user_id").and_then(parse_id) {
+            grants::may_act_as(ctx, new_owner).await?;
+        }
+        if let Some(link) = change.id().and_then(parse_id)
+            && let Some((owner, _, _)) = owner_methods(ctx.db, link).await?
+        {
+            grants::may_act_as(ctx, owner).await?;
+        }
         if let Some(id) = change.id()
             && let Some(new_owner) = data.get("user_id").and_then(parse_id)
             && let Some(link) = parse_id(id)
@@ -126,6 +136,11 @@ impl WriteRules for LinkRules {
     async fn before_remove(&self, ctx: &Ctx<'_>, store: &SqlService, id: &Value) -> Result<()> {
         // 404 first when the caller may not see the link (no probing of other users).
         store.get(ctx, id).await?;
+        if let Some(link) = parse_id(id)
+            && let Some((owner, _, _)) = owner_methods(ctx.db, link).await?
+        {
+            grants::may_act_as(ctx, owner).await?;
+        }
         keep_a_way_in(ctx.db, id).await
     }
 

@@ -24,7 +24,7 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use crate::auth::{fields, password};
+use crate::auth::{fields, grants, password};
 use crate::config::{Config, PasswordConfig};
 use crate::error::{Error, Result};
 use crate::service::{Access, Ctx, Policy};
@@ -57,6 +57,10 @@ pub fn table() -> Table {
         .unique(&["email"])
         .unique(&["phone"])
 }
+
+/// Fields that decide who can sign in to an account (a new password, or an address that
+/// receives codes and recovery links).
+const SIGN_IN_FIELDS: [&str; 3] = ["password", "email", "phone"];
 
 /// The fields of user `id` that an outside caller may not write (another user's fields
 /// without their `users_write_<field>` scope): an `update` keeps them as they are.
@@ -320,6 +324,11 @@ impl WriteRules for UserRules {
             Change::Update(_) => Write::Update,
             Change::Patch(_) | Change::Remove(_) => Write::Patch,
         };
+        if let Some(target) = change.id().and_then(parse_id)
+            && SIGN_IN_FIELDS.iter().any(|f| data.get(f).is_some())
+        {
+            grants::may_act_as(ctx, target).await?;
+        }
         let keep = match change {
             Change::Update(id) => unwritable_fields(ctx, id),
             _ => Vec::new(),

@@ -269,9 +269,23 @@ pub fn log_out_sessions<A: Adapter>(
     jtis: &std::collections::HashSet<String>,
     caller: Option<&str>,
 ) {
+    log_out_where(io, |p| jtis.contains(&p.session_id), caller);
+}
+
+/// Logs out every socket bound to one of `users` (deleted accounts), like
+/// [`log_out_sessions`].
+pub fn log_out_users<A: Adapter>(io: &SocketIo<A>, users: &std::collections::HashSet<i64>) {
+    log_out_where(io, |p| users.contains(&p.user_id), None);
+}
+
+fn log_out_where<A: Adapter>(
+    io: &SocketIo<A>,
+    bound_to: impl Fn(&Principal) -> bool,
+    caller: Option<&str>,
+) {
     for socket in io.sockets() {
         let bound = socket.extensions.get::<Arc<Principal>>();
-        if !bound.is_some_and(|p| jtis.contains(&p.session_id)) {
+        if !bound.is_some_and(|p| bound_to(&p)) {
             continue;
         }
         socket.extensions.remove::<Arc<Principal>>();

@@ -72,7 +72,7 @@ fn assert_not_logged(secret: &str) {
 }
 
 /// A server that mails through a fresh loopback SMTP server.
-async fn setup(s: Setup) -> (TestServer, SmtpServer) {
+pub(crate) async fn setup(s: Setup) -> (TestServer, SmtpServer) {
     logs();
     let smtp = SmtpServer::start().await;
     let port = smtp.port;

@@ -1,0 +1,265 @@
+//! The account-takeover findings (issue 15), each a scenario over REST and Socket.IO on
+//! SQLite and PostgreSQL: ids in other spellings on the verified-address reset, identity
+//! writes judged like grants, hand-written audit rows, deleted users' sockets, and one's
+//! own sign-in details behind the current password.
+
+use serde_json::{Value, json};
+
+use crate::accounts::setup;
+use crate::authz::user_with;
+use crate::scenarios;
+use crate::support::*;
+
+scenarios!(
+    any_id_spelling_resets_a_changed_address,
+    identity_writes_need_what_the_target_holds,
+    hand_written_events_record_their_author,
+    deleted_users_sockets_are_logged_out,
+    own_sign_in_changes_need_the_current_password,
+);
+
+/// A user whose email was verified through the `verify` flow.
+async fn verified_user(
+    srv: &TestServer,
+    smtp: &crate::support::smtp::SmtpServer,
+    email: &str,
+) -> Value {
+    let admin = srv.admin().await;
+    let user = srv.create_user(&admin, email).await;
+    let c = srv.client().await;
+    ok(c.create("verify", json!({"email": email}), q()).await);
+    let token = smtp.next_to(email).await.token();
+    ok(
+        c.patch("verify", json!(email), json!({"token": token}), q())
+            .await,
+    );
+    let user = ok(admin.get("users", user["id"].clone(), q()).await);
+    assert!(user["email_verified_at"].is_string(), "{user}");
+    user
+}
+
+async fn any_id_spelling_resets_a_changed_address(s: Setup) {
+    let (srv, smtp) = setup(s).await;
+    let admin = srv.admin().await;
+    let user = verified_user(&srv, &smtp, "holder@roost.test").await;
+    let id = user["id"].as_i64().unwrap();
+    let c = srv.login("holder@roost.test", PASSWORD).await;
+    // Sockets carry JSON numbers (a float names the same row); REST carries the path text.
+    let spelled = if c.is_rest() {
+        json!(id.to_string())
+    } else {
+        json!(id as f64)
+    };
+    ok(c.patch(
+        "users",
+        spelled,
+        json!({"email": "victim@corp.test", "current_password": PASSWORD}),
+        q(),
+    )
+    .await);
+    let after = ok(admin.get("users", json!(id), q()).await);
+    assert_eq!(after["email"], "victim@corp.test");
+    assert_eq!(after["email_verified_at"], Value::Null, "{after}");
+}
+
+async fn identity_writes_need_what_the_target_holds(s: Setup) {
+    let srv = s.server().await;
+    let admin = srv.admin().await;
+    let plain = srv.create_user(&admin, "plain@roost.test").await;
+    user_with(
+        &srv,
+        &admin,
+        "helpdesk@roost.test",
+        &[
+            "users_read",
+            "users_write",
+            "users_write_password",
+            "users_write_email",
+            "users_write_phone",
+            "user_oauth_providers_read",
+            "user_oauth_providers_write",
+        ],
+    )
+    .await;
+    let c = srv.login("helpdesk@roost.test", PASSWORD).await;
+    let refused = |r: Res| {
+        let e = expect_err(r, "Forbidden", 403);
+        assert!(e.message().contains("signs in"), "{}", e.message());
+    };
+    let admin_id = json!(1);
+    refused(
+        c.patch(
+            "users",
+            admin_id.clone(),
+            json!({"password": "Taken-Over-Passphrase-1"}),
+            q(),
+        )
+        .await,
+    );
+    refused(
+        c.patch(
+            "users",
+            admin_id.clone(),
+            json!({"email": "mine@evil.test"}),
+            q(),
+        )
+        .await,
+    );
+    refused(
+        c.patch(
+            "users",
+            admin_id.clone(),
+            json!({"phone": "+15550009999"}),
+            q(),
+        )
+        .await,
+    );
+    refused(
+        c.create(
+            "user_oauth_providers",
+            json!({"user_id": admin_id, "slug": "gh", "sub": "attacker"}),
+            q(),
+        )
+        .await,
+    );
+    // The administrator can still sign in with their own password.
+    srv.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    // A user who holds nothing the caller lacks: allowed.
+    ok(c.patch(
+        "users",
+        plain["id"].clone(),
+        json!({"password": "Reset-By-Helpdesk-42"}),
+        q(),
+    )
+    .await);
+    let link = ok(c
+        .create(
+            "user_oauth_providers",
+            json!({"user_id": plain["id"], "slug": "gh", "sub": "plain-sub"}),
+            q(),
+        )
+        .await);
+    // Moving that link onto the administrator is linking it to them.
+    refused(
+        c.patch(
+            "user_oauth_providers",
+            link["id"].clone(),
+            json!({"user_id": 1}),
+            q(),
+        )
+        .await,
+    );
+    let links = ok(admin
+        .find("user_oauth_providers", json!({"user_id": 1}))
+        .await);
+    assert_eq!(links["total"], 0);
+}
+
+async fn hand_written_events_record_their_author(s: Setup) {
+    let srv = s.server().await;
+    let admin = srv.admin().await;
+    let author = user_with(
+        &srv,
+        &admin,
+        "auditor@roost.test",
+        &["events_read", "events_write"],
+    )
+    .await;
+    let c = srv.login("auditor@roost.test", PASSWORD).await;
+    for forged in [
+        json!({"custom_event": "login", "user_id": 1}),
+        json!({"custom_event": "login", "previous_user_id": 1}),
+        json!({"custom_event": "login", "source_table": "users"}),
+        json!({"event": "created", "table_id": 1}),
+    ] {
+        expect_err(
+            c.create("events", forged.clone(), q()).await,
+            "BadRequest",
+            400,
+        );
+    }
+    let written = ok(c
+        .create(
+            "events",
+            json!({"custom_event": "maintenance note", "table_id": 3}),
+            q(),
+        )
+        .await);
+    assert_eq!(written["user_id"], author["id"]);
+    assert_eq!(written["previous_user_id"], Value::Null);
+    assert_eq!(written["source_table"], "manual");
+    assert_eq!(written["event"], "custom");
+    assert_eq!(written["custom_event"], "maintenance note");
+    // No forged row exists.
+    let forged = ok(admin
+        .find(
+            "events",
+            json!({"custom_event": "login", "user_id": 1, "source_table": {"$ne": null}}),
+        )
+        .await);
+    assert_eq!(forged["total"], 0);
+}
+
+async fn deleted_users_sockets_are_logged_out(s: Setup) {
+    let srv = s.server().await;
+    let admin = srv.admin().await;
+    let user = srv.create_user(&admin, "leaving@roost.test").await;
+    let live = srv.socket().await;
+    ok(live
+        .authenticate(
+            json!({"strategy": "local", "email": "leaving@roost.test", "password": PASSWORD}),
+        )
+        .await);
+    ok(live.get("users", user["id"].clone(), q()).await);
+    ok(admin.remove("users", user["id"].clone(), q()).await);
+    let reason = live.wait_closed(WAIT).await;
+    assert!(
+        reason.is_some(),
+        "the deleted user's socket stays connected"
+    );
+}
+
+async fn own_sign_in_changes_need_the_current_password(s: Setup) {
+    let srv = s.server().await;
+    let admin = srv.admin().await;
+    let me = srv.create_user(&admin, "careful@roost.test").await;
+    let c = srv.login("careful@roost.test", PASSWORD).await;
+    for change in [
+        json!({"email": "elsewhere@roost.test"}),
+        json!({"phone": "+15550001234"}),
+        json!({"password": "Brand-New-Passphrase-77"}),
+    ] {
+        let e = expect_err(
+            c.patch("users", me["id"].clone(), change.clone(), q())
+                .await,
+            "BadRequest",
+            400,
+        );
+        assert!(e.message().contains("current_password"), "{}", e.message());
+        let mut wrong = change.clone();
+        wrong["current_password"] = json!("Not-The-Password-000");
+        expect_err(
+            c.patch("users", me["id"].clone(), wrong, q()).await,
+            "BadRequest",
+            400,
+        );
+    }
+    let unchanged = ok(admin.get("users", me["id"].clone(), q()).await);
+    assert_eq!(unchanged["email"], "careful@roost.test");
+    assert_eq!(unchanged["phone"], Value::Null);
+    // Sending the address one already has (a full-record form) needs nothing.
+    ok(c.patch(
+        "users",
+        me["id"].clone(),
+        json!({"email": "Careful@roost.test ", "first_name": "C"}),
+        q(),
+    )
+    .await);
+    ok(c.patch(
+        "users",
+        me["id"].clone(),
+        json!({"email": "elsewhere@roost.test", "current_password": PASSWORD}),
+        q(),
+    )
+    .await);
+}
