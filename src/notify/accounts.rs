@@ -42,6 +42,9 @@ pub struct Account {
     pub password: Option<String>,
     /// Invited (`invited_date` set) and not yet joined (`joined_date` unset).
     pub pending: bool,
+    /// `email_verified_at` / `phone_verified_at` are set.
+    pub email_verified: bool,
+    pub phone_verified: bool,
 }
 
 /// Create and patch open to anyone; nothing audited as a row change or published.
@@ -118,6 +121,8 @@ impl Accounts {
                 Alias::new("password"),
                 Alias::new("invited_date"),
                 Alias::new("joined_date"),
+                Alias::new("email_verified_at"),
+                Alias::new("phone_verified_at"),
             ])
             .from(Alias::new("users"))
             .and_where(Expr::col(Alias::new(column)).eq(value))
@@ -141,6 +146,8 @@ impl Accounts {
             locale: row.try_get("", "locale").map_err(Error::internal)?,
             email: row.try_get("", "email").map_err(Error::internal)?,
             pending: password.is_none() && stamp("invited_date")? && !stamp("joined_date")?,
+            email_verified: stamp("email_verified_at")?,
+            phone_verified: stamp("phone_verified_at")?,
             password,
         }))
     }
@@ -222,7 +229,16 @@ impl Accounts {
         {
             let _writer = self.write_lock().await;
             let tx = self.db.begin().await.map_err(Error::internal)?;
-            tokens::issue(Db::Tx(&tx), account.id, purpose, channel, secret, ttl).await?;
+            tokens::issue(
+                Db::Tx(&tx),
+                account.id,
+                purpose,
+                channel,
+                address,
+                secret,
+                ttl,
+            )
+            .await?;
             record_custom(Db::Tx(&tx), event, Some(account.id)).await?;
             tx.commit().await.map_err(Error::internal)?;
         }
@@ -237,12 +253,14 @@ impl Accounts {
         Ok(())
     }
 
-    /// Checks and uses up a secret of `account`, counting misses.
+    /// Checks and uses up a secret of `account`, which was found by its `channel` column
+    /// holding `address`, counting misses.
     pub async fn consume(
         &self,
         account: &Account,
         purpose: Purpose,
         channel: &str,
+        address: &str,
         secret: &str,
         max_attempts: i64,
     ) -> Result<bool> {
@@ -253,6 +271,7 @@ impl Accounts {
             account.id,
             purpose,
             channel,
+            address,
             secret,
             max_attempts,
         )

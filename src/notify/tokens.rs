@@ -1,7 +1,9 @@
 //! One-time codes and tokens in `one_time_tokens` (migration m0004): only a SHA-256 hash
-//! of each secret is stored (bound to its purpose and user); a row is single use, expires
-//! and counts wrong attempts. Issuing a new secret retires the user's earlier unused ones
-//! of the same purpose and channel.
+//! of each secret is stored, bound to its purpose, its user and the exact address it was
+//! sent to (a secret sent to one address proves nothing once the account has another); a
+//! row is single use, expires and counts wrong attempts. Issuing a new secret retires the
+//! user's earlier unused ones of the same purpose and channel; changing an address retires
+//! every unused one of its channel ([`retire_channel`]).
 
 use chrono::{DateTime, Utc};
 use rand::RngExt;
@@ -49,12 +51,14 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hash(purpose: Purpose, user_id: i64, secret: &str) -> String {
+fn hash(purpose: Purpose, user_id: i64, address: &str, secret: &str) -> String {
     let mut h = Sha256::new();
-    h.update(b"roost-one-time-token\0");
+    h.update(b"roost-one-time-token/2\0");
     h.update(purpose.as_str().as_bytes());
     h.update(b"\0");
     h.update(user_id.to_string().as_bytes());
+    h.update(b"\0");
+    h.update(address.as_bytes());
     h.update(b"\0");
     h.update(secret.trim().as_bytes());
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -68,12 +72,32 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Stores a new secret for `user_id`, valid for `ttl`, retiring earlier unused ones.
+/// Retires every unused secret of `user_id` sent over `channel` (`email` / `phone`): the
+/// address they were sent to is no longer the account's.
+pub async fn retire_channel(db: Db<'_>, user_id: i64, channel: &str) -> Result<()> {
+    let now = Utc::now();
+    let retire = Query::update()
+        .table(col(TABLE))
+        .value(col("used_at"), now)
+        .value(col("updated_at"), now)
+        .and_where(Expr::col(col("user_id")).eq(user_id))
+        .and_where(Expr::col(col("channel")).eq(channel))
+        .and_where(Expr::col(col("used_at")).is_null())
+        .to_owned();
+    db.execute(db.build(&retire))
+        .await
+        .map_err(Error::internal)?;
+    Ok(())
+}
+
+/// Stores a new secret for `user_id`, sent to `address` over `channel`, valid for `ttl`,
+/// retiring earlier unused ones.
 pub async fn issue(
     db: Db<'_>,
     user_id: i64,
     purpose: Purpose,
     channel: &str,
+    address: &str,
     secret: &str,
     ttl: chrono::Duration,
 ) -> Result<()> {
@@ -106,7 +130,7 @@ pub async fn issue(
             user_id.into(),
             purpose.as_str().into(),
             channel.into(),
-            hash(purpose, user_id, secret).into(),
+            hash(purpose, user_id, address, secret).into(),
             (now + ttl).into(),
             0i64.into(),
             now.into(),
@@ -119,13 +143,15 @@ pub async fn issue(
     Ok(())
 }
 
-/// Checks `secret` against the user's live secret of this purpose and channel. A match
-/// uses it up; a miss counts an attempt (the secret dies after `max_attempts` misses).
+/// Checks `secret` against the user's live secret of this purpose and channel, as sent
+/// to `address` (the account's address now). A match uses it up; a miss counts an attempt
+/// (the secret dies after `max_attempts` misses).
 pub async fn consume(
     db: Db<'_>,
     user_id: i64,
     purpose: Purpose,
     channel: &str,
+    address: &str,
     secret: &str,
     max_attempts: i64,
 ) -> Result<bool> {
@@ -159,7 +185,7 @@ pub async fn consume(
     let attempts = attempts.unwrap_or(0);
     let now = Utc::now();
     let live = expires_at.is_some_and(|e| e > now) && attempts < max_attempts;
-    let matches = live && same(&stored, &hash(purpose, user_id, secret));
+    let matches = live && same(&stored, &hash(purpose, user_id, address, secret));
     let mut update = Query::update();
     update
         .table(col(TABLE))
@@ -195,10 +221,13 @@ mod tests {
     }
 
     #[test]
-    fn hashes_are_bound_to_purpose_and_user() {
-        let a = hash(Purpose::Otp, 1, "123456");
-        assert_ne!(a, hash(Purpose::Verify, 1, "123456"));
-        assert_ne!(a, hash(Purpose::Otp, 2, "123456"));
-        assert!(same(&a, &hash(Purpose::Otp, 1, " 123456 ")));
+    fn hashes_are_bound_to_purpose_user_and_address() {
+        let a = hash(Purpose::Otp, 1, "a@x.test", "123456");
+        assert_ne!(a, hash(Purpose::Verify, 1, "a@x.test", "123456"));
+        assert_ne!(a, hash(Purpose::Otp, 2, "a@x.test", "123456"));
+        assert_ne!(a, hash(Purpose::Otp, 1, "b@x.test", "123456"));
+        // The address and the secret cannot trade characters.
+        assert_ne!(a, hash(Purpose::Otp, 1, "a@x.test1", "23456"));
+        assert!(same(&a, &hash(Purpose::Otp, 1, "a@x.test", " 123456 ")));
     }
 }

@@ -9,19 +9,23 @@
 //!   (`auth_provider` "otp"). A wrong, expired or used code, or an unknown address, is the
 //!   same 401 "Invalid login"; misses are throttled like failed logins. The code travels
 //!   in the path: it is never logged (the transports mask that id).
+//! - A code sent to an address the account never verified is its first proof of
+//!   ownership: the address becomes verified, the account's other sessions are revoked and
+//!   its password is cleared (see [`OtpService::first_proof`]).
 //!
 //! `authentication.create({strategy: "otp", email|phone, otp})` does the same as `patch`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value, json};
 
 use crate::auth::principal;
 use crate::auth::sessions::NewSession;
 use crate::error::{Error, Result};
 use crate::notify::Kind;
-use crate::notify::accounts::{self, Accounts};
+use crate::notify::accounts::{self, Account, Accounts};
 use crate::notify::tokens::{self, Purpose};
 use crate::service::{Ctx, Method, Policy, Service};
 
@@ -63,13 +67,16 @@ impl OtpService {
         let ok = match (&account, well_formed) {
             (Some(account), true) => {
                 self.accounts
-                    .consume(account, Purpose::Otp, column, code, MAX_ATTEMPTS)
+                    .consume(account, Purpose::Otp, column, &address, code, MAX_ATTEMPTS)
                     .await?
             }
             _ => false,
         };
         let user_id = match (account, ok) {
-            (Some(account), true) => account.id,
+            (Some(account), true) => {
+                self.first_proof(&account, column).await?;
+                account.id
+            }
             (account, _) => {
                 throttle.record_failure(&throttle_key, ip);
                 let known = account.map(|a| a.id);
@@ -106,6 +113,48 @@ impl OtpService {
             "authentication": { "strategy": "otp", "payload": claims },
             "user": user,
         }))
+    }
+}
+
+impl OtpService {
+    /// A code sent to an address the account never verified is the first proof that the
+    /// signer-in owns it (pre-account-takeover defence, Sudhodanan and Paverd 2022):
+    /// whoever registered the address before may not keep a way in. The address becomes
+    /// verified, every other session is revoked and the password set before stops working
+    /// (the owner sets a new one from this session, or through recovery).
+    async fn first_proof(&self, account: &Account, column: &str) -> Result<()> {
+        let verified = if column == "phone" {
+            account.phone_verified
+        } else {
+            account.email_verified
+        };
+        if verified {
+            return Ok(());
+        }
+        let now = chrono::Utc::now();
+        let stamp = if column == "phone" {
+            "phone_verified_at"
+        } else {
+            "email_verified_at"
+        };
+        let update = Query::update()
+            .table(Alias::new("users"))
+            .value(Alias::new(stamp), now)
+            .value(Alias::new("password"), Option::<String>::None)
+            .value(Alias::new("updated_at"), now)
+            .and_where(Expr::col(Alias::new("id")).eq(account.id))
+            .to_owned();
+        self.accounts
+            .write(vec![update], "verified", account.id)
+            .await?;
+        let revoked = self
+            .accounts
+            .sessions
+            .revoke_user_sessions(account.id, None)
+            .await?;
+        let app = self.accounts.app.get()?;
+        crate::auth::sessions::log_out_local_sockets(&app, revoked, None);
+        Ok(())
     }
 }
 

@@ -88,7 +88,14 @@ impl Service for RecoverService {
         };
         if !self
             .accounts
-            .consume(&account, Purpose::Recover, column, token, MAX_ATTEMPTS)
+            .consume(
+                &account,
+                Purpose::Recover,
+                column,
+                &address,
+                token,
+                MAX_ATTEMPTS,
+            )
             .await?
         {
             return Err(Error::bad_request(INVALID_TOKEN));

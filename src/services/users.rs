@@ -27,6 +27,7 @@ use serde_json::{Map, Value, json};
 use crate::auth::{fields, grants, password};
 use crate::config::{Config, PasswordConfig};
 use crate::error::{Error, Result};
+use crate::notify::tokens;
 use crate::service::{Access, Ctx, Policy};
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, now, parse_id};
 
@@ -244,7 +245,8 @@ impl UserRules {
     }
 
     /// A changed email or phone is no longer verified: clears `email_verified_at` /
-    /// `phone_verified_at` when the write changes that address.
+    /// `phone_verified_at` when the write changes that address, and retires every unused
+    /// code and link sent to the old one.
     async fn verified_resets(
         ctx: &Ctx<'_>,
         id: Option<&Value>,
@@ -286,6 +288,8 @@ impl UserRules {
             let next = data.get(field).and_then(Value::as_str);
             if current.as_deref() != next {
                 out.insert(verified.into(), Value::Null);
+                // Codes and links sent to the old address prove nothing any more.
+                tokens::retire_channel(ctx.db, id, field).await?;
             }
         }
         Ok(out)

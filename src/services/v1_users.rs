@@ -464,6 +464,7 @@ impl Service for InviteService {
                 user_id,
                 Purpose::Invite,
                 "email",
+                &email,
                 &token,
                 chrono::Duration::days(INVITE_DAYS),
             )
@@ -503,6 +504,7 @@ impl Service for InviteService {
                     &account,
                     Purpose::Invite,
                     "email",
+                    &email,
                     token,
                     super::verify::MAX_ATTEMPTS,
                 )

@@ -95,7 +95,14 @@ impl Service for VerifyService {
         };
         if !self
             .accounts
-            .consume(&account, Purpose::Verify, column, token, MAX_ATTEMPTS)
+            .consume(
+                &account,
+                Purpose::Verify,
+                column,
+                &address,
+                token,
+                MAX_ATTEMPTS,
+            )
             .await?
         {
             return Err(Error::bad_request(INVALID_TOKEN));

@@ -11,6 +11,8 @@ use crate::scenarios;
 use crate::support::*;
 
 scenarios!(
+    proofs_are_bound_to_their_address,
+    otp_sign_in_is_the_first_proof_of_an_unverified_address,
     any_id_spelling_resets_a_changed_address,
     identity_writes_need_what_the_target_holds,
     hand_written_events_record_their_author,
@@ -262,4 +264,132 @@ async fn own_sign_in_changes_need_the_current_password(s: Setup) {
         q(),
     )
     .await);
+}
+
+async fn proofs_are_bound_to_their_address(s: Setup) {
+    let (srv, smtp) = setup(s).await;
+    let admin = srv.admin().await;
+    let attacker = verified_user(&srv, &smtp, "attacker@roost.test").await;
+    let anon = srv.client().await;
+    // Secrets sent to the attacker's own address, then the address changes.
+    ok(anon
+        .create("verify", json!({"email": "attacker@roost.test"}), q())
+        .await);
+    let link = smtp.next_to("attacker@roost.test").await.token();
+    ok(anon
+        .create("otp", json!({"email": "attacker@roost.test"}), q())
+        .await);
+    let code = smtp.next_to("attacker@roost.test").await.code();
+    let c = srv.login("attacker@roost.test", PASSWORD).await;
+    ok(c.patch(
+        "users",
+        attacker["id"].clone(),
+        json!({"email": "victim@corp.test", "current_password": PASSWORD}),
+        q(),
+    )
+    .await);
+    expect_err(
+        anon.patch(
+            "verify",
+            json!("victim@corp.test"),
+            json!({"token": link}),
+            q(),
+        )
+        .await,
+        "BadRequest",
+        400,
+    );
+    expect_err(
+        anon.patch(
+            "otp",
+            json!(code),
+            json!({"email": "victim@corp.test"}),
+            q(),
+        )
+        .await,
+        "NotAuthenticated",
+        401,
+    );
+    let after = ok(admin.get("users", attacker["id"].clone(), q()).await);
+    assert_eq!(after["email_verified_at"], Value::Null, "{after}");
+    // Changing back does not revive them either: the change retired them.
+    ok(c.patch(
+        "users",
+        attacker["id"].clone(),
+        json!({"email": "attacker@roost.test", "current_password": PASSWORD}),
+        q(),
+    )
+    .await);
+    expect_err(
+        anon.patch(
+            "verify",
+            json!("attacker@roost.test"),
+            json!({"token": link}),
+            q(),
+        )
+        .await,
+        "BadRequest",
+        400,
+    );
+}
+
+async fn otp_sign_in_is_the_first_proof_of_an_unverified_address(s: Setup) {
+    let (srv, smtp) = setup(s).await;
+    let admin = srv.admin().await;
+    // The attacker registers the victim's address with a password and keeps a session.
+    let squatter = srv
+        .login_over(Transport::Rest, ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
+    let victim = srv.create_user(&squatter, "owner@corp.test").await;
+    let attacker = srv
+        .login_over(Transport::Rest, "owner@corp.test", PASSWORD)
+        .await;
+    ok(attacker.get("users", victim["id"].clone(), q()).await);
+    // The owner signs in with a code sent to the address.
+    let owner = srv.client().await;
+    ok(owner
+        .create("otp", json!({"email": "owner@corp.test"}), q())
+        .await);
+    let code = smtp.next_to("owner@corp.test").await.code();
+    ok(owner
+        .authenticate(json!({"strategy": "otp", "email": "owner@corp.test", "otp": code}))
+        .await);
+    // The squatter's session and password no longer work; the address is verified.
+    expect_err(
+        attacker.get("users", victim["id"].clone(), q()).await,
+        "NotAuthenticated",
+        401,
+    );
+    let again = srv.client_of(Transport::Rest).await;
+    expect_err(
+        again
+            .authenticate(
+                json!({"strategy": "local", "email": "owner@corp.test", "password": PASSWORD}),
+            )
+            .await,
+        "NotAuthenticated",
+        401,
+    );
+    let record = ok(admin.get("users", victim["id"].clone(), q()).await);
+    assert!(record["email_verified_at"].is_string(), "{record}");
+    ok(owner.get("users", victim["id"].clone(), q()).await);
+    // The owner sets a password from this session (none to confirm).
+    ok(owner
+        .patch(
+            "users",
+            victim["id"].clone(),
+            json!({"password": "Owner-Chosen-Passphrase-5"}),
+            q(),
+        )
+        .await);
+    // Once verified, another code login revokes nothing.
+    ok(owner
+        .create("otp", json!({"email": "owner@corp.test"}), q())
+        .await);
+    let code = smtp.next_to("owner@corp.test").await.code();
+    let second = srv.client().await;
+    ok(second
+        .patch("otp", json!(code), json!({"email": "owner@corp.test"}), q())
+        .await);
+    ok(owner.get("users", victim["id"].clone(), q()).await);
 }
