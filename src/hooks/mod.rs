@@ -39,6 +39,7 @@ pub async fn run(app: &App, call: Call) -> Result<Outcome> {
 
 async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {
     let service = lookup(app, &call)?;
+    refuse_nul(&call)?;
     let policy = service.policy();
     authenticate::run(app, policy, &mut call).await?;
     authorize::run(app, service.as_ref(), &mut call).await?;
@@ -54,6 +55,48 @@ async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {
     }
     let effect = connection::effect(&call, &value);
     Ok(Outcome { value, effect })
+}
+
+/// No text that can reach a database may hold a NUL character (PostgreSQL cannot store
+/// one): refused here, once for every service, strategy, id and query value, with the
+/// field named.
+fn refuse_nul(call: &Call) -> Result<()> {
+    fn find(value: &serde_json::Value, at: &str) -> Option<String> {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0').then(|| at.to_string()),
+            serde_json::Value::Array(items) => items.iter().find_map(|v| find(v, at)),
+            serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+                if k.contains('\0') {
+                    return Some(at.to_string());
+                }
+                let field = if k.starts_with('$') || at == "id" {
+                    at
+                } else {
+                    k.as_str()
+                };
+                find(v, field)
+            }),
+            _ => None,
+        }
+    }
+    let found = call
+        .id
+        .as_ref()
+        .and_then(|id| find(id, "id"))
+        .or_else(|| find(&call.data, "data"))
+        .or_else(|| {
+            call.params
+                .query
+                .iter()
+                .find_map(|(k, v)| find(&json!({ k.clone(): v }), "query"))
+        });
+    match found {
+        Some(field) => Err(Error::bad_request(format!(
+            "Invalid value for '{field}': NUL characters are not allowed"
+        ))
+        .with_errors(json!({ field: "must not contain NUL characters" }))),
+        None => Ok(()),
+    }
 }
 
 fn lookup(app: &App, call: &Call) -> Result<Arc<dyn Service>> {

@@ -9,7 +9,58 @@ use crate::support::*;
 scenarios!(
     missing_required_fields_are_bad_requests,
     bad_inputs_never_give_500,
+    nul_characters_are_refused_naming_the_field,
 );
+
+/// A NUL character anywhere (login, data, id, query) is a 400 naming the field, on every
+/// database: PostgreSQL cannot store one, so it must never reach it.
+async fn nul_characters_are_refused_naming_the_field(s: Setup) {
+    let srv = s.server().await;
+    let anon = srv.client().await;
+    let named = |r: Res, field: &str| {
+        let e = expect_err(r, "BadRequest", 400);
+        assert!(
+            e.message().contains(&format!("'{field}'")),
+            "{}",
+            e.message()
+        );
+        assert!(e.message().contains("NUL"), "{}", e.message());
+    };
+    named(
+        anon.authenticate(json!({"strategy": "a\u{0}b", "id_token": "x"}))
+            .await,
+        "strategy",
+    );
+    named(
+        anon.authenticate(json!({"strategy": "local", "email": "a\u{0}@x.com", "password": "p"}))
+            .await,
+        "email",
+    );
+    named(
+        anon.create("otp", json!({"email": "a\u{0}@x.com"}), q())
+            .await,
+        "email",
+    );
+    let admin = srv.admin().await;
+    named(admin.find("roles", json!({"slug": "a\u{0}"})).await, "slug");
+    named(
+        admin
+            .find(
+                "roles",
+                json!({"$or": [{"name": {"$in": ["x", "a\u{0}"]}}]}),
+            )
+            .await,
+        "name",
+    );
+    named(admin.get("roles", json!("1\u{0}"), q()).await, "id");
+    named(
+        admin.create("roles", json!({"slug": "s\u{0}"}), q()).await,
+        "slug",
+    );
+    // Nothing was written.
+    let roles = ok(admin.find("roles", json!({"slug": {"$like": "s%"}})).await);
+    assert_eq!(roles["total"], 0, "{roles}");
+}
 
 async fn missing_required_fields_are_bad_requests(s: Setup) {
     let srv = s.server().await;
