@@ -113,6 +113,7 @@ pub async fn build(
         crate::auth::crypto::load_or_generate(&config)?,
         crate::auth::geoip::load(config.geoip.database.as_deref())?,
     ));
+    sessions.sweep_expired(config.authentication.expires_in);
     crate::auth::useragent::warm_up();
     let notifier = Arc::new(crate::notify::Notifier::start(&config)?);
     let mut registry = Registry::new();

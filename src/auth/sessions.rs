@@ -420,6 +420,55 @@ impl Sessions {
         Ok(jtis)
     }
 
+    /// Marks sessions whose token has expired by `now` (issued more than `lifetime` ago:
+    /// a session keeps the token of its login) as revoked, so they read as ended. Returns
+    /// how many rows changed. Their tokens are refused anyway (`exp`); no event is written,
+    /// as nobody revoked them.
+    pub async fn mark_expired(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        lifetime: chrono::Duration,
+    ) -> Result<u64> {
+        let Some(issued_before) = now.checked_sub_signed(lifetime) else {
+            return Ok(0); // a lifetime longer than history: nothing has expired
+        };
+        let update = Query::update()
+            .table(col(TABLE))
+            .value(col("revoked"), true)
+            .value(col("updated_at"), now)
+            .and_where(Expr::col(col("revoked")).eq(false))
+            .and_where(Expr::col(col("created_at")).lte(issued_before))
+            .to_owned();
+        let _writer = self.write_lock().await;
+        let done = self
+            .db
+            .execute_raw(self.db.get_database_backend().build(&update))
+            .await
+            .map_err(Error::internal)?;
+        Ok(done.rows_affected())
+    }
+
+    /// Runs [`Sessions::mark_expired`] every minute for as long as the app lives.
+    pub fn sweep_expired(self: &Arc<Self>, lifetime_secs: u64) {
+        let sessions = Arc::downgrade(self);
+        let lifetime = i64::try_from(lifetime_secs)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .unwrap_or(chrono::Duration::MAX);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(sessions) = sessions.upgrade() else {
+                    return;
+                };
+                if let Err(e) = sessions.mark_expired(chrono::Utc::now(), lifetime).await {
+                    tracing::warn!(error = %e, "could not mark expired sessions");
+                }
+            }
+        });
+    }
+
     /// Records a custom audit event outside any other transaction.
     pub async fn record_event(&self, event: &str, user_id: Option<i64>) -> Result<()> {
         let _writer = self.write_lock().await;

@@ -18,6 +18,7 @@ scenarios!(
     hand_written_events_record_their_author,
     deleted_users_sockets_are_logged_out,
     own_sign_in_changes_need_the_current_password,
+    expired_sessions_read_as_ended,
 );
 
 /// A user whose email was verified through the `verify` flow.
@@ -392,4 +393,28 @@ async fn otp_sign_in_is_the_first_proof_of_an_unverified_address(s: Setup) {
         .patch("otp", json!(code), json!({"email": "owner@corp.test"}), q())
         .await);
     ok(owner.get("users", victim["id"].clone(), q()).await);
+}
+
+async fn expired_sessions_read_as_ended(s: Setup) {
+    let srv = s.server().await;
+    let admin = srv.admin().await;
+    let user = srv.create_user(&admin, "later@roost.test").await;
+    let c = srv.login("later@roost.test", PASSWORD).await;
+    let mine = page_data(&ok(c.find("auth_sessions", q()).await));
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["revoked"], false);
+    let sessions = &srv.app().sessions;
+    let lifetime = chrono::Duration::seconds(srv.config.authentication.expires_in as i64);
+    // Not yet expired: nothing changes.
+    let now = chrono::Utc::now();
+    assert_eq!(sessions.mark_expired(now, lifetime).await.unwrap(), 0);
+    // A day and a second later (the sweep's clock moved, not the test's).
+    let later = now + lifetime + chrono::Duration::seconds(1);
+    assert!(sessions.mark_expired(later, lifetime).await.unwrap() >= 1);
+    let rows = ok(admin
+        .find("auth_sessions", json!({"user_id": user["id"]}))
+        .await);
+    for row in page_data(&rows) {
+        assert_eq!(row["revoked"], true, "{row}");
+    }
 }
