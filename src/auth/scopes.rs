@@ -137,6 +137,8 @@ impl Scopes {
 pub struct ScopeCache {
     users: DashMap<i64, Arc<Scopes>>,
     generation: AtomicU64,
+    /// Set while the cluster bus is down ([`ScopeCache::trust_cache`]).
+    untrusted: std::sync::atomic::AtomicBool,
     /// The cluster bus: invalidations reach the other instances' caches too.
     bus: OnceLock<crate::realtime::bus::Publisher>,
 }
@@ -144,13 +146,14 @@ pub struct ScopeCache {
 impl ScopeCache {
     /// The scopes of `user_id`, from the cache or loaded from the database.
     pub async fn get(&self, db: Db<'_>, user_id: i64) -> Result<Arc<Scopes>> {
-        if let Some(found) = self.users.get(&user_id) {
+        let trusted = !self.untrusted.load(Ordering::Acquire);
+        if trusted && let Some(found) = self.users.get(&user_id) {
             return Ok(found.clone());
         }
         let generation = self.generation.load(Ordering::Acquire);
         let scopes = Arc::new(load(db, user_id).await?);
-        // Only cache what was read after the last invalidation.
-        if self.generation.load(Ordering::Acquire) == generation {
+        // Only cache what was read after the last invalidation, while the bus is up.
+        if trusted && self.generation.load(Ordering::Acquire) == generation {
             self.users.insert(user_id, scopes.clone());
         }
         Ok(scopes)
@@ -169,6 +172,16 @@ impl ScopeCache {
     pub fn invalidate_local(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.users.clear();
+    }
+
+    /// While the cluster bus is down, other instances' grant changes cannot reach this
+    /// cache: every lookup then reads the database (fail closed) until the bus is back.
+    pub fn trust_cache(&self, trusted: bool) {
+        if !trusted {
+            self.invalidate_local();
+        }
+        self.untrusted
+            .store(!trusted, std::sync::atomic::Ordering::Release);
     }
 
     /// Announces invalidations to the other instances from now on.

@@ -16,7 +16,7 @@
 //!   in their caches and log out their own sockets bound to them.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
@@ -69,6 +69,8 @@ pub struct Sessions {
     bus: OnceLock<Publisher>,
     /// Bumped by [`Sessions::forget_all`]: a load that raced with it is not cached.
     epoch: AtomicU64,
+    /// Set while the cluster bus is down: checks bypass the cache ([`Sessions::trust_cache`]).
+    untrusted: AtomicBool,
 }
 
 impl Default for Sessions {
@@ -103,7 +105,18 @@ impl Sessions {
             by_id: DashMap::new(),
             bus: OnceLock::new(),
             epoch: AtomicU64::new(0),
+            untrusted: AtomicBool::new(false),
         }
+    }
+
+    /// While the cluster bus is down, other instances' revocations cannot reach this
+    /// cache: every check then reads the database (fail closed) until the bus is back and
+    /// the cache was reset.
+    pub fn trust_cache(&self, trusted: bool) {
+        if !trusted {
+            self.epoch.fetch_add(1, Ordering::AcqRel); // loads in flight must not cache
+        }
+        self.untrusted.store(!trusted, Ordering::Release);
     }
 
     /// Announces this instance's revocations to the others from now on.
@@ -292,6 +305,15 @@ impl Sessions {
     /// Refuses a token whose session was revoked or deleted (401). Looks the `jti` up once
     /// per instance; the cache answers after that.
     pub async fn check(&self, jti: &str) -> Result<()> {
+        if self.untrusted.load(Ordering::Acquire) {
+            // Fail closed: the bus that keeps the cache true is down; the database answers.
+            let loaded = self.load(jti).await?;
+            return if loaded.revoked {
+                Err(Error::not_authenticated("Session revoked"))
+            } else {
+                Ok(())
+            };
+        }
         let revoked = match self.by_jti.get(jti).map(|s| *s) {
             Some(state) => state.revoked,
             None => {

@@ -137,6 +137,7 @@ pub async fn start(app: &App) {
     let (tx, rx) = mpsc::unbounded_channel();
     let publisher = Publisher { tx };
     let (ready_tx, ready_rx) = oneshot::channel();
+    trust_caches(app, false); // until the first LISTEN is up
     let sender = tokio::spawn(send_loop(
         app.db.clone(),
         instance.clone(),
@@ -287,6 +288,7 @@ async fn listen_loop(
                     resync(&strong).await;
                     tracing::info!(%channel, "cluster bus: listening again");
                 }
+                trust_caches(&strong, true);
                 drop(strong);
                 if let Some(ready) = ready.take() {
                     let _ = ready.send(());
@@ -294,6 +296,9 @@ async fn listen_loop(
                 let connected = tokio::time::Instant::now();
                 let reason = receive(&app, &mut listener, &instance).await;
                 let Some(reason) = reason else { return };
+                if let Some(strong) = app.upgrade() {
+                    trust_caches(&strong, false);
+                }
                 tracing::warn!(
                     database = %redact_url(&url),
                     reason = %reason,
@@ -430,6 +435,14 @@ pub async fn apply(app: &AppState, msg: Message) {
         Message::Scopes => app.scopes.invalidate_local(),
         Message::Outbox { .. } => {}
     }
+}
+
+/// Caches are trusted only while this instance hears the others: without the bus they
+/// are bypassed (fail closed), from the moment the loss is noticed until the listener is
+/// back and [`resync`] ran.
+fn trust_caches(app: &AppState, trusted: bool) {
+    app.sessions.trust_cache(trusted);
+    app.scopes.trust_cache(trusted);
 }
 
 /// After a gap in listening: forget every cached scope and session state, and log out

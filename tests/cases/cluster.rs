@@ -199,11 +199,14 @@ async fn cluster_large_records_cross_through_the_outbox() {
     let admin_on_a = a.admin_socket().await;
     let (reader_on_a, _) = socket_login(&a, "reader@roost.test").await;
 
-    let long = "x".repeat(20_000);
+    // Three names of 1,000 three-byte characters: 9,000 bytes, over NOTIFY's limit, within
+    // the columns' bounds.
+    let long = "€".repeat(1_000);
     let created = ok(admin_b
         .create(
             "users",
-            json!({"email": "large@roost.test", "password": PASSWORD, "first_name": long}),
+            json!({"email": "large@roost.test", "password": PASSWORD, "first_name": long,
+                   "middle_name": long, "last_name": long}),
             q(),
         )
         .await);
@@ -211,7 +214,7 @@ async fn cluster_large_records_cross_through_the_outbox() {
         .await
         .expect("a record over 8000 bytes reaches A");
     assert_eq!(full, created);
-    assert_eq!(full["first_name"].as_str().map(str::len), Some(20_000));
+    assert_eq!(full["first_name"].as_str().map(str::len), Some(3_000));
     let shaped = event(&reader_on_a, "users created")
         .await
         .expect("shaped on A");
@@ -222,7 +225,7 @@ async fn cluster_large_records_cross_through_the_outbox() {
         .patch(
             "roles",
             json!(1),
-            json!({"description": "y".repeat(9_000)}),
+            json!({"description": "€".repeat(3_000)}),
             q(),
         )
         .await);
@@ -436,4 +439,57 @@ async fn cluster_listeners_resync_after_losing_their_connection() {
         .create("roles", json!({"slug": "after-gap"}), q())
         .await);
     assert_eq!(event(&admin_on_a, "roles created").await, Some(role));
+}
+
+/// While an instance cannot hear the others (its listener is down, between noticing the
+/// loss and resynchronising), it trusts none of its caches: a session revoked or a role
+/// granted behind its back applies on its very next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_fail_closed_while_the_bus_is_down() {
+    use sea_orm::ConnectionTrait;
+    let Some((a, _b)) = pair().await else { return };
+    let admin_a = a.rest_admin().await;
+    let user = ok(admin_a
+        .create(
+            "users",
+            json!({"email": "closed@roost.test", "password": PASSWORD}),
+            q(),
+        )
+        .await);
+    let uid = user["id"].clone();
+    let rest = a.rest();
+    ok(rest
+        .authenticate(
+            json!({"strategy": "local", "email": "closed@roost.test", "password": PASSWORD}),
+        )
+        .await);
+    expect_err(rest.find("roles", q()).await, "Forbidden", 403); // scopes cached: none
+    ok(rest.get("users", uid.clone(), q()).await); // session cached as valid
+    // What the listener does when it notices a lost connection.
+    a.app().sessions.trust_cache(false);
+    a.app().scopes.trust_cache(false);
+    let db = sea_orm::Database::connect(a.config.database_url.as_str())
+        .await
+        .unwrap();
+    // A role granted behind the cache's back applies at once...
+    let role = ok(admin_a
+        .create("roles", json!({"slug": "readers"}), q())
+        .await);
+    db.execute_unprepared(&format!(
+        "INSERT INTO role_access_scopes (role_id, access_scope_id, created_at, updated_at) \
+         SELECT {}, id, now(), now() FROM access_scopes WHERE slug = 'roles_read'; \
+         INSERT INTO user_roles (user_id, role_id, created_at, updated_at) VALUES ({uid}, {}, now(), now())",
+        role["id"], role["id"]
+    ))
+    .await
+    .unwrap();
+    ok(rest.find("roles", q()).await);
+    // ...and so does a revocation.
+    db.execute_unprepared(&format!(
+        "UPDATE auth_sessions SET revoked = true WHERE user_id = {uid}"
+    ))
+    .await
+    .unwrap();
+    expect_err(rest.get("users", uid, q()).await, "NotAuthenticated", 401);
+    let _ = db.close().await;
 }
