@@ -493,3 +493,23 @@ async fn caches_fail_closed_while_the_bus_is_down() {
     expect_err(rest.get("users", uid, q()).await, "NotAuthenticated", 401);
     let _ = db.close().await;
 }
+
+/// Deleting a user on one instance logs out its sockets on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_deleted_users_are_logged_out_everywhere() {
+    let Some((a, b)) = pair().await else { return };
+    let admin_b = b.rest_admin().await;
+    let user = ok(admin_b
+        .create(
+            "users",
+            json!({"email": "gone@roost.test", "password": PASSWORD}),
+            q(),
+        )
+        .await);
+    let (bound_on_a, _) = socket_login(&a, "gone@roost.test").await;
+    ok(admin_b.remove("users", user["id"].clone(), q()).await);
+    assert!(
+        bound_on_a.wait_closed(BUS).await.is_some(),
+        "the deleted user's socket on A stays connected"
+    );
+}
