@@ -26,6 +26,7 @@ pub struct Config {
     pub paginate: PaginateConfig,
     pub signup: SignupConfig,
     pub http: HttpConfig,
+    pub socket: SocketConfig,
     pub audit: AuditConfig,
     pub geoip: GeoIpConfig,
     pub notify: NotifyConfig,
@@ -263,6 +264,22 @@ pub struct HttpConfig {
     pub trust_proxy: bool,
 }
 
+/// Socket.IO connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SocketConfig {
+    /// Service calls one socket may have running at once; an event beyond it is answered
+    /// at once with a 429 `TooManyRequests` ack and not run (each call in flight holds
+    /// memory: a client emitting thousands of `find`s without waiting must not).
+    pub max_in_flight: usize,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        Self { max_in_flight: 32 }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
 pub struct AuditConfig {
@@ -286,6 +303,7 @@ impl Default for Config {
             paginate: PaginateConfig::default(),
             signup: SignupConfig::default(),
             http: HttpConfig::default(),
+            socket: SocketConfig::default(),
             audit: AuditConfig::default(),
             geoip: GeoIpConfig::default(),
             notify: NotifyConfig::default(),
@@ -402,6 +420,9 @@ impl Config {
         }
         if self.http.body_limit < 1024 {
             anyhow::bail!("http.body_limit must be at least 1024 bytes");
+        }
+        if self.socket.max_in_flight == 0 {
+            anyhow::bail!("socket.max_in_flight must be at least 1");
         }
         crate::notify::validate(self)?;
         crate::oauth::validate_config(&self.oauth)?;
