@@ -262,6 +262,14 @@ pub struct HttpConfig {
     pub cors_origins: Vec<String>,
     /// Honour `X-Forwarded-For` for the client IP.
     pub trust_proxy: bool,
+    /// Seconds a connection may take to send a complete request head, counted from when
+    /// it opens or its previous response was written (so it also closes idle keep-alive
+    /// connections). Clients that never finish their headers are dropped after it.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may go without a byte moving either way while a request is
+    /// read or answered (a body sent too slowly, a response not read) before it is
+    /// closed. At least 30: a Socket.IO long-polling request waits up to 25 s.
+    pub idle_timeout_secs: u64,
 }
 
 /// Socket.IO connections.
@@ -351,6 +359,8 @@ impl Default for HttpConfig {
             body_limit: 1_000_000,
             cors_origins: vec!["*".into()],
             trust_proxy: false,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
         }
     }
 }
@@ -420,6 +430,14 @@ impl Config {
         }
         if self.http.body_limit < 1024 {
             anyhow::bail!("http.body_limit must be at least 1024 bytes");
+        }
+        if self.http.header_read_timeout_secs == 0 {
+            anyhow::bail!("http.header_read_timeout_secs must be at least 1");
+        }
+        if self.http.idle_timeout_secs < 30 {
+            anyhow::bail!(
+                "http.idle_timeout_secs must be at least 30 (Socket.IO long-polling waits 25 s)"
+            );
         }
         if self.socket.max_in_flight == 0 {
             anyhow::bail!("socket.max_in_flight must be at least 1");

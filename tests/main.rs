@@ -31,6 +31,8 @@ mod cluster;
 mod crud;
 #[path = "cases/errors.rs"]
 mod errors;
+#[path = "cases/http_limits.rs"]
+mod http_limits;
 #[path = "cases/oauth.rs"]
 mod oauth;
 #[path = "cases/pagination.rs"]
