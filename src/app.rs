@@ -15,6 +15,8 @@ use crate::realtime::Realtime;
 use crate::service::Registry;
 use crate::services::{self, authentication, authentication::AuthenticationService};
 
+pub mod serve;
+
 /// Everything a request needs. Shared as [`App`].
 pub struct AppState {
     pub config: Arc<Config>,
@@ -211,12 +213,8 @@ pub async fn start_with(
     crate::bootstrap::admin_from_config(&app).await?;
     crate::realtime::bus::start(&app).await;
     let router = crate::transport::router(app.clone());
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let handle = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, service).await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let timeouts = serve::Timeouts::from_config(&app.config.http);
+    let handle = tokio::spawn(serve::serve(listener, router, timeouts));
     Ok(Server { addr, app, handle })
 }
 

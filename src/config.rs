@@ -26,6 +26,7 @@ pub struct Config {
     pub paginate: PaginateConfig,
     pub signup: SignupConfig,
     pub http: HttpConfig,
+    pub socket: SocketConfig,
     pub audit: AuditConfig,
     pub geoip: GeoIpConfig,
     pub notify: NotifyConfig,
@@ -261,6 +262,30 @@ pub struct HttpConfig {
     pub cors_origins: Vec<String>,
     /// Honour `X-Forwarded-For` for the client IP.
     pub trust_proxy: bool,
+    /// Seconds a connection may take to send a complete request head, counted from when
+    /// it opens or its previous response was written (so it also closes idle keep-alive
+    /// connections). Clients that never finish their headers are dropped after it.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may go without a byte moving either way while a request is
+    /// read or answered (a body sent too slowly, a response not read) before it is
+    /// closed. At least 30: a Socket.IO long-polling request waits up to 25 s.
+    pub idle_timeout_secs: u64,
+}
+
+/// Socket.IO connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SocketConfig {
+    /// Service calls one socket may have running at once; an event beyond it is answered
+    /// at once with a 429 `TooManyRequests` ack and not run (each call in flight holds
+    /// memory: a client emitting thousands of `find`s without waiting must not).
+    pub max_in_flight: usize,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        Self { max_in_flight: 32 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -286,6 +311,7 @@ impl Default for Config {
             paginate: PaginateConfig::default(),
             signup: SignupConfig::default(),
             http: HttpConfig::default(),
+            socket: SocketConfig::default(),
             audit: AuditConfig::default(),
             geoip: GeoIpConfig::default(),
             notify: NotifyConfig::default(),
@@ -333,6 +359,8 @@ impl Default for HttpConfig {
             body_limit: 1_000_000,
             cors_origins: vec!["*".into()],
             trust_proxy: false,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
         }
     }
 }
@@ -402,6 +430,17 @@ impl Config {
         }
         if self.http.body_limit < 1024 {
             anyhow::bail!("http.body_limit must be at least 1024 bytes");
+        }
+        if self.http.header_read_timeout_secs == 0 {
+            anyhow::bail!("http.header_read_timeout_secs must be at least 1");
+        }
+        if self.http.idle_timeout_secs < 30 {
+            anyhow::bail!(
+                "http.idle_timeout_secs must be at least 30 (Socket.IO long-polling waits 25 s)"
+            );
+        }
+        if self.socket.max_in_flight == 0 {
+            anyhow::bail!("socket.max_in_flight must be at least 1");
         }
         crate::notify::validate(self)?;
         crate::oauth::validate_config(&self.oauth)?;

@@ -35,6 +35,8 @@ mod errors;
 mod escalation;
 #[path = "cases/escalation_property.rs"]
 mod escalation_property;
+#[path = "cases/http_limits.rs"]
+mod http_limits;
 #[path = "cases/oauth.rs"]
 mod oauth;
 #[path = "cases/pagination.rs"]

@@ -2,8 +2,8 @@
 //! [`Call`](crate::service::Call), runs [`hooks::run`](crate::hooks::run) and writes the
 //! result back in the Feathers wire format; neither knows anything about storage.
 //!
-//! Serve [`router`] with connect info so calls see the peer address:
-//! `axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())`.
+//! Serve [`router`] with connect info so calls see the peer address: `app::serve` does
+//! (or `axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())`).
 
 pub mod query_string;
 pub mod rest;

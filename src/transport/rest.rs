@@ -14,7 +14,9 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use std::time::Duration;
+
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, RETRY_AFTER};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method as Verb, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -165,27 +167,65 @@ pub fn method_for(verb: &Verb, has_id: bool, override_name: Option<&str>) -> Res
 
 /// Reads and decodes a request body: JSON (also without a `Content-Type`, for curl
 /// users) or a form (`application/x-www-form-urlencoded`, parsed like a query string, as
-/// generated Feathers apps accept). An empty body is `{}`.
+/// generated Feathers apps accept). An empty body is `{}`. Over `limit`: 413, after
+/// [`drain`]ing the rest.
 async fn read_data(parts: &Parts, body: Body, limit: usize) -> Result<Value, Response> {
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
+    let mut stream = body.into_data_stream();
+    if let Some(len) = declared.filter(|len| *len > limit as u64) {
+        if !expects_continue(parts) && len <= DRAIN_MAX_BYTES {
+            drain(&mut stream).await;
+        }
         return Err(too_large(limit));
     }
     let mut bytes = Vec::new();
-    let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|_| error_response(&Error::bad_request("Could not read the request body")))?;
         if bytes.len() + chunk.len() > limit {
+            drop(bytes);
+            drain(&mut stream).await;
             return Err(too_large(limit));
         }
         bytes.extend_from_slice(&chunk);
     }
     decode_body(parts.headers.get(CONTENT_TYPE), &bytes, limit).map_err(|e| error_response(&e))
+}
+
+/// Most bytes of a refused body read and thrown away, and how long that may take.
+const DRAIN_MAX_BYTES: u64 = 64 * 1024 * 1024;
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(30);
+
+/// Reads the rest of a refused body and throws it away, chunk by chunk (nothing is kept),
+/// up to [`DRAIN_MAX_BYTES`] / [`DRAIN_MAX_TIME`]. Browsers and Node's `fetch` write the
+/// whole body before they read the answer: a server that answers and closes with the body
+/// unread gives them a reset connection (EPIPE) instead of the 413. Past the bounds the
+/// connection is closed unread, as before.
+async fn drain(stream: &mut axum::body::BodyDataStream) {
+    let read = async {
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen = seen.saturating_add(chunk.len() as u64);
+            if seen > DRAIN_MAX_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_MAX_TIME, read).await;
+}
+
+/// `Expect: 100-continue`: the client (curl) sends the body only after a `100 Continue`,
+/// which hyper sends when the body is first read; refused unread, it gets the 413 instead
+/// and uploads nothing.
+fn expects_continue(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// Decodes a body by its `Content-Type`.

@@ -9,7 +9,10 @@
 //!   the token expires; a logout unbinds it and leaves every room. Nothing else is pushed.
 //! - a handshake `Authorization` header (socket.io `extraHeaders`) logs in during connect;
 //!   a bad token refuses the connection with a `connect_error` (feathers-protocol §3.5).
+//! - at most `socket.max_in_flight` calls run at once per socket; an event beyond that is
+//!   answered at once with a 429 `TooManyRequests` ack and not run.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,14 +23,15 @@ use serde_json::{Map, Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
-use socketioxide::handler::ConnectHandler;
+use socketioxide::handler::{ConnectHandler, FromMessageParts};
 use socketioxide::layer::SocketIoLayer;
-use socketioxide::socket::Sid;
+use socketioxide::socket::{Sid, Socket};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 use super::{access_token, connection_info};
 use crate::app::App;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::hooks;
 use crate::realtime::AUTHENTICATED_ROOM;
 use crate::service::registry::normalize_path;
@@ -61,6 +65,8 @@ async fn setup<A: Adapter>(
     io: SocketIo<A>,
     State(app): State<App>,
 ) -> Result<(), HandshakeError> {
+    let limit = InFlightLimit(Arc::new(Semaphore::new(app.config.socket.max_in_flight)));
+    socket.extensions.insert(limit);
     for method in Method::ALL {
         socket.on(method.as_str(), on_event::<A>);
     }
@@ -103,6 +109,34 @@ async fn on_disconnect<A: Adapter>(socket: SocketRef<A>) {
     }
 }
 
+/// The calls one socket may have running at once (`socket.max_in_flight`), set up with
+/// the socket.
+#[derive(Clone)]
+struct InFlightLimit(Arc<Semaphore>);
+
+/// A place among the socket's calls in flight, or `None` when all are taken (the call is
+/// refused). Taken as an extractor because socketioxide runs extractors in the socket's
+/// read loop, in the order events arrive, before it spawns the handler: thousands of
+/// events sent at once cannot all get past the check before the first one counts.
+struct InFlight(Option<OwnedSemaphorePermit>);
+
+impl<A: Adapter> FromMessageParts<A> for InFlight {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        socket: &Arc<Socket<A>>,
+        _: &mut socketioxide::handler::Value,
+        _: &Option<i64>,
+    ) -> std::result::Result<Self, Infallible> {
+        // No limit installed (cannot happen after `setup`) counts as full: refuse.
+        let slot = socket
+            .extensions
+            .get::<InFlightLimit>()
+            .and_then(|InFlightLimit(limit)| limit.try_acquire_owned().ok());
+        Ok(InFlight(slot))
+    }
+}
+
 /// A refused handshake; socket.io sends its message as `44{"message": ...}`.
 struct HandshakeError(Error);
 
@@ -114,6 +148,7 @@ impl fmt::Display for HandshakeError {
 
 /// Every event: a service method call, or an error ack.
 async fn on_event<A: Adapter>(
+    InFlight(slot): InFlight,
     socket: SocketRef<A>,
     io: SocketIo<A>,
     State(app): State<App>,
@@ -121,9 +156,18 @@ async fn on_event<A: Adapter>(
     ack: AckSender<A>,
     TryData(args): TryData<Args>,
 ) {
-    let result = match args {
-        Ok(Args(args)) => run(&app, &socket, &io, &event, args).await,
-        Err(_) => Err(Error::bad_request("Invalid event arguments")),
+    let result = match (slot, args) {
+        (None, _) => Err(Error::new(
+            ErrorKind::TooManyRequests,
+            "Too many calls in flight on this connection",
+        )),
+        (Some(slot), Ok(Args(args))) => {
+            let result = run(&app, &socket, &io, &event, args).await;
+            // Freed before the ack goes out: a client that waits for it may call again.
+            drop(slot);
+            result
+        }
+        (Some(_), Err(_)) => Err(Error::bad_request("Invalid event arguments")),
     };
     let sent = match &result {
         Ok(value) => ack.send(&(Value::Null, value)),

@@ -18,6 +18,7 @@ single_transport!(Socket:
     concurrent_calls_are_matched_by_ack_id,
     malformed_packets_do_not_hurt_others,
     handshake_authorization_header_logs_in,
+    calls_in_flight_are_capped,
 );
 
 async fn handshake_frames(s: Setup) {
@@ -334,6 +335,66 @@ async fn handshake_authorization_header_logs_in(s: Setup) {
         Ok(_) => panic!("a bad handshake token must refuse the connection"),
         Err(e) => assert_eq!(e["message"], "jwt malformed", "{e}"),
     }
+}
+
+/// Holds back every audited write while it lives: the SQLite write gate, or on
+/// PostgreSQL a transaction holding an exclusive lock on `roles`.
+enum WriteBlock {
+    Sqlite(tokio::sync::OwnedMutexGuard<()>),
+    Pg(sea_orm::DatabaseTransaction),
+}
+
+impl WriteBlock {
+    async fn hold(srv: &TestServer) -> Self {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let app = srv.app();
+        match &app.write_gate {
+            Some(gate) => Self::Sqlite(gate.clone().lock_owned().await),
+            None => {
+                let tx = app.db.begin().await.unwrap();
+                tx.execute_unprepared("LOCK TABLE roles IN EXCLUSIVE MODE")
+                    .await
+                    .unwrap();
+                Self::Pg(tx)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Self::Sqlite(guard) => drop(guard),
+            Self::Pg(tx) => tx.rollback().await.unwrap(),
+        }
+    }
+}
+
+/// Beyond `socket.max_in_flight` calls running on one socket, an event is answered at
+/// once with 429 and not run. Deterministic: the first call is held at the database, and
+/// the second is sent after it on the same websocket (the server reads events in order).
+async fn calls_in_flight_are_capped(s: Setup) {
+    let srv = s.server_with(|c| c.socket.max_in_flight = 1).await;
+    let sock = srv.admin_socket().await;
+    let block = WriteBlock::hold(&srv).await;
+    let held = sock.create("roles", json!({"name": "Held", "slug": "held"}), q());
+    let refused = async {
+        let res = sock.find("roles", q()).await;
+        block.release().await;
+        res
+    };
+    // `join!` polls `held` first, so its frame is queued before the `find`.
+    let (held, refused) = tokio::join!(held, refused);
+    let e = expect_err(refused, "TooManyRequests", 429);
+    assert_eq!(
+        e.body["message"], "Too many calls in flight on this connection",
+        "{}",
+        e.body
+    );
+    assert_eq!(ok(held)["slug"], "held");
+    // The refused call was not run, and the place is free again once the ack arrived.
+    let page = ok(sock.find("roles", json!({"slug": "held"})).await);
+    assert_eq!(page["total"], 1, "{page}");
+    let again = ok(sock.find("roles", json!({"slug": "held"})).await);
+    assert_eq!(again["total"], 1, "{again}");
 }
 
 /// The one slow test: a socket is disconnected by the server when its token expires, and

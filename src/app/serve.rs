@@ -1,0 +1,189 @@
+//! The HTTP/1.1 accept loop. `axum::serve` offers no header-read or idle timeout, so a
+//! client that opens connections and never finishes its headers (or its body, or never
+//! reads its response) would hold each one forever. Here every connection is served by
+//! hyper with
+//!
+//! - `http.header_read_timeout_secs`: hyper's header read timeout, which runs from when
+//!   the connection opens or its previous response was written until a request head is
+//!   complete (so idle keep-alive connections close after it as well);
+//! - `http.idle_timeout_secs`: a watchdog that closes the connection once no byte moved
+//!   either way for that long while hyper owns it (a body trickling in too slowly, a
+//!   response the client does not read).
+//!
+//! Websocket upgrades are served as before (`with_upgrades`); an upgraded connection
+//! leaves this loop, and Engine.IO's ping timeout bounds it from then on.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tower::Service;
+
+/// The connection bounds, from `http.*`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub header_read: Duration,
+    pub idle: Duration,
+}
+
+impl Timeouts {
+    pub fn from_config(http: &crate::config::HttpConfig) -> Self {
+        Self {
+            header_read: Duration::from_secs(http.header_read_timeout_secs),
+            idle: Duration::from_secs(http.idle_timeout_secs),
+        }
+    }
+}
+
+/// Accepts connections for ever, each served on a task of its own. Handlers see the peer
+/// address as `ConnectInfo<SocketAddr>`, as with `into_make_service_with_connect_info`.
+pub async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        tokio::spawn(connection(stream, peer, router.clone(), timeouts));
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, router: Router, timeouts: Timeouts) {
+    let activity = Activity::new();
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let service = service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().call(req)
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header_read);
+    let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
+    loop {
+        let quiet = activity.quiet_for();
+        if quiet >= timeouts.idle {
+            // Dropping the connection closes the socket.
+            tracing::debug!(%peer, "closing a connection idle for {quiet:?}");
+            return;
+        }
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = tokio::time::sleep(timeouts.idle - quiet) => {}
+        }
+    }
+}
+
+/// When a connection last moved a byte, shared by its stream and its watchdog.
+#[derive(Clone)]
+struct Activity {
+    start: Instant,
+    /// Milliseconds after `start`.
+    last: Arc<AtomicU64>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    fn quiet_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+/// A stream that records each read or write that moved bytes.
+struct Watched<S> {
+    inner: S,
+    activity: Activity,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
