@@ -37,6 +37,8 @@ mod escalation;
 mod escalation_property;
 #[path = "cases/oauth.rs"]
 mod oauth;
+#[path = "cases/oauth_link.rs"]
+mod oauth_link;
 #[path = "cases/pagination.rs"]
 mod pagination;
 #[path = "cases/query.rs"]
