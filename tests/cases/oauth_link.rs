@@ -138,6 +138,26 @@ async fn oauth_link_needs_the_authorization_header(s: Setup) {
         .await
         .unwrap();
     assert_eq!(get.status(), 405);
+
+    // The OpenAPI document describes the contract.
+    let doc: Value = no_redirects()
+        .get(format!("{}/openapi.json", srv.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = &doc["paths"]["/oauth/{slug}/link"]["post"];
+    assert!(
+        link.get("security").is_none(),
+        "bearer, as the document's default"
+    );
+    let answer = &link["responses"]["200"]["content"]["application/json"]["schema"];
+    assert_eq!(answer["required"], json!(["location"]));
+    assert!(link["responses"].get("401").is_some());
+    let start = doc["paths"]["/oauth/{slug}"]["get"]["parameters"].to_string();
+    assert!(!start.contains("\"feathers_token\""), "{start}");
 }
 
 async fn oauth_link_flow_links_the_caller_and_tells_them(s: Setup) {
