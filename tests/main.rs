@@ -39,6 +39,8 @@ mod escalation_property;
 mod http_limits;
 #[path = "cases/oauth.rs"]
 mod oauth;
+#[path = "cases/oauth_link.rs"]
+mod oauth_link;
 #[path = "cases/pagination.rs"]
 mod pagination;
 #[path = "cases/query.rs"]

@@ -71,6 +71,35 @@ async function oauthLogin (slug, loginName, query = '', jar = new CookieJar()) {
   return url
 }
 
+/**
+ * The link flow as a browser app runs it: `fetch` POST /oauth/:slug/link with the access
+ * token in the Authorization header (the jar keeps the flow cookie it sets), then the
+ * window navigates to the returned location. Returns the final app URL.
+ */
+async function linkAs (accessToken, slug, loginName, query = '', jar = new CookieJar()) {
+  const start = `${server.url}/oauth/${slug}/link${query}`
+  const res = await fetch(start, { method: 'POST', headers: { authorization: `Bearer ${accessToken}` } })
+  assert.equal(res.status, 200)
+  assert.equal(res.headers.get('cache-control'), 'no-store')
+  assert.match(res.headers.get('set-cookie'), new RegExp(`^roost_oauth_[0-9a-f]{16}=[\\w-]+; Path=/oauth/${slug}/callback; Max-Age=\\d+; HttpOnly; SameSite=Lax`))
+  jar.store(start, res)
+  const { location } = await res.json()
+  assert.ok(location.startsWith(oidc.issuer) || location.startsWith(plain.url), location)
+  const { location: final, raw, response, visited } = await browse(location, { jar, login: loginName, stopAt: APP })
+  assert.ok(final, `no redirect to the app: ${response && response.status} after ${visited.join(' -> ')}`)
+  const url = new URL(final)
+  url.raw = raw
+  return url
+}
+
+async function waitFor (check, ms = 5000) {
+  const end = Date.now() + ms
+  while (!check()) {
+    assert.ok(Date.now() < end, 'timed out waiting')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
 function tokenOf (url) {
   assert.match(url.hash, JWT_FRAGMENT, `expected #access_token=, got ${url.href}`)
   return url.hash.slice('#access_token='.length)
@@ -138,10 +167,35 @@ describe('oauth: starting a flow', () => {
     assert.equal((await missing.json()).name, 'NotFound')
   })
 
-  it('refuses an invalid feathers_token', async () => {
+  it('refuses feathers_token in the start URL (link with POST /oauth/:slug/link)', async () => {
     const res = await fetch(`${server.url}/oauth/oidc?feathers_token=not.a.jwt`, { redirect: 'manual' })
-    assert.equal(res.status, 401)
-    assert.equal((await res.json()).name, 'NotAuthenticated')
+    assert.equal(res.status, 400)
+    assert.equal(res.headers.get('set-cookie'), null)
+    const body = await res.json()
+    assert.equal(body.name, 'BadRequest')
+    assert.match(body.message, /POST \/oauth\/<slug>\/link/)
+  })
+
+  it('starts a link only with an access token in the Authorization header', async () => {
+    await admin.service('users').create({ email: 'erin@roost.test', password: PASSWORD })
+    const erin = makeClient(server.url, 'rest')
+    const { accessToken } = await erin.app.authenticate({ strategy: 'local', email: 'erin@roost.test', password: PASSWORD })
+    const url = `${server.url}/oauth/oidc/link`
+    const refused = [
+      fetch(url, { method: 'POST' }),
+      fetch(`${url}?feathers_token=${accessToken}&access_token=${accessToken}`, { method: 'POST' }),
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ accessToken, feathers_token: accessToken }) }),
+      fetch(url, { method: 'POST', headers: { authorization: 'Bearer not.a.jwt' } })
+    ]
+    for (const res of await Promise.all(refused)) {
+      assert.equal(res.status, 401)
+      assert.equal(res.headers.get('set-cookie'), null)
+      assert.equal((await res.json()).name, 'NotAuthenticated')
+    }
+    // A revoked session cannot link.
+    await erin.app.logout()
+    const revoked = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${accessToken}` } })
+    assert.equal(revoked.status, 401)
   })
 })
 
@@ -192,19 +246,55 @@ describe('oauth: OpenID Connect browser flow', () => {
     assert.equal(await customEvents(alice.id, 'oauth_login'), 2)
   })
 
-  it('links the identity to the logged-in user given by feathers_token', async () => {
+  it('links the identity to the logged-in user who POSTs /oauth/:slug/link, and tells them', async () => {
     await admin.service('users').create({ email: 'carol@roost.test', password: PASSWORD })
     const carol = makeClient(server.url, 'rest')
     const auth = await carol.app.authenticate({ strategy: 'local', email: 'carol@roost.test', password: PASSWORD })
-    const url = await oauthLogin('oidc', 'bob', `?feathers_token=${auth.accessToken}`)
+    const url = await linkAs(auth.accessToken, 'oidc', 'bob', '?redirect=/settings')
+    assert.equal(`${url.origin}${url.pathname}`, `${APP}/settings`)
     const token = tokenOf(url)
     assert.equal(decodeJwt(token).payload.sub, String(auth.user.id))
     const links = await carol.app.service('user_oauth_providers').find({ query: {} })
     assert.deepEqual(links.data.map((l) => [l.slug, l.sub]), [['oidc', 'bob']])
     assert.equal(await customEvents(auth.user.id, 'oauth_linked'), 1)
+    // The account is told (log transport here), with no token in the notice.
+    await waitFor(() => server.logs.includes('A sign-in method (Test IdP) was linked to your account carol@roost.test'))
+    assert.ok(!server.logs.includes(auth.accessToken) && !server.logs.includes(token))
     // Later logins with that identity reach carol.
     const again = await oauthLogin('oidc', 'bob')
     assert.equal(decodeJwt(tokenOf(again)).payload.sub, String(auth.user.id))
+  })
+
+  it('never links through GET /oauth/:slug?feathers_token= (a page sending the victim there)', async () => {
+    await admin.service('users').create({ email: 'trudy@roost.test', password: PASSWORD })
+    const trudy = makeClient(server.url, 'rest')
+    const attacker = await trudy.app.authenticate({ strategy: 'local', email: 'trudy@roost.test', password: PASSWORD })
+    // The victim's browser follows the attacker's link: refused before the provider.
+    const jar = new CookieJar()
+    const { response, visited } = await browse(`${server.url}/oauth/oidc?feathers_token=${attacker.accessToken}`, { jar, login: 'dave', stopAt: APP })
+    assert.equal(response.status, 400)
+    assert.deepEqual(visited, [`GET ${server.url}/oauth/oidc`])
+    assert.deepEqual(jar.names(`${server.url}/oauth/oidc/callback`), [])
+    const links = await trudy.app.service('user_oauth_providers').find({ query: {} })
+    assert.equal(links.total, 0)
+    assert.equal(await customEvents(attacker.user.id, 'oauth_linked'), 0)
+  })
+
+  it('refuses a link callback in a browser that did not POST the link', async () => {
+    await admin.service('users').create({ email: 'frank@roost.test', password: PASSWORD })
+    const frank = makeClient(server.url, 'rest')
+    const auth = await frank.app.authenticate({ strategy: 'local', email: 'frank@roost.test', password: PASSWORD })
+    const res = await fetch(`${server.url}/oauth/oidc/link`, { method: 'POST', headers: { authorization: `Bearer ${auth.accessToken}` } })
+    assert.equal(res.status, 200)
+    const { location } = await res.json()
+    // Another browser (a fresh jar, without the flow cookie) goes through the provider.
+    const callback = `${server.url}/oauth/oidc/callback`
+    const other = await browse(location, { jar: new CookieJar(), login: 'replay', stopAt: callback })
+    const done = await fetch(other.location, { redirect: 'manual' })
+    assert.equal(done.status, 303)
+    assert.match(errorOf(new URL(done.headers.get('location'))), /another browser/)
+    const links = await frank.app.service('user_oauth_providers').find({ query: {} })
+    assert.equal(links.total, 0)
   })
 
   it('refuses to link by email unless both the provider and Roost verified it', async () => {
@@ -398,6 +488,31 @@ describe('oauth: token strategy (native apps)', () => {
       assert.equal(result.user.email, 'alice@idp.test')
       const me = await client.app.service('users').get(result.user.id)
       assert.equal(me.id, result.user.id)
+    } finally {
+      client.close()
+    }
+  })
+
+  it('links on a socket bound by the account holder\'s login, and tells them; never over REST', async () => {
+    await admin.service('users').create({ email: 'grace@roost.test', password: PASSWORD })
+    const client = makeClient(server.url, 'socketio')
+    try {
+      const grace = await client.app.authenticate({ strategy: 'local', email: 'grace@roost.test', password: PASSWORD })
+      const result = await client.app.authenticate({ strategy: 'oidc', id_token: oidc.mint(claims({ sub: 'grace-native', email: 'grace.native@idp.test', email_verified: true })), nonce: 'app-nonce-1' })
+      assert.equal(result.user.id, grace.user.id)
+      assert.equal(await customEvents(grace.user.id, 'oauth_linked'), 1)
+      await waitFor(() => server.logs.includes('A sign-in method (Test IdP) was linked to your account grace@roost.test'))
+      // REST: authentication.create ignores the Authorization header, so nothing links.
+      const res = await fetch(`${server.url}/authentication`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${grace.accessToken}` },
+        body: JSON.stringify({ strategy: 'oidc', id_token: oidc.mint(claims({ sub: 'heidi-native', email: 'heidi.native@idp.test', email_verified: true })), nonce: 'app-nonce-1' })
+      })
+      assert.equal(res.status, 201)
+      const other = await res.json()
+      assert.notEqual(other.user.id, grace.user.id)
+      assert.equal(other.user.email, 'heidi.native@idp.test')
+      assert.equal(await customEvents(grace.user.id, 'oauth_linked'), 1)
     } finally {
       client.close()
     }

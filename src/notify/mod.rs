@@ -1,4 +1,6 @@
-//! Notifications: the emails and text messages that carry one-time codes and tokens.
+//! Notifications: the emails and text messages that carry one-time codes and tokens, and
+//! the notices that tell an account of a change it should know about (a linked sign-in
+//! method; no secret in those).
 //!
 //! [`Notifier::send`] never blocks the request path: it puts the message on a bounded
 //! queue that a background task drains. Each message is delivered by the configured

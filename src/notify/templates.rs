@@ -78,6 +78,26 @@ pub fn render(kind: Kind, locale: Option<&str>, secret: &str, address: &str) -> 
     }
 }
 
+/// `(subject, body)` of the notice that a sign-in method (`provider`, its display name)
+/// was linked to the account `address`. It carries no secret: it tells the holder, so a
+/// link they did not make does not go unnoticed.
+pub fn linked(locale: Option<&str>, provider: &str, address: &str) -> (String, String) {
+    if is_french(locale) {
+        return (
+            "Nouvelle méthode de connexion".into(),
+            format!(
+                "Une méthode de connexion ({provider}) a été liée à votre compte {address}.\nElle permet désormais de se connecter à ce compte.\n\nSi ce n'est pas vous, retirez-la de votre compte, changez votre mot de passe et fermez vos autres sessions.\n"
+            ),
+        );
+    }
+    (
+        "A sign-in method was linked to your account".into(),
+        format!(
+            "A sign-in method ({provider}) was linked to your account {address}.\nIt can now be used to sign in to this account.\n\nIf this was not you, remove it from your account, change your password and sign out your other sessions.\n"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +111,10 @@ mod tests {
         assert_eq!(subject, "Your sign-in code");
         let (subject, _) = render(Kind::Recover, None, "t", "a@b.c");
         assert_eq!(subject, "Reset your password");
+        let (subject, body) = linked(Some("fr"), "GitHub", "a@b.c");
+        assert_eq!(subject, "Nouvelle méthode de connexion");
+        assert!(body.contains("(GitHub)") && body.contains("a@b.c"));
+        let (subject, _) = linked(None, "GitHub", "a@b.c");
+        assert_eq!(subject, "A sign-in method was linked to your account");
     }
 }

@@ -2,14 +2,20 @@
 //!
 //! In this order:
 //! 1. `user_oauth_providers(slug, sub)` names the account (returning user). When the flow
-//!    also carries a logged-in user (`feathers_token`) who is someone else: 409.
-//! 2. A logged-in user (`feathers_token`, or the caller of the token strategy): the
-//!    identity is linked to them (`oauth_linked`).
+//!    also carries a user to link to who is someone else: 409.
+//! 2. A user to link to: the identity is linked to them (`oauth_linked`). That user comes
+//!    only from a proof by the account holder: the flow state of `POST /oauth/:slug/link`
+//!    (the caller's `Authorization` header, and the callback in the same browser), or a
+//!    token-strategy call on a socket that user's login bound. Never from a URL.
 //! 3. An account with the same email: linked only when the provider asserts
 //!    `email_verified` AND the local email is verified; otherwise refused (409), so nobody
 //!    takes over an account through a provider that lets anyone claim any address.
 //! 4. Otherwise a new account (no password, no roles) when `signup.open` or the provider's
 //!    `allow_signup` is set; the email counts as verified only if the provider says so.
+//!
+//! A link to an existing account (2 and 3) is told to that account: once the link has
+//! committed, an email "a sign-in method (<provider>) was linked" goes to its address
+//! (no token in it), so a link its holder did not make does not go unnoticed.
 //!
 //! The login is a normal one: a Roost JWT and an `auth_sessions` row with `auth_provider` =
 //! slug (`login` event), plus `oauth_login`. Rows are written through the service pipeline
@@ -22,6 +28,7 @@ use crate::app::App;
 use crate::auth::principal;
 use crate::auth::sessions::NewSession;
 use crate::error::{Error, Result};
+use crate::notify::{Message, To};
 use crate::service::{Call, Connection, Db, Method, Params};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
 
@@ -147,6 +154,50 @@ async fn link(app: &App, provider: &Provider, sub: &str, user_id: i64) -> Result
         .await
 }
 
+/// Tells `user_id` that `provider` was linked to their account (after the link
+/// committed). A failure to queue the mail is logged, never turned into a failed login:
+/// the link itself is done and audited.
+async fn tell_linked(app: &App, provider: &Provider, user_id: i64) {
+    match contact(app, user_id).await {
+        Ok(Some((email, locale))) => {
+            let name: String = provider
+                .name
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect();
+            let (subject, body) =
+                crate::notify::templates::linked(locale.as_deref(), &name, &email);
+            app.notifier.send(Message {
+                to: To::Email(email),
+                subject,
+                body,
+            });
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(user_id, error = %e, "cannot read the address for a link notice"),
+    }
+}
+
+/// `(email, locale)` of `user_id`, when the account has an email.
+async fn contact(app: &App, user_id: i64) -> Result<Option<(String, Option<String>)>> {
+    let db = Db::Pool(&app.db);
+    let select = Query::select()
+        .columns([col("email"), col("locale")])
+        .from(col("users"))
+        .and_where(Expr::col(col("id")).eq(user_id))
+        .limit(1)
+        .to_owned();
+    let row = db
+        .query_one(db.build(&select))
+        .await
+        .map_err(Error::internal)?;
+    let Some(row) = row else { return Ok(None) };
+    let email: Option<String> = row.try_get("", "email").map_err(Error::internal)?;
+    let locale: Option<String> = row.try_get("", "locale").map_err(Error::internal)?;
+    Ok(email.filter(|e| !e.is_empty()).map(|e| (e, locale)))
+}
+
 fn taken(provider: &Provider) -> Error {
     Error::conflict(format!(
         "An account with this email address already exists. Sign in to it, then link {} from there.",
@@ -175,12 +226,14 @@ pub async fn sign_in(
         (Some(owner), _) => owner,
         (None, Some(current)) => {
             link(app, provider, &identity.sub, current).await?;
+            tell_linked(app, provider, current).await;
             current
         }
         (None, None) => match &identity.email {
             Some(email) => match user_by_email(app, email).await? {
                 Some((id, local_verified)) if identity.email_verified && local_verified => {
                     link(app, provider, &identity.sub, id).await?;
+                    tell_linked(app, provider, id).await;
                     id
                 }
                 Some(_) => return Err(taken(provider)),

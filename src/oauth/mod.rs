@@ -1,9 +1,18 @@
 //! OAuth2 / OpenID Connect login through the `oauth_providers` table (DESIGN §3,
 //! feathers-protocol §8).
 //!
-//! - `GET /oauth/:slug[?redirect=<path or allowed URL>][&feathers_token=<jwt>]` answers 303
-//!   to the provider's authorization endpoint with `state`, PKCE (S256) and, when the row's
-//!   `nonce` is true, a `nonce` ([`OAuth::start`]).
+//! - `GET /oauth/:slug[?redirect=<path or allowed URL>]` answers 303 to the provider's
+//!   authorization endpoint with `state`, PKCE (S256) and, when the row's `nonce` is true,
+//!   a `nonce` ([`OAuth::start`]). It signs in; it never links: a `feathers_token` in its
+//!   query is refused (400), because any page can send a browser to a URL, and one holding
+//!   an attacker's token would link the victim's provider identity to the attacker's
+//!   account (and puts a token in a URL).
+//! - `POST /oauth/:slug/link[?redirect=...]` with `Authorization: Bearer <access token>`
+//!   (header only: a foreign page cannot make a browser send it without a CORS preflight)
+//!   starts the same flow bound to that user and to this browser (the same cookie), and
+//!   answers 200 `{"location": <authorize URL>}` for the app to navigate to. JSON rather
+//!   than a 303, because `fetch` follows a redirect itself (or hides it with
+//!   `redirect: "manual"`) where the page needs the URL to navigate the window.
 //! - `GET /oauth/:slug/callback` takes the flow's state (single use, expiring, bound to the
 //!   browser by a cookie), exchanges the code, validates the ID token or reads userinfo,
 //!   resolves the account ([`account`]) and answers 303 to
@@ -11,6 +20,12 @@
 //!   `@feathersjs/authentication-client` picks up ([`OAuth::callback`]).
 //! - `POST /authentication {strategy: <slug>, id_token | access_token}`: the same
 //!   validation for apps that ran the provider flow themselves ([`OAuth::token_login`]).
+//!   On a socket already bound by a login it links to that user (the account holder's
+//!   own connection); over REST it never links (`authentication.create` ignores the
+//!   `Authorization` header).
+//!
+//! Every link to an existing account is told to that account by email (after the link
+//! commits; [`account`]).
 //!
 //! Never logged or returned: codes, states, provider tokens, client secrets. The only
 //! token that leaves is the Roost JWT in the final redirect's fragment, as in Feathers.
@@ -143,11 +158,17 @@ impl OAuth {
     }
 
     /// Starts a flow: stores its state and returns where to send the browser.
+    ///
+    /// `link_user_id` is the account the identity is to be linked to. It must come from a
+    /// proof by that account in this same browser (`POST /oauth/:slug/link` with the
+    /// session in the `Authorization` header), never from a value a foreign page could
+    /// put in a URL: the browser-binding cookie set with the answer is what ties the
+    /// provider's callback to the account holder's browser.
     pub async fn start(
         &self,
         slug: &str,
         redirect: Option<&str>,
-        feathers_token: Option<&str>,
+        link_user_id: Option<i64>,
         host: Option<&str>,
         client_ip: Option<&str>,
     ) -> Result<Started> {
@@ -155,14 +176,6 @@ impl OAuth {
         let app = self.app()?;
         let provider = self.provider(Db::Pool(&app.db), slug).await?;
         let target = redirect::resolve(&self.config, redirect)?;
-        let link_user_id = match feathers_token.filter(|t| !t.is_empty()) {
-            Some(token) => Some(
-                crate::auth::principal::from_token(&app, token)
-                    .await?
-                    .user_id,
-            ),
-            None => None,
-        };
         let base = match (&self.config.public_url, host) {
             (Some(url), _) => url.trim_end_matches('/').to_string(),
             // As Feathers: http outside production, https in production.

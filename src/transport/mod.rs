@@ -17,7 +17,7 @@ use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
@@ -37,6 +37,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/oauth/{slug}", get(crate::oauth::routes::start))
+        .route("/oauth/{slug}/link", post(crate::oauth::routes::link))
         .route(
             "/oauth/{slug}/callback",
             get(crate::oauth::routes::callback),

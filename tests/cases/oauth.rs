@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::single_transport;
 use crate::support::*;
 
+// Linking an identity to an existing account: tests/cases/oauth_link.rs.
 single_transport!(
     Rest: oauth_plain_provider_flow,
     oauth_state_expires,
@@ -25,7 +26,7 @@ single_transport!(
     oauth_starts_are_rate_limited
 );
 
-const APP: &str = "http://app.roost.test:5173";
+pub(crate) const APP: &str = "http://app.roost.test:5173";
 const CLIENT_SECRET: &str = "plain-secret-for-rust-tests";
 
 #[derive(Default)]
@@ -135,7 +136,7 @@ async fn start_provider() -> String {
     format!("http://{addr}")
 }
 
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     roost::oauth::http::install_crypto();
     reqwest::Client::builder()
         .no_proxy()
@@ -144,7 +145,7 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-fn location(res: &reqwest::Response) -> String {
+pub(crate) fn location(res: &reqwest::Response) -> String {
     res.headers()
         .get("location")
         .unwrap()
@@ -154,7 +155,10 @@ fn location(res: &reqwest::Response) -> String {
 }
 
 /// A server allowing `APP` (plus `edit`), with the fake provider registered as `plain`.
-async fn plain_setup(s: Setup, edit: impl FnOnce(&mut roost::config::Config)) -> TestServer {
+pub(crate) async fn plain_setup(
+    s: Setup,
+    edit: impl FnOnce(&mut roost::config::Config),
+) -> TestServer {
     let provider = start_provider().await;
     let srv = s
         .server_with(|c| {
@@ -167,7 +171,11 @@ async fn plain_setup(s: Setup, edit: impl FnOnce(&mut roost::config::Config)) ->
 }
 
 /// `GET /oauth/plain<query>` without following the redirect.
-async fn start_flow(http: &reqwest::Client, srv: &TestServer, query: &str) -> reqwest::Response {
+pub(crate) async fn start_flow(
+    http: &reqwest::Client,
+    srv: &TestServer,
+    query: &str,
+) -> reqwest::Response {
     http.get(format!("{}/oauth/plain{query}", srv.url()))
         .send()
         .await
@@ -176,7 +184,7 @@ async fn start_flow(http: &reqwest::Client, srv: &TestServer, query: &str) -> re
 
 /// Walks the flow as a browser: start, the provider's authorize redirect, the callback
 /// with the cookie set at start. Returns the callback URL, the cookie and the final answer.
-async fn walk(srv: &TestServer, query: &str) -> (String, String, reqwest::Response) {
+pub(crate) async fn walk(srv: &TestServer, query: &str) -> (String, String, reqwest::Response) {
     let http = no_redirects();
     let start = start_flow(&http, srv, query).await;
     assert_eq!(start.status(), 303);
@@ -280,7 +288,7 @@ async fn oauth_plain_provider_flow(s: Setup) {
     assert_eq!(evil.status(), 400);
 }
 
-async fn state_rows(srv: &TestServer) -> i64 {
+pub(crate) async fn state_rows(srv: &TestServer) -> i64 {
     let db = &srv.app().db;
     let select = Sql::select()
         .expr_as(Expr::col(Alias::new("id")).count(), Alias::new("n"))
