@@ -48,6 +48,15 @@ pub fn document(registry: &Registry) -> Value {
                 operation(path, "create", &[], Some(&data), 201, record.clone()),
             );
         }
+        // `"remove": "collection"`: `remove(null)` is the method (logout: `DELETE /authentication`).
+        if methods.contains(&Method::Remove)
+            && schema.get("remove").and_then(Value::as_str) == Some("collection")
+        {
+            collection.insert(
+                "delete".into(),
+                operation(path, "remove", &[], None, 200, record.clone()),
+            );
+        }
         if !collection.is_empty() {
             paths.insert(format!("/{path}"), Value::Object(collection));
         }
@@ -72,6 +81,17 @@ pub fn document(registry: &Registry) -> Value {
         }
     }
     paths.extend(crate::oauth::routes::openapi_paths());
+    paths.insert(
+        "/health".into(),
+        json!({ "get": {
+            "operationId": "health",
+            "tags": ["server"],
+            "summary": "Liveness: 200 while the process serves requests",
+            "security": [],
+            "responses": { "200": { "description": "Alive",
+                "content": { "application/json": { "schema": { "type": "object" } } } } },
+        } }),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {

@@ -254,6 +254,7 @@ impl Service for AuthenticationService {
                     "id_token": text, "access_token": text, "nonce": text,
                 },
             },
+            "remove": "collection",
         }))
     }
 

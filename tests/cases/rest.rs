@@ -385,6 +385,26 @@ async fn openapi_describes_every_service(s: Setup) {
     ] {
         assert!(paths.get(path).is_some(), "{path} missing");
     }
+    // Every route the README documents: logout, liveness, OAuth start and callback.
+    assert!(paths["/authentication"]["delete"].is_object(), "logout");
+    assert!(paths["/authentication"]["post"].is_object(), "login");
+    assert!(paths["/health"]["get"].is_object(), "health");
+    assert!(
+        paths
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|p| p.starts_with("/oauth/")),
+        "oauth routes"
+    );
+    // Session rows are written by logins only: no create or update is offered.
+    assert!(paths["/auth_sessions"].get("post").is_none());
+    assert!(paths["/auth_sessions/{id}"].get("put").is_none());
+    // Text columns declare their bounds.
+    assert_eq!(
+        doc["components"]["schemas"]["users_data"]["properties"]["email"]["maxLength"],
+        255
+    );
     // Write-only fields are inputs, never outputs.
     let schemas = &doc["components"]["schemas"];
     assert!(schemas["users"]["properties"].get("password").is_none());
