@@ -259,8 +259,16 @@ pub struct HttpConfig {
     /// comma-separated list.
     #[serde(deserialize_with = "list_or_csv")]
     pub cors_origins: Vec<String>,
-    /// Honour `X-Forwarded-For` for the client IP.
+    /// Deprecated: `true` means `trusted_proxies = 1`.
     pub trust_proxy: bool,
+    /// Proxies trusted to write `X-Forwarded-For`: a number of hops, or a list (in the
+    /// environment: comma-separated) of addresses / CIDRs. Unset: the header is ignored.
+    /// See `proxies`.
+    #[serde(rename = "trusted_proxies")]
+    pub trusted_proxies_raw: Option<crate::proxies::RawTrustedProxies>,
+    /// The parsed value of `trusted_proxies` (and `trust_proxy`), set by `validate`.
+    #[serde(skip)]
+    pub trusted_proxies: crate::proxies::TrustedProxies,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -327,12 +335,28 @@ impl Default for PaginateConfig {
     }
 }
 
+static ONE_HOP: crate::proxies::TrustedProxies = crate::proxies::TrustedProxies::Hops(1);
+
+impl HttpConfig {
+    /// The proxies to trust: `trusted_proxies`, or one hop for the deprecated
+    /// `trust_proxy = true`.
+    pub fn proxies(&self) -> &crate::proxies::TrustedProxies {
+        if self.trust_proxy && self.trusted_proxies.is_none() && self.trusted_proxies_raw.is_none()
+        {
+            return &ONE_HOP;
+        }
+        &self.trusted_proxies
+    }
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: 1_000_000,
             cors_origins: vec!["*".into()],
             trust_proxy: false,
+            trusted_proxies_raw: None,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -400,6 +424,13 @@ impl Config {
         {
             anyhow::bail!("authentication.token_key must be 64 hex characters");
         }
+        self.http.trusted_proxies = match &self.http.trusted_proxies_raw {
+            Some(raw) => crate::proxies::TrustedProxies::parse(raw).map_err(|bad| {
+                anyhow::anyhow!("http.trusted_proxies: '{bad}' is not an IP address or CIDR")
+            })?,
+            None if self.http.trust_proxy => crate::proxies::TrustedProxies::Hops(1),
+            None => crate::proxies::TrustedProxies::Hops(0),
+        };
         if self.http.body_limit < 1024 {
             anyhow::bail!("http.body_limit must be at least 1024 bytes");
         }

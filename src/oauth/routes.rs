@@ -47,7 +47,7 @@ pub async fn start(State(app): State<App>, Path(slug): Path<String>, req: Reques
     let connection = crate::transport::connection_info(
         req.headers(),
         req.extensions(),
-        app.config.http.trust_proxy,
+        app.config.http.proxies(),
         None,
     );
     match app
@@ -79,7 +79,7 @@ pub async fn callback(State(app): State<App>, Path(slug): Path<String>, req: Req
     let connection = crate::transport::connection_info(
         req.headers(),
         req.extensions(),
-        app.config.http.trust_proxy,
+        app.config.http.proxies(),
         None,
     );
     match app
