@@ -234,6 +234,9 @@ pub struct PasswordConfig {
     /// Never below 8, whatever is configured.
     pub min_length: usize,
     pub max_length: usize,
+    /// Password hashes / checks that may wait for a worker (one per core) before more
+    /// are refused with 503 `Unavailable` + `Retry-After` (`auth::password`).
+    pub hash_queue: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -322,6 +325,7 @@ impl Default for PasswordConfig {
         Self {
             min_length: 12,
             max_length: 128,
+            hash_queue: 64,
         }
     }
 }

@@ -27,7 +27,6 @@ use serde_json::{Map, Value, json};
 
 use crate::app::App;
 use crate::auth::fields;
-use crate::auth::password;
 use crate::auth::scopes::{self, Scopes};
 use crate::error::{Error, Result};
 use crate::service::policy::ScopeRule;
@@ -243,7 +242,7 @@ async fn current_password_matches(app: &App, user_id: i64, plain: String) -> Res
         None => None,
     };
     match hash {
-        Some(hash) => Ok(password::verify(plain, hash).await),
+        Some(hash) => app.passwords.verify(plain, hash).await,
         None => Ok(false),
     }
 }

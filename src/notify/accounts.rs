@@ -27,6 +27,8 @@ pub struct Accounts {
     pub sessions: Arc<Sessions>,
     pub keys: Arc<Keys>,
     pub users: Arc<dyn Service>,
+    /// The password gate (`auth::password`).
+    pub passwords: Arc<crate::auth::password::PasswordGate>,
     pub config: Arc<Config>,
     /// Sends per address and per IP (each send counts; 5 per address are free).
     pub sends: Throttle,
@@ -166,9 +168,7 @@ impl Accounts {
     ) -> Result<()> {
         let key = format!("{}:{column}:{value}", purpose.as_str());
         let ip = ctx.params.connection.ip.as_deref();
-        self.sends.check(&key, ip)?;
-        self.sends.record_failure(&key, ip);
-        Ok(())
+        self.sends.attempt(&key, ip)
     }
 
     /// `create` of `verify` / `recover`: throttles, then mails or texts a random one-hour

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use rand::RngExt;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, Order, Query};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -143,6 +143,10 @@ pub async fn consume(
         .and_where(Expr::col(col("used_at")).is_null())
         .order_by(col("id"), Order::Desc)
         .limit(1)
+        // PostgreSQL: simultaneous checks of one secret queue on its row, so each sees
+        // the attempts and use of the one before (SQLite: the write gate serialises them;
+        // sea-query leaves the clause out there).
+        .lock(LockType::Update)
         .to_owned();
     let Some(row) = db
         .query_one(db.build(&select))

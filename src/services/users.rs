@@ -61,9 +61,10 @@ pub fn table() -> Table {
 /// Email normalisation, the password policy and hashing, server-set values.
 struct UserRules {
     password: PasswordConfig,
+    passwords: std::sync::Arc<password::PasswordGate>,
 }
 
-pub fn service(config: &Config) -> SqlService {
+pub fn service(config: &Config, passwords: std::sync::Arc<password::PasswordGate>) -> SqlService {
     let policy = Policy {
         create: Access::Signup,
         ..Policy::authenticated("users")
@@ -72,6 +73,7 @@ pub fn service(config: &Config) -> SqlService {
         .paginate(Some(config.paginate))
         .with_rules(UserRules {
             password: config.password.clone(),
+            passwords,
         })
 }
 
@@ -201,7 +203,7 @@ impl UserRules {
             None => {}
             Some(Value::String(plain)) => {
                 check_password(&self.password, plain, &data)?;
-                let hash = password::hash(plain.clone()).await?;
+                let hash = self.passwords.hash(plain.clone()).await?;
                 data.insert("password".into(), Value::String(hash));
             }
             Some(_) => {
@@ -336,10 +338,7 @@ mod tests {
 
     #[test]
     fn password_rules_say_the_rule() {
-        let config = PasswordConfig {
-            min_length: 12,
-            max_length: 128,
-        };
+        let config = PasswordConfig::default();
         let data = Map::new();
         let e = check_password(&config, "short", &data).unwrap_err();
         assert_eq!(e.message, "Password must be at least 12 characters long");

@@ -177,6 +177,7 @@ pub(crate) fn fake_app(configure: impl FnOnce(&mut Config)) -> App {
         sessions: Default::default(),
         notifier: Default::default(),
         oauth: Default::default(),
+        passwords: Arc::new(crate::auth::password::PasswordGate::new(1, 4)),
     })
 }
 
