@@ -6,6 +6,7 @@ pub mod fields;
 pub mod geoip;
 pub mod jwt;
 pub mod password;
+pub mod password_policy;
 pub mod principal;
 pub mod scopes;
 pub mod secret;
