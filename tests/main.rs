@@ -31,6 +31,8 @@ mod cluster;
 mod crud;
 #[path = "cases/errors.rs"]
 mod errors;
+#[path = "cases/login_cost.rs"]
+mod login_cost;
 #[path = "cases/oauth.rs"]
 mod oauth;
 #[path = "cases/pagination.rs"]
