@@ -35,6 +35,8 @@ pub struct AppState {
     pub notifier: Arc<crate::notify::Notifier>,
     /// OAuth / OpenID Connect login (`GET /oauth/:slug`, provider token strategies).
     pub oauth: Arc<crate::oauth::OAuth>,
+    /// The one gate every password hash and check passes (`auth::password`).
+    pub passwords: Arc<crate::auth::password::PasswordGate>,
 }
 
 pub type App = Arc<AppState>;
@@ -118,9 +120,12 @@ pub async fn build(
     sessions.sweep_expired(config.authentication.expires_in);
     crate::auth::useragent::warm_up();
     let notifier = Arc::new(crate::notify::Notifier::start(&config)?);
+    let passwords = Arc::new(crate::auth::password::PasswordGate::per_core(
+        config.password.hash_queue,
+    ));
     let mut registry = Registry::new();
     let mut accounts_link = None;
-    services::register_all(&mut registry, &config);
+    services::register_all(&mut registry, &config, &passwords);
     let oauth = Arc::new(crate::oauth::OAuth::new(
         &config,
         Arc::new(crate::auth::crypto::load_or_generate(&config)?),
@@ -138,6 +143,7 @@ pub async fn build(
             sessions: sessions.clone(),
             keys: keys.clone(),
             users: users.clone(),
+            passwords: passwords.clone(),
             config: config.clone(),
             sends: crate::auth::throttle::Throttle::with_message(
                 "Too many codes or links requested for this address, try again later",
@@ -146,9 +152,10 @@ pub async fn build(
         });
         accounts_link = Some(accounts.clone());
         let otp = services::register_accounts(&mut registry, accounts);
-        let auth = AuthenticationService::new(keys.clone(), users, sessions.clone())
-            .with_otp(otp)
-            .with_oauth(oauth.clone());
+        let auth =
+            AuthenticationService::new(keys.clone(), users, sessions.clone(), passwords.clone())
+                .with_otp(otp)
+                .with_oauth(oauth.clone());
         registry.register(authentication::PATH, Arc::new(auth));
     }
     extend(&mut registry, &config);
@@ -163,6 +170,7 @@ pub async fn build(
         sessions,
         notifier,
         oauth: oauth.clone(),
+        passwords,
     });
     oauth.attach(&app);
     if let Some(accounts) = accounts_link {

@@ -235,6 +235,9 @@ pub struct PasswordConfig {
     /// Never below 8, whatever is configured.
     pub min_length: usize,
     pub max_length: usize,
+    /// Password hashes / checks that may wait for a worker (one per core) before more
+    /// are refused with 503 `Unavailable` + `Retry-After` (`auth::password`).
+    pub hash_queue: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -260,8 +263,16 @@ pub struct HttpConfig {
     /// comma-separated list.
     #[serde(deserialize_with = "list_or_csv")]
     pub cors_origins: Vec<String>,
-    /// Honour `X-Forwarded-For` for the client IP.
+    /// Deprecated: `true` means `trusted_proxies = 1`.
     pub trust_proxy: bool,
+    /// Proxies trusted to write `X-Forwarded-For`: a number of hops, or a list (in the
+    /// environment: comma-separated) of addresses / CIDRs. Unset: the header is ignored.
+    /// See `proxies`.
+    #[serde(rename = "trusted_proxies")]
+    pub trusted_proxies_raw: Option<crate::proxies::RawTrustedProxies>,
+    /// The parsed value of `trusted_proxies` (and `trust_proxy`), set by `validate`.
+    #[serde(skip)]
+    pub trusted_proxies: crate::proxies::TrustedProxies,
     /// Seconds a connection may take to send a complete request head, counted from when
     /// it opens or its previous response was written (so it also closes idle keep-alive
     /// connections). Clients that never finish their headers are dropped after it.
@@ -340,6 +351,7 @@ impl Default for PasswordConfig {
         Self {
             min_length: 12,
             max_length: 128,
+            hash_queue: 64,
         }
     }
 }
@@ -353,12 +365,28 @@ impl Default for PaginateConfig {
     }
 }
 
+static ONE_HOP: crate::proxies::TrustedProxies = crate::proxies::TrustedProxies::Hops(1);
+
+impl HttpConfig {
+    /// The proxies to trust: `trusted_proxies`, or one hop for the deprecated
+    /// `trust_proxy = true`.
+    pub fn proxies(&self) -> &crate::proxies::TrustedProxies {
+        if self.trust_proxy && self.trusted_proxies.is_none() && self.trusted_proxies_raw.is_none()
+        {
+            return &ONE_HOP;
+        }
+        &self.trusted_proxies
+    }
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: 1_000_000,
             cors_origins: vec!["*".into()],
             trust_proxy: false,
+            trusted_proxies_raw: None,
+            trusted_proxies: Default::default(),
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
         }
@@ -428,6 +456,13 @@ impl Config {
         {
             anyhow::bail!("authentication.token_key must be 64 hex characters");
         }
+        self.http.trusted_proxies = match &self.http.trusted_proxies_raw {
+            Some(raw) => crate::proxies::TrustedProxies::parse(raw).map_err(|bad| {
+                anyhow::anyhow!("http.trusted_proxies: '{bad}' is not an IP address or CIDR")
+            })?,
+            None if self.http.trust_proxy => crate::proxies::TrustedProxies::Hops(1),
+            None => crate::proxies::TrustedProxies::Hops(0),
+        };
         if self.http.body_limit < 1024 {
             anyhow::bail!("http.body_limit must be at least 1024 bytes");
         }

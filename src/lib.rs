@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod notify;
 pub mod oauth;
 pub mod openapi;
+pub mod proxies;
 pub mod realtime;
 pub mod service;
 pub mod services;

@@ -37,6 +37,8 @@ mod escalation;
 mod escalation_property;
 #[path = "cases/http_limits.rs"]
 mod http_limits;
+#[path = "cases/login_cost.rs"]
+mod login_cost;
 #[path = "cases/oauth.rs"]
 mod oauth;
 #[path = "cases/oauth_link.rs"]

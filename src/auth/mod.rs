@@ -7,6 +7,7 @@ pub mod geoip;
 pub mod grants;
 pub mod jwt;
 pub mod password;
+pub mod password_policy;
 pub mod principal;
 pub mod scopes;
 pub mod secret;

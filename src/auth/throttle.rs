@@ -1,8 +1,12 @@
-//! Failed-login throttling, per account and per client IP (DESIGN §3): after a few free
-//! failures each further one doubles the wait (1 s, 2 s, 4 s ... up to 15 min). While a key
-//! waits, logins for it answer 429 with `Retry-After` before any password is checked. A
-//! successful login clears its account's count (not its IP's). Counts are forgotten a day
-//! after the last failure. The clock is injectable so tests do not sleep.
+//! Login throttling, per account and per client IP (DESIGN §3): after a few free
+//! attempts each further one doubles the wait (1 s, 2 s, 4 s ... up to 15 min). While a key
+//! waits, logins for it answer 429 with `Retry-After` before any password is checked.
+//!
+//! [`Throttle::attempt`] counts an attempt BEFORE it is verified, atomically per key, so
+//! N simultaneous attempts count as N: a burst cannot slip past the limit by racing the
+//! verification. A successful login then clears its account's count and gives its IP this
+//! attempt back ([`Throttle::succeeded`]). Counts are forgotten a day after the last
+//! attempt. The clock is injectable so tests do not sleep.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -114,10 +118,60 @@ impl Throttle {
         if wait_ms <= 0 {
             return Ok(());
         }
+        Err(self.too_many(wait_ms))
+    }
+
+    /// Counts one attempt for `account` and `ip` before it is checked; 429 (nothing more
+    /// counted) when the IP, then the account, must still wait. An attempt the IP may make
+    /// is counted to the IP even when the account refuses it.
+    pub fn attempt(&self, account: &str, ip: Option<&str>) -> Result<(), Error> {
+        let now = self.now();
+        self.sweep(now);
+        if let Some(ip) = ip {
+            self.take(ip_key(ip), FREE_PER_IP, now)?;
+        }
+        self.take(account_key(account), FREE_PER_ACCOUNT, now)
+    }
+
+    /// The attempt counted by [`Throttle::attempt`] succeeded: the account starts afresh
+    /// and the IP gets this attempt back (only failures accumulate per IP).
+    pub fn succeeded(&self, account: &str, ip: Option<&str>) {
+        self.entries.remove(&account_key(account));
+        if let Some(ip) = ip
+            && let Some(mut entry) = self.entries.get_mut(&ip_key(ip))
+        {
+            entry.failures = entry.failures.saturating_sub(1);
+        }
+    }
+
+    /// Atomically (under the key's entry lock): 429 if the key waits, else counts one.
+    fn take(&self, key: String, free: u32, now: i64) -> Result<(), Error> {
+        let mut entry = self.entries.entry(key).or_insert(Entry {
+            failures: 0,
+            last_ms: now,
+            until_ms: 0,
+        });
+        let wait_ms = entry.until_ms - now;
+        if wait_ms > 0 {
+            drop(entry);
+            return Err(self.too_many(wait_ms));
+        }
+        count(&mut entry, free, now);
+        Ok(())
+    }
+
+    fn too_many(&self, wait_ms: i64) -> Error {
         let seconds = u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1);
         let mut error = Error::new(ErrorKind::TooManyRequests, self.message);
         error.retry_after = Some(seconds);
-        Err(error)
+        error
+    }
+
+    fn sweep(&self, now: i64) {
+        if self.entries.len() > SWEEP_ABOVE {
+            self.entries
+                .retain(|_, e| now - e.last_ms < FORGET_AFTER_MS || e.until_ms > now);
+        }
     }
 
     fn wait(&self, key: &str, now: i64) -> i64 {
@@ -126,10 +180,7 @@ impl Throttle {
 
     pub fn record_failure(&self, login: &str, ip: Option<&str>) {
         let now = self.now();
-        if self.entries.len() > SWEEP_ABOVE {
-            self.entries
-                .retain(|_, e| now - e.last_ms < FORGET_AFTER_MS || e.until_ms > now);
-        }
+        self.sweep(now);
         self.bump(account_key(login), FREE_PER_ACCOUNT, now);
         if let Some(ip) = ip {
             self.bump(ip_key(ip), FREE_PER_IP, now);
@@ -142,22 +193,27 @@ impl Throttle {
             last_ms: now,
             until_ms: 0,
         });
-        if now - entry.last_ms >= FORGET_AFTER_MS {
-            entry.failures = 0;
-        }
-        entry.failures = entry.failures.saturating_add(1);
-        entry.last_ms = now;
-        if entry.failures > free {
-            let exponent = (entry.failures - free - 1).min(20);
-            let delay = BASE_DELAY_MS
-                .saturating_mul(1i64 << exponent)
-                .min(MAX_DELAY_MS);
-            entry.until_ms = now + delay;
-        }
+        count(&mut entry, free, now);
     }
 
     pub fn record_success(&self, login: &str) {
         self.entries.remove(&account_key(login));
+    }
+}
+
+/// Counts one more attempt on `entry`; past `free`, the key waits (doubling each time).
+fn count(entry: &mut Entry, free: u32, now: i64) {
+    if now - entry.last_ms >= FORGET_AFTER_MS {
+        entry.failures = 0;
+    }
+    entry.failures = entry.failures.saturating_add(1);
+    entry.last_ms = now;
+    if entry.failures > free {
+        let exponent = (entry.failures - free - 1).min(20);
+        let delay = BASE_DELAY_MS
+            .saturating_mul(1i64 << exponent)
+            .min(MAX_DELAY_MS);
+        entry.until_ms = now + delay;
     }
 }
 
@@ -240,6 +296,30 @@ mod tests {
         assert!(t.check("other@b.co", None).is_ok());
         t.record_success("a@b.co");
         assert!(t.check("a@b.co", None).is_ok());
+    }
+
+    #[test]
+    fn attempts_count_before_they_are_checked() {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let t = Throttle::default();
+        t.set_clock(clock.clone());
+        // A burst of 80 for one account: the free ones plus the one that starts the delay.
+        let passed = (0..80).filter(|_| t.attempt("u:7", None).is_ok()).count();
+        assert_eq!(passed, FREE_PER_ACCOUNT as usize + 1);
+        let e = t.attempt("u:7", None).unwrap_err();
+        assert_eq!((e.code(), e.retry_after), (429, Some(1)));
+        // Success clears the account and refunds its own IP attempt only.
+        t.succeeded("u:7", None);
+        assert!(t.attempt("u:7", Some("1.2.3.4")).is_ok());
+        t.succeeded("u:7", Some("1.2.3.4"));
+        // The IP: FREE_PER_IP attempts over any accounts, then it waits too.
+        let ip = "5.6.7.8";
+        let passed = (0..100)
+            .filter(|i| t.attempt(&format!("x:{i}"), Some(ip)).is_ok())
+            .count();
+        assert_eq!(passed, FREE_PER_IP as usize + 1);
+        assert_eq!(t.attempt("x:fresh", Some(ip)).unwrap_err().code(), 429);
+        assert!(t.attempt("x:fresh", Some("9.9.9.9")).is_ok());
     }
 
     #[test]

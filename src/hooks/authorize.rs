@@ -30,7 +30,6 @@ use serde_json::{Map, Value, json};
 
 use crate::app::App;
 use crate::auth::fields;
-use crate::auth::password;
 use crate::auth::scopes::Scopes;
 use crate::error::{Error, Result};
 use crate::service::policy::ScopeRule;
@@ -291,7 +290,7 @@ async fn own_sign_in_change(
             "'{CURRENT_PASSWORD}' is required to change the {field}"
         )));
     };
-    if password::verify(current, hash).await {
+    if app.passwords.verify(current, hash).await? {
         Ok(())
     } else {
         Err(Error::bad_request(format!(

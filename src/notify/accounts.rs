@@ -27,6 +27,8 @@ pub struct Accounts {
     pub sessions: Arc<Sessions>,
     pub keys: Arc<Keys>,
     pub users: Arc<dyn Service>,
+    /// The password gate (`auth::password`).
+    pub passwords: Arc<crate::auth::password::PasswordGate>,
     pub config: Arc<Config>,
     /// Sends per address and per IP (each send counts; 5 per address are free).
     pub sends: Throttle,
@@ -173,9 +175,7 @@ impl Accounts {
     ) -> Result<()> {
         let key = format!("{}:{column}:{value}", purpose.as_str());
         let ip = ctx.params.connection.ip.as_deref();
-        self.sends.check(&key, ip)?;
-        self.sends.record_failure(&key, ip);
-        Ok(())
+        self.sends.attempt(&key, ip)
     }
 
     /// `create` of `verify` / `recover`: throttles, then mails or texts a random one-hour
@@ -209,8 +209,11 @@ impl Accounts {
         Ok(serde_json::json!({ "sent": true }))
     }
 
-    /// Issues a secret for `account` (when there is one), records `event` and queues the
-    /// message, all after the same checks, so the caller's answer never depends on it.
+    /// Issues a secret for `account`, records `event` and queues the message. Every step
+    /// runs whether or not there is an account (the same queries: the token insert stores
+    /// nothing for user id 0, the audit row is `<purpose>_unknown_address`; the same token
+    /// hashing and rendering); the only branch is the final, non-blocking enqueue. So the
+    /// time of the answer does not tell whether the address has an account.
     #[allow(clippy::too_many_arguments)]
     pub async fn send_secret(
         &self,
@@ -223,15 +226,21 @@ impl Accounts {
         ttl: chrono::Duration,
         event: &str,
     ) -> Result<()> {
-        let Some(account) = account else {
-            return Ok(());
+        let user_id = account.map(|a| a.id);
+        let unknown_event = format!("{}_unknown_address", purpose.as_str());
+        let event = if user_id.is_some() {
+            event
+        } else {
+            unknown_event.as_str()
         };
         {
             let _writer = self.write_lock().await;
             let tx = self.db.begin().await.map_err(Error::internal)?;
+            // Ids start at 1: 0 names no user, so nothing is stored for it.
+            let token_owner = user_id.unwrap_or(0);
             tokens::issue(
                 Db::Tx(&tx),
-                account.id,
+                token_owner,
                 purpose,
                 channel,
                 address,
@@ -239,17 +248,19 @@ impl Accounts {
                 ttl,
             )
             .await?;
-            record_custom(Db::Tx(&tx), event, Some(account.id)).await?;
+            record_custom(Db::Tx(&tx), event, user_id).await?;
             tx.commit().await.map_err(Error::internal)?;
         }
-        let (subject, body) =
-            super::templates::render(kind, account.locale.as_deref(), secret, address);
+        let locale = account.and_then(|a| a.locale.as_deref());
+        let (subject, body) = super::templates::render(kind, locale, secret, address);
         let to = if channel == "phone" {
             To::Phone(address.to_string())
         } else {
             To::Email(address.to_string())
         };
-        self.notifier.send(Message { to, subject, body });
+        if user_id.is_some() {
+            self.notifier.send(Message { to, subject, body });
+        }
         Ok(())
     }
 

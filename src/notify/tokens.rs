@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use rand::RngExt;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, Order, Query};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -92,6 +92,10 @@ pub async fn retire_channel(db: Db<'_>, user_id: i64, channel: &str) -> Result<(
 
 /// Stores a new secret for `user_id`, sent to `address` over `channel`, valid for `ttl`,
 /// retiring earlier unused ones.
+///
+/// The same two statements run whether or not `user_id` names a user: the insert selects
+/// from `users`, so for an id that matches no row (0 for an unknown address) it stores
+/// nothing, with the same round trips and the same hashing (`Accounts::send_secret`).
 pub async fn issue(
     db: Db<'_>,
     user_id: i64,
@@ -114,6 +118,19 @@ pub async fn issue(
     db.execute(db.build(&retire))
         .await
         .map_err(Error::internal)?;
+    let token_hash = hash(purpose, user_id, address, secret);
+    let source = Query::select()
+        .expr(Expr::col(col("id")))
+        .expr(Expr::val(purpose.as_str()))
+        .expr(Expr::val(channel))
+        .expr(Expr::val(token_hash))
+        .expr(Expr::val(now + ttl))
+        .expr(Expr::val(0i64))
+        .expr(Expr::val(now))
+        .expr(Expr::val(now))
+        .from(col("users"))
+        .and_where(Expr::col(col("id")).eq(user_id))
+        .to_owned();
     let mut insert = Query::insert();
     insert.into_table(col(TABLE)).columns([
         col("user_id"),
@@ -125,18 +142,7 @@ pub async fn issue(
         col("created_at"),
         col("updated_at"),
     ]);
-    insert
-        .values([
-            user_id.into(),
-            purpose.as_str().into(),
-            channel.into(),
-            hash(purpose, user_id, address, secret).into(),
-            (now + ttl).into(),
-            0i64.into(),
-            now.into(),
-            now.into(),
-        ])
-        .map_err(Error::internal)?;
+    insert.select_from(source).map_err(Error::internal)?;
     db.execute(db.build(&insert))
         .await
         .map_err(Error::internal)?;
@@ -169,6 +175,10 @@ pub async fn consume(
         .and_where(Expr::col(col("used_at")).is_null())
         .order_by(col("id"), Order::Desc)
         .limit(1)
+        // PostgreSQL: simultaneous checks of one secret queue on its row, so each sees
+        // the attempts and use of the one before (SQLite: the write gate serialises them;
+        // sea-query leaves the clause out there).
+        .lock(LockType::Update)
         .to_owned();
     let Some(row) = db
         .query_one(db.build(&select))

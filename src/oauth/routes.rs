@@ -58,7 +58,7 @@ impl StartRequest {
         let connection = crate::transport::connection_info(
             req.headers(),
             req.extensions(),
-            app.config.http.trust_proxy,
+            app.config.http.proxies(),
             None,
         );
         Self {
@@ -159,7 +159,7 @@ pub async fn callback(State(app): State<App>, Path(slug): Path<String>, req: Req
     let connection = crate::transport::connection_info(
         req.headers(),
         req.extensions(),
-        app.config.http.trust_proxy,
+        app.config.http.proxies(),
         None,
     );
     match app

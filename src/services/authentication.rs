@@ -16,8 +16,10 @@
 //! no new row and no `login` event, so reconnecting clients do not pile up sessions.
 //! Logout revokes the session (`logout` event).
 //!
-//! Hardening: failed logins are throttled per account and per IP (429 + `Retry-After`,
-//! `auth::throttle`) and recorded as `login_failed` (with the user id when the account
+//! Hardening: login attempts are throttled per account (one count whichever identifier is
+//! used) and per IP, counted before the password is checked (429 + `Retry-After`,
+//! `auth::throttle`); password checks pass the bounded gate of `auth::password` (503 +
+//! `Retry-After` when it is full). Failures are recorded as `login_failed` (with the user id when the account
 //! exists). Unknown accounts and wrong passwords answer the same 401 "Invalid login" after
 //! the same work (a decoy hash). Imported bcrypt hashes (`$2a$`/`$2b$`/`$2y$`) are accepted
 //! and replaced by an argon2id hash on the first successful login.
@@ -46,6 +48,8 @@ pub struct AuthenticationService {
     /// A real hash to verify against when the user does not exist, so an unknown account
     /// costs the same time as a wrong password.
     decoy_hash: OnceCell<String>,
+    /// Every hash and verification passes this gate (`auth::password`).
+    passwords: Arc<password::PasswordGate>,
     /// The `otp` strategy (`services::otp`), when registered.
     otp: Option<Arc<super::otp::OtpService>>,
     /// OAuth provider strategies (`strategy: <provider slug>`), when enabled.
@@ -53,7 +57,12 @@ pub struct AuthenticationService {
 }
 
 impl AuthenticationService {
-    pub fn new(keys: Arc<Keys>, users: Arc<dyn Service>, sessions: Arc<Sessions>) -> Self {
+    pub fn new(
+        keys: Arc<Keys>,
+        users: Arc<dyn Service>,
+        sessions: Arc<Sessions>,
+        passwords: Arc<password::PasswordGate>,
+    ) -> Self {
         let policy = Policy {
             find: Access::Deny,
             get: Access::Deny,
@@ -69,6 +78,7 @@ impl AuthenticationService {
             keys,
             users,
             sessions,
+            passwords,
             policy,
             decoy_hash: OnceCell::new(),
             otp: None,
@@ -96,29 +106,33 @@ impl AuthenticationService {
             .ok_or_else(|| Error::not_authenticated(INVALID_LOGIN))?;
         let (column, login) = login_identity(data)?;
         let ip = ctx.params.connection.ip.as_deref();
-        let throttle_key = format!("{column}:{login}");
-        self.sessions.throttle.check(&throttle_key, ip)?;
         let stored = self.stored_hash(ctx, column, &login).await?;
+        // One count per account, whichever identifier names it (see `throttle_key`),
+        // taken before the password is checked.
+        let throttle_key = throttle_key(stored.as_ref().map(|(id, _)| *id), column, &login);
+        self.sessions.throttle.attempt(&throttle_key, ip)?;
         let known_id = stored.as_ref().map(|(id, _)| *id);
         let (user_id, hash) = match stored {
             Some((id, Some(hash))) => (Some(id), hash),
             _ => (None, self.decoy().await?),
         };
         let is_bcrypt = password::is_bcrypt(&hash);
-        let matches = password::verify_any(password.to_string(), hash).await;
+        let matches = self
+            .passwords
+            .verify_any(password.to_string(), hash)
+            .await?;
         let user_id = match (user_id, matches) {
             (Some(id), true) => id,
             _ => {
-                self.sessions.throttle.record_failure(&throttle_key, ip);
                 if let Err(e) = self.sessions.record_event("login_failed", known_id).await {
                     tracing::warn!(error = %e, "could not record login_failed");
                 }
                 return Err(Error::not_authenticated(INVALID_LOGIN));
             }
         };
-        self.sessions.throttle.record_success(&throttle_key);
+        self.sessions.throttle.succeeded(&throttle_key, ip);
         let rehash = if is_bcrypt {
-            Some(password::hash(password.to_string()).await?)
+            Some(self.passwords.hash(password.to_string()).await?)
         } else {
             None
         };
@@ -180,9 +194,18 @@ impl AuthenticationService {
 
     async fn decoy(&self) -> Result<String> {
         self.decoy_hash
-            .get_or_try_init(|| password::hash(uuid::Uuid::new_v4().to_string()))
+            .get_or_try_init(|| self.passwords.hash(uuid::Uuid::new_v4().to_string()))
             .await
             .cloned()
+    }
+}
+
+/// The throttle key of a login or code attempt: the user id when the account exists, so
+/// email, username and phone share one count; else the normalised identifier.
+pub fn throttle_key(user_id: Option<i64>, column: &str, login: &str) -> String {
+    match user_id {
+        Some(id) => format!("user:{id}"),
+        None => format!("{column}:{}", login.trim().to_lowercase()),
     }
 }
 

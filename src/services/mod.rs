@@ -49,9 +49,16 @@ macro_rules! register {
 }
 
 /// Registers every resource service, in this order (the one list of them).
-pub fn register_all(registry: &mut Registry, config: &Arc<Config>) {
+pub fn register_all(
+    registry: &mut Registry,
+    config: &Arc<Config>,
+    passwords: &Arc<crate::auth::password::PasswordGate>,
+) {
+    registry.register(
+        users::PATH,
+        Arc::new(users::service(config, passwords.clone())),
+    );
     register!(registry, config;
-        users,
         roles,
         access_scopes,
         role_access_scopes,

@@ -7,7 +7,8 @@
 //! - `patch(code, {email} | {phone})` -> the body of a login (`{accessToken,
 //!   authentication: {strategy: "otp", payload}, user}`) and an `auth_sessions` row
 //!   (`auth_provider` "otp"). A wrong, expired or used code, or an unknown address, is the
-//!   same 401 "Invalid login"; misses are throttled like failed logins. The code travels
+//!   same 401 "Invalid login"; attempts are throttled like logins (counted before the
+//!   code is checked, one count per account whichever address names it). The code travels
 //!   in the path: it is never logged (the transports mask that id).
 //! - A code sent to an address the account never verified is its first proof of
 //!   ownership: the address becomes verified, the account's other sessions are revoked and
@@ -59,10 +60,14 @@ impl OtpService {
             accounts::address(data, true).map_err(|_| Error::not_authenticated(INVALID_LOGIN))?;
         let code = code.trim();
         let ip = ctx.params.connection.ip.as_deref();
-        let throttle_key = format!("otp:{column}:{address}");
-        let throttle = &self.accounts.sessions.throttle;
-        throttle.check(&throttle_key, ip)?;
         let account = self.accounts.find_member(ctx.db, column, &address).await?;
+        // Counted before the code is checked, one count per account (as logins are).
+        let throttle_key = format!(
+            "otp:{}",
+            super::authentication::throttle_key(account.as_ref().map(|a| a.id), column, &address)
+        );
+        let throttle = &self.accounts.sessions.throttle;
+        throttle.attempt(&throttle_key, ip)?;
         let well_formed = code.len() == 6 && code.chars().all(|c| c.is_ascii_digit());
         let ok = match (&account, well_formed) {
             (Some(account), true) => {
@@ -78,7 +83,6 @@ impl OtpService {
                 account.id
             }
             (account, _) => {
-                throttle.record_failure(&throttle_key, ip);
                 let known = account.map(|a| a.id);
                 if let Err(e) = self
                     .accounts
@@ -91,7 +95,7 @@ impl OtpService {
                 return Err(Error::not_authenticated(INVALID_LOGIN));
             }
         };
-        throttle.record_success(&throttle_key);
+        throttle.succeeded(&throttle_key, ip);
         let (token, claims) = self
             .accounts
             .keys

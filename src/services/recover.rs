@@ -15,7 +15,6 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value, json};
 
 use super::verify::{INVALID_TOKEN, MAX_ATTEMPTS, address_of_id};
-use crate::auth::password;
 use crate::error::{Error, Result};
 use crate::notify::Kind;
 use crate::notify::accounts::{self, Accounts};
@@ -100,7 +99,11 @@ impl Service for RecoverService {
         {
             return Err(Error::bad_request(INVALID_TOKEN));
         }
-        let hash = password::hash(new_password.to_string()).await?;
+        let hash = self
+            .accounts
+            .passwords
+            .hash(new_password.to_string())
+            .await?;
         let now = chrono::Utc::now();
         let update = Query::update()
             .table(Alias::new("users"))

@@ -20,7 +20,11 @@ impl Fixture {
         let mut config = Config::default();
         edit(&mut config);
         let mut registry = Registry::new();
-        super::register_all(&mut registry, &Arc::new(config));
+        super::register_all(
+            &mut registry,
+            &Arc::new(config),
+            &Arc::new(crate::auth::password::PasswordGate::new(1, 8)),
+        );
         Self {
             db: crate::store::tests::sqlite().await,
             registry,
@@ -122,7 +126,12 @@ async fn users_hash_passwords_and_never_return_them() {
         row.try_get("", "password").unwrap()
     };
     assert!(stored.starts_with("$argon2id$"), "{stored}");
-    assert!(crate::auth::password::verify(PASSWORD.into(), stored).await);
+    assert!(
+        crate::auth::password::PasswordGate::new(1, 1)
+            .verify(PASSWORD.into(), stored)
+            .await
+            .unwrap()
+    );
 
     let e = f
         .create(

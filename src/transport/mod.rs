@@ -9,7 +9,7 @@ pub mod query_string;
 pub mod rest;
 pub mod socket;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
@@ -152,44 +152,38 @@ pub fn access_token(header: &str) -> Option<String> {
     }
 }
 
-/// Connection facts for `params.connection`: the peer address (the first
-/// `X-Forwarded-For` hop instead when `trust_proxy` is set) and the User-Agent.
+/// Connection facts for `params.connection`: the client IP (the peer address, or read
+/// from the right of `X-Forwarded-For` past the trusted proxies: `crate::proxies`) and the
+/// User-Agent.
 pub fn connection_info(
     headers: &HeaderMap,
     extensions: &Extensions,
-    trust_proxy: bool,
+    proxies: &crate::proxies::TrustedProxies,
     socket_id: Option<String>,
 ) -> Connection {
     let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let forwarded = trust_proxy
-        .then(|| {
-            headers
-                .get("x-forwarded-for")?
-                .to_str()
-                .ok()?
-                .split(',')
-                .next()
-        })
-        .flatten()
-        .and_then(parse_ip);
+    let forwarded: Vec<&str> = if proxies.is_none() {
+        Vec::new()
+    } else {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    };
     let user_agent = headers
         .get(USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| truncate(ua, 512));
     Connection {
-        ip: forwarded.or(peer).map(|ip| ip.to_canonical().to_string()),
+        ip: proxies
+            .client_ip(peer, &forwarded)
+            .map(|ip| ip.to_canonical().to_string()),
         user_agent,
         socket_id,
     }
-}
-
-fn parse_ip(text: &str) -> Option<IpAddr> {
-    let text = text.trim();
-    text.parse::<IpAddr>()
-        .ok()
-        .or_else(|| text.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
 fn truncate(text: &str, max: usize) -> String {

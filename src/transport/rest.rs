@@ -71,7 +71,7 @@ async fn serve(app: &App, req: Request) -> Result<Response, Response> {
         connection: connection_info(
             &parts.headers,
             &parts.extensions,
-            app.config.http.trust_proxy,
+            app.config.http.proxies(),
             None,
         ),
     };

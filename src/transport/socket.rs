@@ -213,7 +213,7 @@ fn params_for<A: Adapter>(app: &App, socket: &SocketRef<A>) -> Params {
         connection: connection_info(
             &parts.headers,
             &parts.extensions,
-            app.config.http.trust_proxy,
+            app.config.http.proxies(),
             Some(socket.id.to_string()),
         ),
     }
