@@ -72,7 +72,8 @@ impl WriteRules for AppendOnly {
         if change != Change::Create {
             self.check()?;
         }
-        if ctx.params.is_internal() {
+        if ctx.params.is_internal() || change != Change::Create {
+            // Edits of a mutable log (`audit.mutable`, full_access only) are the operator's.
             return Ok(Prepared::new(data));
         }
         // A hand-written event: its author and kind are the server's to say.

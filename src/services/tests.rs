@@ -245,13 +245,25 @@ async fn secrets_are_write_only() {
         )
         .await
         .unwrap();
-    let session = f
-        .create(
-            "auth_sessions",
-            json!({"user_id": user["id"], "encrypted_token": "tok", "ip": "127.0.0.1"}),
-        )
+    // Session rows are written by logins only (no `create`): written here as a login does.
+    let e = f
+        .create("auth_sessions", json!({"user_id": user["id"]}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), 405);
+    use sea_orm::ConnectionTrait;
+    f.db.execute_unprepared(&format!(
+        "INSERT INTO auth_sessions (user_id, encrypted_token, ip, revoked, created_at, updated_at) \
+         VALUES ({}, 'tok', '127.0.0.1', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        user["id"]
+    ))
+    .await
+    .unwrap();
+    let page = f
+        .call("auth_sessions", "find", None, Value::Null, json!({}))
         .await
         .unwrap();
+    let session = &page["data"][0];
     assert!(session.get("encrypted_token").is_none(), "{session}");
     assert_eq!(session["revoked"], false);
     // Removing the user removes the session (CASCADE).
@@ -361,11 +373,19 @@ async fn events_are_append_only_unless_configured() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), 400);
-    let ev = f
+    // The author of a hand-written event is the server's to say.
+    let e = f
         .create("events", json!({"custom_event": "login", "user_id": 999}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), 400);
+    let ev = f
+        .create("events", json!({"custom_event": "login"}))
         .await
         .unwrap();
     assert_eq!(ev["event"], "custom");
+    assert_eq!(ev["source_table"], "manual");
+    assert_eq!(ev["user_id"], Value::Null); // no caller here
     for method in ["update", "patch", "remove"] {
         let e = f
             .call(
@@ -385,7 +405,7 @@ async fn events_are_append_only_unless_configured() {
     }
     let f = Fixture::new(|c| c.audit.mutable = true).await;
     let ev = f
-        .create("events", json!({"event": "created"}))
+        .create("events", json!({"custom_event": "note"}))
         .await
         .unwrap();
     let patched = f
