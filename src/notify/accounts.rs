@@ -291,6 +291,22 @@ impl Accounts {
         Ok(ok)
     }
 
+    /// A proof of ownership changed how `user_id` signs in (`update`, audited as
+    /// `event`): every session of the account is revoked and its sockets logged out, so
+    /// whoever held it before keeps no way in.
+    pub async fn secure_after_proof(
+        &self,
+        user_id: i64,
+        update: sea_orm::sea_query::UpdateStatement,
+        event: &str,
+    ) -> Result<()> {
+        self.write(vec![update], event, user_id).await?;
+        let revoked = self.sessions.revoke_user_sessions(user_id, None).await?;
+        let app = self.app.get()?;
+        crate::auth::sessions::log_out_local_sockets(&app, revoked, None);
+        Ok(())
+    }
+
     /// Runs `f` on a transaction under the write gate, then records `event` in it.
     pub async fn write(
         &self,

@@ -149,16 +149,8 @@ impl OtpService {
             .and_where(Expr::col(Alias::new("id")).eq(account.id))
             .to_owned();
         self.accounts
-            .write(vec![update], "verified", account.id)
-            .await?;
-        let revoked = self
-            .accounts
-            .sessions
-            .revoke_user_sessions(account.id, None)
-            .await?;
-        let app = self.accounts.app.get()?;
-        crate::auth::sessions::log_out_local_sockets(&app, revoked, None);
-        Ok(())
+            .secure_after_proof(account.id, update, "verified")
+            .await
     }
 }
 

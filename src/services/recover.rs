@@ -112,15 +112,8 @@ impl Service for RecoverService {
             .and_where(Expr::col(Alias::new("id")).eq(account.id))
             .to_owned();
         self.accounts
-            .write(vec![update], "password_reset", account.id)
+            .secure_after_proof(account.id, update, "password_reset")
             .await?;
-        let revoked = self
-            .accounts
-            .sessions
-            .revoke_user_sessions(account.id, None)
-            .await?;
-        let app = self.accounts.app.get()?;
-        crate::auth::sessions::log_out_local_sockets(&app, revoked, None);
         Ok(json!({ "reset": true }))
     }
 }
