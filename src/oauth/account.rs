@@ -200,7 +200,7 @@ async fn contact(app: &App, user_id: i64) -> Result<Option<(String, Option<Strin
 
 fn taken(provider: &Provider) -> Error {
     Error::conflict(format!(
-        "An account with this email address already exists. Sign in to it, then link {} from there.",
+        "An account with this email address already exists. Sign in to it, then link {} from there; if you cannot sign in, recover the account by email (recover), which also ends every other session.",
         provider.name
     ))
 }
