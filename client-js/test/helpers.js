@@ -70,7 +70,8 @@ export async function startBinary (bin, extraEnv = {}) {
   }
   const proc = spawn(bin, [], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
   let logs = ''
-  const keep = (chunk) => { logs = (logs + chunk.toString()).slice(-20000) }
+  // Every line is kept: log-leak tests search all of it.
+  const keep = (chunk) => { logs += chunk.toString() }
   proc.stdout.on('data', keep)
   proc.stderr.on('data', keep)
   let exited = null
@@ -79,11 +80,11 @@ export async function startBinary (bin, extraEnv = {}) {
   const deadline = Date.now() + 30000
   while (!(await canConnect(port))) {
     if (exited) {
-      throw new Error(`${path.basename(bin)} exited early (${JSON.stringify(exited)}):\n${logs}`)
+      throw new Error(`${path.basename(bin)} exited early (${JSON.stringify(exited)}):\n${logs.slice(-20000)}`)
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL')
-      throw new Error(`${path.basename(bin)} did not listen on ${port} within 30 s:\n${logs}`)
+      throw new Error(`${path.basename(bin)} did not listen on ${port} within 30 s:\n${logs.slice(-20000)}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
