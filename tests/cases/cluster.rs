@@ -99,7 +99,7 @@ async fn cluster_events_reach_sockets_on_every_instance() {
     let Some((a, b)) = pair().await else { return };
     let admin_b = b.rest_admin().await;
     let (reader, _) = user_with(&admin_b, "reader@roost.test", &["users_read"]).await;
-    ok(admin_b
+    let nobody = ok(admin_b
         .create(
             "users",
             json!({"email": "nobody@roost.test", "password": PASSWORD}),
@@ -155,18 +155,30 @@ async fn cluster_events_reach_sockets_on_every_instance() {
     assert!(shaped.get("first_name").is_none(), "{shaped}");
     assert_eq!(shaped["id"], created["id"]);
 
-    // Nothing for a socket without read scope, nor for an anonymous one (the sentinel
-    // above proved delivery already happened on A).
-    tokio::time::sleep(QUIET).await;
+    // Nothing for a socket without read scope, nor for an anonymous one: after a
+    // sentinel each of them does get (its own row patched on B; the anonymous socket
+    // logs in first), the sentinel must be the first event they see.
+    ok(anonymous_on_a
+        .authenticate(
+            json!({"strategy": "local", "email": "nobody@roost.test", "password": PASSWORD}),
+        )
+        .await);
+    ok(admin_b
+        .patch(
+            "users",
+            nobody["id"].clone(),
+            json!({"first_name": "Sentinel"}),
+            q(),
+        )
+        .await);
     for (who, sock) in [("no-scope", &nobody_on_a), ("anonymous", &anonymous_on_a)] {
-        let leaked: Vec<String> = sock
-            .drain_events()
-            .await
-            .into_iter()
-            .filter(|e| e.name.starts_with("users ") || e.name.starts_with("roles "))
-            .map(|e| e.name)
-            .collect();
-        assert!(leaked.is_empty(), "{who} socket on A received {leaked:?}");
+        let first = sock.next_of(&["users ", "roles "]).await;
+        assert_eq!(
+            first.name, "users patched",
+            "{who} socket on A: {:?}",
+            first.args
+        );
+        assert_eq!(first.data()["id"], nobody["id"], "{who} socket on A");
     }
 
     // Events made on A still reach A's sockets exactly once (its own bus messages are
@@ -179,15 +191,12 @@ async fn cluster_events_reach_sockets_on_every_instance() {
         Some(local.clone())
     );
     assert_eq!(event(&admin_on_b, "roles created").await, Some(local));
-    tokio::time::sleep(QUIET).await;
-    let twice: Vec<String> = admin_on_a
-        .drain_events()
-        .await
-        .into_iter()
-        .filter(|e| e.name.starts_with("roles "))
-        .map(|e| e.name)
-        .collect();
-    assert!(twice.is_empty(), "duplicate on A: {twice:?}");
+    // No duplicate on A: the next roles event there is a sentinel made after it.
+    let sentinel = ok(admin_a
+        .create("roles", json!({"slug": "sentinel"}), q())
+        .await);
+    let next = admin_on_a.next_of(&["roles "]).await;
+    assert_eq!(next.data(), &sentinel, "duplicate on A: {}", next.name);
     let _ = reader;
 }
 
