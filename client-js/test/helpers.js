@@ -65,7 +65,9 @@ export async function startBinary (bin, extraEnv = {}) {
     ROOST_DATA_DIR: dir,
     ROOST_DATABASE_URL: `sqlite://${path.join(dir, 'roost.db')}?mode=rwc`,
     ROOST_AUTHENTICATION__SECRET: SECRET,
-    RUST_LOG: process.env.RUST_LOG || 'warn',
+    // The server reads its log filter from ROOST_LOG (RUST_LOG is ignored); default
+    // `roost=info,warn`.
+    ...(process.env.ROOST_LOG ? { ROOST_LOG: process.env.ROOST_LOG } : {}),
     ...extraEnv
   }
   const proc = spawn(bin, [], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -24,7 +24,7 @@ const server = await startRoost({
   ROOST_OAUTH__ORIGINS: APP,
   ROOST_NOTIFY__TRANSPORT: 'log',
   // Debug level: the log-leak test below must see everything the server can log.
-  RUST_LOG: 'debug'
+  ROOST_LOG: 'debug'
 })
 const accounts = {
   alice: { email: 'alice@idp.test', email_verified: true, given_name: 'Alice', family_name: 'Liddell' },
