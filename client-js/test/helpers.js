@@ -65,12 +65,15 @@ export async function startBinary (bin, extraEnv = {}) {
     ROOST_DATA_DIR: dir,
     ROOST_DATABASE_URL: `sqlite://${path.join(dir, 'roost.db')}?mode=rwc`,
     ROOST_AUTHENTICATION__SECRET: SECRET,
-    RUST_LOG: process.env.RUST_LOG || 'warn',
+    // The server reads its log filter from ROOST_LOG (RUST_LOG is ignored); default
+    // `roost=info,warn`.
+    ...(process.env.ROOST_LOG ? { ROOST_LOG: process.env.ROOST_LOG } : {}),
     ...extraEnv
   }
   const proc = spawn(bin, [], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
   let logs = ''
-  const keep = (chunk) => { logs = (logs + chunk.toString()).slice(-20000) }
+  // Every line is kept: log-leak tests search all of it.
+  const keep = (chunk) => { logs += chunk.toString() }
   proc.stdout.on('data', keep)
   proc.stderr.on('data', keep)
   let exited = null
@@ -79,11 +82,11 @@ export async function startBinary (bin, extraEnv = {}) {
   const deadline = Date.now() + 30000
   while (!(await canConnect(port))) {
     if (exited) {
-      throw new Error(`${path.basename(bin)} exited early (${JSON.stringify(exited)}):\n${logs}`)
+      throw new Error(`${path.basename(bin)} exited early (${JSON.stringify(exited)}):\n${logs.slice(-20000)}`)
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL')
-      throw new Error(`${path.basename(bin)} did not listen on ${port} within 30 s:\n${logs}`)
+      throw new Error(`${path.basename(bin)} did not listen on ${port} within 30 s:\n${logs.slice(-20000)}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }

@@ -23,7 +23,8 @@ const JWT_FRAGMENT = /^#access_token=[\w-]+\.[\w-]+\.[\w-]+$/
 const server = await startRoost({
   ROOST_OAUTH__ORIGINS: APP,
   ROOST_NOTIFY__TRANSPORT: 'log',
-  RUST_LOG: 'warn,roost::notify=info'
+  // Debug level: the log-leak test below must see everything the server can log.
+  ROOST_LOG: 'debug'
 })
 const accounts = {
   alice: { email: 'alice@idp.test', email_verified: true, given_name: 'Alice', family_name: 'Liddell' },
@@ -565,6 +566,9 @@ describe('oauth: token strategy (native apps)', () => {
 
 describe('oauth: nothing secret in the logs', () => {
   it('logs neither client secrets nor provider codes', () => {
+    // The capture works and runs at debug level: otherwise every check below passes.
+    assert.match(server.logs, /listening on http:\/\/127\.0\.0\.1:\d+/, 'no start-up line captured')
+    assert.match(server.logs, /\bDEBUG\b/, 'the server does not log at debug level')
     for (const secret of [OIDC_SECRET, PLAIN_SECRET, ADMIN_PASSWORD]) {
       assert.ok(!server.logs.includes(secret), `${secret} in the server log`)
     }

@@ -215,31 +215,82 @@ mod tests {
 
     use super::*;
 
-    /// The grouping by [`Shape`] relies on this: for a viewer without `full_access` who is
-    /// not the record's user, `shape_user` keeps exactly `readable_users_fields`.
+    /// DESIGN §4's field table, written out by hand: with `users_read` alone another
+    /// user's `id username locale created_at updated_at` are visible; `_full_name` adds
+    /// first/middle/last name, `_picture` the picture, `_email` the email and
+    /// `email_verified_at`, `_phone` the phone and `phone_verified_at`. The grouping by
+    /// [`Shape`] also relies on `shape_user` keeping exactly `readable_users_fields`.
     #[test]
-    fn user_shapes_are_the_readable_fields() {
+    fn user_shapes_follow_the_design_field_table() {
         let record = json!({
-            "id": 5, "username": "u", "email": "e@x.test", "first_name": "F",
-            "last_name": "L", "phone": "+1", "picture": "p", "locale": "en",
+            "id": 5, "username": "u", "email": "e@x.test", "email_verified_at": "v",
+            "first_name": "F", "middle_name": "M", "last_name": "L", "phone": "+1",
+            "phone_verified_at": "w", "picture": "p", "locale": "en",
             "created_at": "t", "updated_at": "t"
         });
-        let sets: [&[&str]; 4] = [
-            &["users_read"],
-            &["users_read", "users_read_email"],
-            &["users_read", "users_read_full_name", "users_read_phone"],
-            &["users_read", "users_read_picture", "roles_read"],
+        let base = ["id", "username", "locale", "created_at", "updated_at"];
+        let cases: [(&[&str], &[&str]); 6] = [
+            (&["users_read"], &[]),
+            (
+                &["users_read", "users_read_email"],
+                &["email", "email_verified_at"],
+            ),
+            (
+                &["users_read", "users_read_full_name"],
+                &["first_name", "middle_name", "last_name"],
+            ),
+            (
+                &["users_read", "users_read_phone"],
+                &["phone", "phone_verified_at"],
+            ),
+            (
+                &["users_read", "users_read_picture", "roles_read"],
+                &["picture"],
+            ),
+            (
+                &[
+                    "users_read",
+                    "users_read_full_name",
+                    "users_read_picture",
+                    "users_read_email",
+                    "users_read_phone",
+                ],
+                &[
+                    "first_name",
+                    "middle_name",
+                    "last_name",
+                    "picture",
+                    "email",
+                    "email_verified_at",
+                    "phone",
+                    "phone_verified_at",
+                ],
+            ),
         ];
-        for set in sets {
+        for (set, added) in cases {
             let scopes = Scopes::new(set.iter().map(|s| s.to_string()));
             let mut shaped = record.clone();
             fields::shape_user(&mut shaped, &scopes, None);
-            let keep = fields::readable_users_fields(&scopes);
-            let mut expected = record.clone();
-            if let Value::Object(map) = &mut expected {
-                map.retain(|k, _| keep.contains(&k.as_str()));
+            let mut got: Vec<&str> = shaped
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            got.sort_unstable();
+            let mut want: Vec<&str> = base.iter().chain(added).copied().collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "{set:?}");
+            for key in &want {
+                assert_eq!(shaped[*key], record[*key], "{set:?}: {key} unchanged");
             }
-            assert_eq!(shaped, expected, "{set:?}");
+            let mut readable: Vec<&str> = fields::readable_users_fields(&scopes)
+                .iter()
+                .copied()
+                .filter(|k| record.get(*k).is_some())
+                .collect();
+            readable.sort_unstable();
+            assert_eq!(readable, want, "{set:?}: readable_users_fields");
         }
     }
 

@@ -1,6 +1,7 @@
 //! The audit log: every mutation writes one `events` row in its own transaction, naming
 //! the actor and the previous actor on that row; the log is append-only.
 
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::scenarios;
@@ -12,6 +13,7 @@ scenarios!(
     failed_mutations_write_no_audit_rows,
     every_service_is_audited,
     events_are_append_only,
+    a_failed_audit_write_rolls_back_the_mutation,
 );
 
 /// The audit rows of one record, oldest first.
@@ -284,4 +286,96 @@ async fn events_are_append_only(s: Setup) {
         row,
         "the row is unchanged"
     );
+}
+
+/// Makes every `events` insert fail, through the app's own database handle.
+async fn break_audit_writes(srv: &TestServer) {
+    let db = &srv.app().db;
+    let sql: &[&str] = match srv.setup.backend {
+        Backend::Sqlite => &[
+            "CREATE TRIGGER no_audit BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'no'); END;",
+        ],
+        Backend::Postgres => &[
+            "CREATE FUNCTION no_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no'; END; $$ LANGUAGE plpgsql;",
+            "CREATE TRIGGER no_audit BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION no_audit();",
+        ],
+    };
+    for statement in sql {
+        db.execute_unprepared(statement).await.unwrap();
+    }
+}
+
+async fn repair_audit_writes(srv: &TestServer) {
+    srv.app()
+        .db
+        .execute_unprepared("DROP TRIGGER no_audit ON events")
+        .await
+        .or(srv
+            .app()
+            .db
+            .execute_unprepared("DROP TRIGGER no_audit")
+            .await)
+        .unwrap();
+}
+
+/// The converse of "the audit row is inside the mutation's transaction": when the audit
+/// row cannot be written, the mutation answers an error (500 GeneralError, no detail)
+/// and does not happen.
+async fn a_failed_audit_write_rolls_back_the_mutation(s: Setup) {
+    let srv = s.server().await;
+    let c = srv.admin().await;
+    let keep = ok(c
+        .create("roles", json!({"slug": "keep", "name": "Keep"}), q())
+        .await);
+    let id = keep["id"].clone();
+    let roles_before = ok(c.find("roles", json!({"$limit": 50})).await);
+    let events_before = ok(c.find("events", json!({"$limit": 50})).await);
+    break_audit_writes(&srv).await;
+
+    let refused = |r: Res, what: &str| {
+        let e = expect_err(r, "GeneralError", 500);
+        assert_eq!(e.message(), "Internal server error", "{what}: {}", e.body);
+        let text = e.body.to_string();
+        for leak in ["no_audit", "events", "trigger", "RAISE", "INSERT", "'no'"] {
+            assert!(!text.contains(leak), "{what} leaked {leak}: {text}");
+        }
+    };
+    refused(
+        c.create("roles", json!({"slug": "ghost"}), q()).await,
+        "create",
+    );
+    refused(
+        c.patch("roles", id.clone(), json!({"name": "Changed"}), q())
+            .await,
+        "patch",
+    );
+    refused(
+        c.update(
+            "roles",
+            id.clone(),
+            json!({"slug": "keep", "name": "Changed"}),
+            q(),
+        )
+        .await,
+        "update",
+    );
+    refused(c.remove("roles", id.clone(), q()).await, "remove");
+    // Nothing happened: the same rows, the same audit log.
+    assert_eq!(
+        ok(c.find("roles", json!({"$limit": 50})).await),
+        roles_before
+    );
+    assert_eq!(ok(c.get("roles", id.clone(), q()).await), keep);
+
+    repair_audit_writes(&srv).await;
+    assert_eq!(
+        ok(c.find("events", json!({"$limit": 50})).await),
+        events_before
+    );
+    assert_eq!(
+        ok(c.find("roles", json!({"slug": "ghost"})).await)["total"],
+        0
+    );
+    // Once audit writes work again, so do mutations.
+    ok(c.create("roles", json!({"slug": "ghost"}), q()).await);
 }

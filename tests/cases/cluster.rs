@@ -99,7 +99,7 @@ async fn cluster_events_reach_sockets_on_every_instance() {
     let Some((a, b)) = pair().await else { return };
     let admin_b = b.rest_admin().await;
     let (reader, _) = user_with(&admin_b, "reader@roost.test", &["users_read"]).await;
-    ok(admin_b
+    let nobody = ok(admin_b
         .create(
             "users",
             json!({"email": "nobody@roost.test", "password": PASSWORD}),
@@ -155,18 +155,30 @@ async fn cluster_events_reach_sockets_on_every_instance() {
     assert!(shaped.get("first_name").is_none(), "{shaped}");
     assert_eq!(shaped["id"], created["id"]);
 
-    // Nothing for a socket without read scope, nor for an anonymous one (the sentinel
-    // above proved delivery already happened on A).
-    tokio::time::sleep(QUIET).await;
+    // Nothing for a socket without read scope, nor for an anonymous one: after a
+    // sentinel each of them does get (its own row patched on B; the anonymous socket
+    // logs in first), the sentinel must be the first event they see.
+    ok(anonymous_on_a
+        .authenticate(
+            json!({"strategy": "local", "email": "nobody@roost.test", "password": PASSWORD}),
+        )
+        .await);
+    ok(admin_b
+        .patch(
+            "users",
+            nobody["id"].clone(),
+            json!({"first_name": "Sentinel"}),
+            q(),
+        )
+        .await);
     for (who, sock) in [("no-scope", &nobody_on_a), ("anonymous", &anonymous_on_a)] {
-        let leaked: Vec<String> = sock
-            .drain_events()
-            .await
-            .into_iter()
-            .filter(|e| e.name.starts_with("users ") || e.name.starts_with("roles "))
-            .map(|e| e.name)
-            .collect();
-        assert!(leaked.is_empty(), "{who} socket on A received {leaked:?}");
+        let first = sock.next_of(&["users ", "roles "]).await;
+        assert_eq!(
+            first.name, "users patched",
+            "{who} socket on A: {:?}",
+            first.args
+        );
+        assert_eq!(first.data()["id"], nobody["id"], "{who} socket on A");
     }
 
     // Events made on A still reach A's sockets exactly once (its own bus messages are
@@ -179,15 +191,12 @@ async fn cluster_events_reach_sockets_on_every_instance() {
         Some(local.clone())
     );
     assert_eq!(event(&admin_on_b, "roles created").await, Some(local));
-    tokio::time::sleep(QUIET).await;
-    let twice: Vec<String> = admin_on_a
-        .drain_events()
-        .await
-        .into_iter()
-        .filter(|e| e.name.starts_with("roles "))
-        .map(|e| e.name)
-        .collect();
-    assert!(twice.is_empty(), "duplicate on A: {twice:?}");
+    // No duplicate on A: the next roles event there is a sentinel made after it.
+    let sentinel = ok(admin_a
+        .create("roles", json!({"slug": "sentinel"}), q())
+        .await);
+    let next = admin_on_a.next_of(&["roles "]).await;
+    assert_eq!(next.data(), &sentinel, "duplicate on A: {}", next.name);
     let _ = reader;
 }
 
@@ -199,14 +208,14 @@ async fn cluster_large_records_cross_through_the_outbox() {
     let admin_on_a = a.admin_socket().await;
     let (reader_on_a, _) = socket_login(&a, "reader@roost.test").await;
 
-    // Three names of 1,000 three-byte characters: 9,000 bytes, over NOTIFY's limit, within
-    // the columns' bounds.
-    let long = "€".repeat(1_000);
+    // Text columns hold at most 1,024 characters; 4-byte characters in three of them
+    // make a record of over 12,000 bytes.
+    let long = "\u{1F426}".repeat(1_024);
     let created = ok(admin_b
         .create(
             "users",
-            json!({"email": "large@roost.test", "password": PASSWORD, "first_name": long,
-                   "middle_name": long, "last_name": long}),
+            json!({"email": "large@roost.test", "password": PASSWORD,
+                   "first_name": long, "middle_name": long, "last_name": long}),
             q(),
         )
         .await);
@@ -214,7 +223,12 @@ async fn cluster_large_records_cross_through_the_outbox() {
         .await
         .expect("a record over 8000 bytes reaches A");
     assert_eq!(full, created);
-    assert_eq!(full["first_name"].as_str().map(str::len), Some(3_000));
+    assert!(
+        full.to_string().len() > 12_000,
+        "{}",
+        full.to_string().len()
+    );
+    assert_eq!(full["first_name"].as_str(), Some(long.as_str()));
     let shaped = event(&reader_on_a, "users created")
         .await
         .expect("shaped on A");
@@ -225,7 +239,7 @@ async fn cluster_large_records_cross_through_the_outbox() {
         .patch(
             "roles",
             json!(1),
-            json!({"description": "€".repeat(3_000)}),
+            json!({"description": "\u{1F426}".repeat(2_500)}), // 10,000 bytes
             q(),
         )
         .await);

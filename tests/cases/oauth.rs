@@ -252,9 +252,39 @@ async fn oauth_plain_provider_flow(s: Setup) {
     assert_eq!(body["name"], "NotAuthenticated");
     assert_eq!(body["message"], roost::oauth::NO_FLOW);
 
-    // Only a hash of the state is stored, and taken flows are gone.
-    let rows = state_rows(&srv).await;
-    assert_eq!(rows, 0);
+    // Taken flows are gone.
+    assert_eq!(state_rows(&srv).await, 0);
+    // Only a hash of the state is stored: not the state, nor anything containing it.
+    let http = no_redirects();
+    let start = start_flow(&http, &srv, "").await;
+    let at = location(&start);
+    let state = at
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("state="))
+        .unwrap_or_else(|| panic!("no state in {at}"))
+        .to_string();
+    assert!(state.len() >= 32, "{state}");
+    let stored = stored_states(&srv).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    for value in &stored[0] {
+        assert!(
+            value != &state && !value.contains(&state),
+            "the raw state is stored: {value}"
+        );
+    }
+    assert_eq!(stored[0][0], roost::oauth::state::sha256_hex(&state));
+    // The pending flow is not taken by the check above; finish it to leave none behind.
+    let cookie = start.headers().get("set-cookie").unwrap().to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let at_provider = http.get(&at).send().await.unwrap();
+    let finished = http
+        .get(location(&at_provider))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 303);
+    assert_eq!(state_rows(&srv).await, 0);
 
     // A returning user reaches the same account.
     let (_, _, again) = walk(&srv, "").await;
@@ -301,6 +331,33 @@ pub(crate) async fn state_rows(srv: &TestServer) -> i64 {
         .unwrap()
         .unwrap();
     row.try_get::<i64>("", "n").unwrap()
+}
+
+/// Every text column of every stored OAuth flow, `state_hash` first.
+async fn stored_states(srv: &TestServer) -> Vec<Vec<String>> {
+    let db = &srv.app().db;
+    let cols = [
+        "state_hash",
+        "browser_hash",
+        "slug",
+        "code_verifier",
+        "redirect_uri",
+    ];
+    let select = Sql::select()
+        .columns(cols.map(Alias::new))
+        .from(Alias::new("oauth_states"))
+        .to_owned();
+    let rows = db
+        .query_all_raw(db.get_database_backend().build(&select))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            cols.iter()
+                .map(|c| r.try_get::<String>("", c).unwrap())
+                .collect()
+        })
+        .collect()
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -350,13 +407,14 @@ async fn oauth_secrets_are_write_only(s: Setup) {
             "{text}"
         );
     }
-    expect_err(
+    let e = expect_err(
         admin
             .find("oauth_providers", json!({"$select": ["secret"]}))
             .await,
         "BadRequest",
         400,
     );
+    assert_eq!(e.message(), "Unknown field 'secret'", "{}", e.body);
     // Stored sealed, never in clear.
     let db = &srv.app().db;
     let select = Sql::select()
@@ -397,7 +455,19 @@ async fn oauth_state_expires(s: Setup) {
     let cookie = start.headers().get("set-cookie").unwrap().to_str().unwrap();
     let cookie = cookie.split(';').next().unwrap().to_string();
     let at_provider = http.get(location(&start)).send().await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // Time passes without sleeping: the stored flow's expiry is moved into the past (the
+    // OAuth flow reads the system clock; it has no injectable clock yet).
+    let past = chrono::Utc::now().timestamp() - 5;
+    let db = &srv.app().db;
+    let backdate = Sql::update()
+        .table(Alias::new("oauth_states"))
+        .value(Alias::new("expires_at"), past)
+        .to_owned();
+    let done = db
+        .execute_raw(db.get_database_backend().build(&backdate))
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1, "one pending flow");
     let done = http
         .get(location(&at_provider))
         .header("cookie", &cookie)

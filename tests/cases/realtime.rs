@@ -16,27 +16,27 @@ scenarios!(
     events_name_the_service_path,
 );
 
-/// Collects events whose name starts with `prefix` until `n` arrived (or WAIT passed),
-/// then keeps listening for QUIET to catch duplicates.
+/// The next `n` events whose name starts with `prefix` (others skipped). Duplicates and
+/// strays are caught by a sentinel afterwards (see `sentinel`).
 async fn collect(sock: &SocketClient, prefix: &str, n: usize) -> Vec<Event> {
-    let deadline = tokio::time::Instant::now() + WAIT;
     let mut out = Vec::new();
     while out.len() < n {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match sock.next_event(left).await {
-            Some(e) if e.name.starts_with(prefix) => out.push(e),
-            Some(_) => {}
-            None => break,
-        }
+        out.push(sock.next_of(&[prefix]).await);
     }
-    tokio::time::sleep(QUIET).await;
-    out.extend(
-        sock.drain_events()
-            .await
-            .into_iter()
-            .filter(|e| e.name.starts_with(prefix)),
-    );
     out
+}
+
+/// Creates a role through `c` (an event every admin socket receives) and asserts that it
+/// is the next `roles `/`users `/`access_group` event each of `socks` sees: an event
+/// that should not have been sent to them would arrive before it.
+async fn sentinel(c: &impl Client, socks: &[&SocketClient]) {
+    let slug = format!("sentinel-{}", uuid::Uuid::new_v4().simple());
+    ok(c.create("roles", json!({"slug": slug}), q()).await);
+    for sock in socks {
+        let next = sock.next_of(&["roles ", "users ", "access_group"]).await;
+        assert_eq!(next.name, "roles created", "{:?}", next.args);
+        assert_eq!(next.data()["slug"], json!(slug), "{:?}", next.args);
+    }
 }
 
 fn names(events: &[Event]) -> Vec<&str> {
@@ -93,17 +93,22 @@ async fn events_reach_authenticated_sockets_only(s: Setup) {
     if let Conn::Socket(caller) = &c {
         let own = collect(caller, "roles ", 4).await;
         assert_eq!(
-            names(&own).len(),
-            4,
+            names(&own),
+            names(&events),
             "the authenticated caller's socket gets the events too"
         );
+        sentinel(&c, &[&listener, caller]).await;
+    } else {
+        sentinel(&c, &[&listener]).await;
     }
-    let leaked = anonymous.drain_events().await;
-    assert!(
-        leaked.is_empty(),
-        "anonymous socket received {:?}",
-        names(&leaked)
-    );
+    // The anonymous socket logs in: the first event it then sees must be the sentinel
+    // (anything sent while it was anonymous would be queued before it).
+    ok(anonymous
+        .authenticate(
+            json!({"strategy": "local", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+        )
+        .await);
+    sentinel(&c, &[&anonymous]).await;
 }
 
 async fn no_events_after_logout(s: Setup) {
@@ -125,14 +130,9 @@ async fn no_events_after_logout(s: Setup) {
     let after = ok(c.create("roles", json!({"slug": "after"}), q()).await);
     let seen = collect(&sentinel, "roles ", 1).await;
     assert_eq!(seen[0].data(), &after);
-    let leaked = leaving.drain_events().await;
-    assert!(
-        leaked.is_empty(),
-        "logged-out socket received {:?}",
-        names(&leaked)
-    );
 
-    // Logging in again subscribes again.
+    // Logging in again subscribes again; the first event it then sees is the new one
+    // ("after", sent while logged out, would be queued before it).
     ok(leaving
         .authenticate(
             json!({"strategy": "local", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
@@ -140,8 +140,12 @@ async fn no_events_after_logout(s: Setup) {
         .await);
     ok(c.create("roles", json!({"slug": "again"}), q()).await);
     let back = collect(&leaving, "roles ", 1).await;
-    assert_eq!(back.len(), 1);
-    assert_eq!(back[0].data()["slug"], "again");
+    assert_eq!(
+        back[0].data()["slug"],
+        "again",
+        "logged-out socket got {:?}",
+        back[0]
+    );
 }
 
 async fn user_events_never_carry_passwords(s: Setup) {
@@ -159,6 +163,7 @@ async fn user_events_never_carry_passwords(s: Setup) {
     .await);
     let events = collect(&listener, "users ", 2).await;
     assert_eq!(names(&events), ["users created", "users patched"]);
+    sentinel(&c, &[&listener]).await;
     for e in &events {
         assert_no_password(e.data(), PASSWORD);
         assert_no_password(e.data(), new_password);
@@ -198,14 +203,7 @@ async fn failed_mutations_publish_nothing(s: Setup) {
     // Reads publish nothing.
     ok(c.find("roles", q()).await);
     ok(c.get("roles", first["id"].clone(), q()).await);
-    tokio::time::sleep(QUIET).await;
-    let rest: Vec<Event> = listener
-        .drain_events()
-        .await
-        .into_iter()
-        .filter(|e| e.name.starts_with("roles "))
-        .collect();
-    assert!(rest.is_empty(), "{:?}", names(&rest));
+    sentinel(&c, &[&listener]).await;
 }
 
 async fn events_name_the_service_path(s: Setup) {
@@ -229,4 +227,5 @@ async fn events_name_the_service_path(s: Setup) {
     );
     assert_eq!(e[0].data(), &t);
     assert_eq!(e[1].data(), &g);
+    sentinel(&c, &[&listener]).await;
 }

@@ -3,7 +3,6 @@
 //! the common-password rule, bcrypt imports, throttling and the custom audit events.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use roost::auth::throttle::ManualClock;
 use sea_orm::ConnectionTrait;
@@ -152,12 +151,15 @@ async fn login_writes_a_full_session_row(s: Setup) {
     // `get` and `$select` do not reveal them either.
     let one = ok(admin.get("auth_sessions", row["id"].clone(), q()).await);
     assert_no_session_secrets(&one, &token);
-    let e = admin
-        .find("auth_sessions", json!({"$select": ["jti"]}))
-        .await;
-    if let Ok(page) = e {
-        assert_no_session_secrets(&page, &token);
-    }
+    let e = expect_err(
+        admin
+            .find("auth_sessions", json!({"$select": ["jti"]}))
+            .await,
+        "BadRequest",
+        400,
+    );
+    assert_eq!(e.message(), "Unknown field 'jti'", "{}", e.body);
+    assert_no_session_secrets(&e.body, &token);
 }
 
 async fn jwt_reauthentication_reuses_the_session(s: Setup) {
@@ -212,7 +214,7 @@ async fn logout_revokes_its_session(s: Setup) {
         "NotAuthenticated",
         401,
     );
-    assert!(twin.wait_closed(Duration::from_secs(1)).await.is_some());
+    assert!(twin.wait_closed(WAIT).await.is_some());
     assert_eq!(custom_events(&admin, "logout", Some(uid)).await.len(), 1);
 }
 
@@ -236,7 +238,6 @@ async fn revoking_a_session_logs_out_a_live_socket(s: Setup) {
     ok(rest.get("users", json!(uid), q()).await);
     let listener = srv.admin_socket().await;
     let row = sessions_of(&rest_admin, uid).await.remove(0);
-    let started = Instant::now();
     let patched = ok(admin
         .patch(
             "auth_sessions",
@@ -247,12 +248,9 @@ async fn revoking_a_session_logs_out_a_live_socket(s: Setup) {
         .await);
     assert_eq!(patched["revoked"], true);
     assert_no_session_secrets(&patched, &token);
-    let reason = live.wait_closed(Duration::from_secs(1)).await;
-    assert!(
-        reason.is_some(),
-        "the revoked socket must be disconnected within a second"
-    );
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // WAIT is a failure deadline only: the socket must be disconnected, not "fast".
+    let reason = live.wait_closed(WAIT).await;
+    assert!(reason.is_some(), "the revoked socket must be disconnected");
     expect_err(
         rest.get("users", json!(uid), q()).await,
         "NotAuthenticated",
@@ -267,9 +265,13 @@ async fn revoking_a_session_logs_out_a_live_socket(s: Setup) {
         401,
     );
     // The realtime event carries no secret.
-    if let Some(event) = listener.wait_event("auth_sessions patched", WAIT).await {
-        assert_no_session_secrets(event.data(), &token);
-    }
+    let event = listener
+        .wait_event("auth_sessions patched", WAIT)
+        .await
+        .expect("the admin listener gets the auth_sessions patched event");
+    assert_eq!(event.data()["id"], row["id"], "{:?}", event.args);
+    assert_eq!(event.data()["revoked"], true, "{:?}", event.args);
+    assert_no_session_secrets(event.data(), &token);
     assert_eq!(
         custom_events(&rest_admin, "session_revoked", Some(uid))
             .await
@@ -318,13 +320,7 @@ async fn password_change_revokes_other_sessions(s: Setup) {
         "NotAuthenticated",
         401,
     );
-    assert!(
-        other_socket
-            .socket()
-            .wait_closed(Duration::from_secs(1))
-            .await
-            .is_some()
-    );
+    assert!(other_socket.socket().wait_closed(WAIT).await.is_some());
     let rows = sessions_of(&admin, uid).await;
     let revoked: Vec<bool> = rows.iter().map(|r| r["revoked"] == true).collect();
     assert_eq!(revoked.iter().filter(|r| **r).count(), 2, "{rows:?}");
@@ -344,7 +340,7 @@ async fn password_change_revokes_other_sessions(s: Setup) {
             401,
         );
     } else {
-        let closed = mine.socket().wait_closed(Duration::from_secs(1)).await;
+        let closed = mine.socket().wait_closed(WAIT).await;
         assert!(closed.is_some(), "the user's own socket is logged out too");
     }
 }

@@ -1,6 +1,6 @@
 //! Socket.IO specifics: frames, session binding, argument checks, acks, token expiry.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -197,9 +197,16 @@ async fn unknown_event_still_gets_an_ack(s: Setup) {
             .unwrap_or_else(|| {
                 panic!("no ack for unknown event {event:?}: a Feathers client would hang")
             });
+        // Feathers sends no ack here (the client hangs); Roost answers the one error
+        // Feathers gives for a method the service lacks (feathers-protocol §2.2).
         let e = socket::ack_to_result(ack).expect_err("unknown event must fail");
-        e.assert_well_formed();
-        assert!(matches!(e.code(), 400 | 404 | 405), "{event}: {}", e.body);
+        e.assert_kind("MethodNotAllowed", 405);
+        assert_eq!(
+            e.message(),
+            format!("Method '{event}' not allowed on service 'roles'"),
+            "{}",
+            e.body
+        );
     }
     // The socket still works afterwards.
     ok(sock.find("roles", q()).await);
@@ -294,25 +301,16 @@ async fn malformed_packets_do_not_hurt_others(s: Setup) {
     ] {
         bad.send_raw(frame);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A packet that does not parse closes the offending connection (socketioxide's
+    // PacketParsingError, as the socket.io server does); the wait is only a deadline.
+    let reason = bad
+        .wait_closed(WAIT)
+        .await
+        .expect("a malformed packet closes its connection");
+    assert!(reason.starts_with("transport close"), "{reason}");
+    // The bystander is unaffected.
     ok(bystander.find("roles", q()).await);
-    // The offending socket is either still usable or was disconnected; never a hang.
-    if bad.closed_reason().is_none() {
-        let ack = bad
-            .emit_with_ack(
-                vec![json!("find"), json!("roles"), json!({})],
-                Duration::from_secs(5),
-            )
-            .await;
-        if let Some(ack) = ack {
-            ok(socket::ack_to_result(ack));
-        } else {
-            assert!(
-                bad.closed_reason().is_some(),
-                "socket neither answered nor closed"
-            );
-        }
-    }
+    assert!(bystander.closed_reason().is_none());
     let r = srv.rest().raw("GET", "/health", None, &[]).await;
     assert_eq!(r.status, 200);
 }
@@ -414,19 +412,20 @@ async fn token_expiry_disconnects_the_socket() {
     let listener_ok = ok(sock.find("roles", q()).await);
     assert_page_shape(&listener_ok);
     let anon = srv.socket().await;
-    let started = Instant::now();
+    // The 30 s wait is a failure deadline only (12 test threads share two cores); what
+    // is checked is the reason and that the token had expired when it happened.
     let reason = sock
-        .wait_closed(Duration::from_secs(6))
+        .wait_closed(Duration::from_secs(30))
         .await
         .expect("the server must disconnect a socket whose token expired");
-    let waited = started.elapsed();
+    let closed_at = chrono::Utc::now().timestamp();
     assert_eq!(
         reason, "io server disconnect",
         "a Socket.IO DISCONNECT packet (41), not a dropped transport"
     );
     assert!(
-        waited <= Duration::from_millis(3500),
-        "disconnected {waited:?} after login, token lived 2 s"
+        closed_at >= claims["exp"].as_i64().unwrap(),
+        "disconnected at {closed_at}, before the token expired: {claims}"
     );
     // Anonymous sockets are not disconnected by someone else's expiry.
     assert!(anon.closed_reason().is_none());

@@ -32,11 +32,10 @@ pub const SECRET: &str = "test-secret-0123456789-abcdefghijklmnopq";
 /// A password the policy accepts (>= 12 characters, not common, not the email).
 pub const PASSWORD: &str = "Quiet-Lantern-Orbit-77";
 
-/// How long to wait for something that must happen (an event, a disconnect).
+/// How long to wait for something that must happen (an event, a disconnect): a failure
+/// deadline, never a pass condition. That something must NOT happen is shown with a
+/// sentinel instead (`SocketClient::next_of`), never by waiting.
 pub const WAIT: Duration = Duration::from_secs(5);
-/// How long to wait for something that must NOT happen, after a sentinel proved the
-/// server already delivered what it was going to deliver.
-pub const QUIET: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

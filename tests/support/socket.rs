@@ -295,6 +295,25 @@ impl SocketClient {
         }
     }
 
+    /// The next event whose name starts with one of `prefixes` (others are skipped);
+    /// fails the test if none arrives within `ACK_TIMEOUT` (a failure deadline only).
+    ///
+    /// To prove that an action produced NO event, cause a sentinel event after it and
+    /// assert that the sentinel is what this returns: events reach a socket in order, so
+    /// an unwanted one would come first.
+    pub async fn next_of(&self, prefixes: &[&str]) -> Event {
+        let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(event) = self.next_event(left).await else {
+                panic!("no {prefixes:?} event within {ACK_TIMEOUT:?}");
+            };
+            if prefixes.iter().any(|p| event.name.starts_with(p)) {
+                return event;
+            }
+        }
+    }
+
     /// Every event received so far (without waiting).
     pub async fn drain_events(&self) -> Vec<Event> {
         let mut rx = self.events.lock().await;
