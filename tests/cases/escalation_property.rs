@@ -1,12 +1,14 @@
 //! Property: no sequence of grant writes lets a caller (or anyone it writes for) end up
-//! holding a scope the caller did not hold before, in that context, unless the caller
-//! held `full_access`. Callers hold random subsets of the management scopes; writes go to
-//! every grant table, with ids in random spellings; holdings are read with the server's own
-//! scope loader (`roost::auth::scopes::load`) before and after.
+//! holding a scope the caller did not hold before, in that context, and no identity write
+//! (another user's password, email, phone or linked identity) lets it sign in as a user
+//! holding such a scope, unless the caller held `full_access`. Callers hold random subsets
+//! of the management scopes; writes go to every grant table, with ids in random spellings;
+//! holdings are read with the server's own scope loader (`roost::auth::scopes::load`)
+//! before and after.
 //!
 //! One server per run (SQLite; PostgreSQL too when `TEST_DATABASE_URL` is set); each case
-//! uses fresh users, on top of a shared world of roles, scopes and groups that earlier cases
-//! may have changed (which only widens what is tried).
+//! uses fresh users, on top of a shared world of roles, scopes and groups that earlier
+//! cases may have changed (which only widens what is tried).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -48,6 +50,14 @@ const MANAGEMENT: &[&str] = &[
     "roles",
     "roles_read",
     "events_read",
+    // Identity writes: taking over another account is a grant too.
+    "users_read",
+    "users_write",
+    "users_write_password",
+    "users_write_email",
+    "users_write_phone",
+    "user_oauth_providers_read",
+    "user_oauth_providers_write",
 ];
 
 /// An id as a client may spell it.
@@ -100,6 +110,13 @@ enum Op {
         role: usize,
         how: u8,
     },
+    /// Sets the sign-in details (password, email, phone, a linked identity) of the
+    /// administrator or of the other user.
+    Identity {
+        admin: bool,
+        kind: u8,
+        how: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -141,6 +158,11 @@ fn op() -> impl Strategy<Value = Op> {
         }),
         (i.clone(), any::<u8>()).prop_map(|(role, how)| Op::MoveGrant { role, how }),
         (i, any::<u8>()).prop_map(|(role, how)| Op::RemoveRoleScope { role, how }),
+        (any::<bool>(), 0u8..4, any::<u8>()).prop_map(|(admin, kind, how)| Op::Identity {
+            admin,
+            kind,
+            how
+        }),
     ]
 }
 
@@ -253,8 +275,17 @@ fn gained(before: &Held, after: &Held, caller: &Held) -> Vec<String> {
     out
 }
 
-async fn run_ops(c: &Conn, world: &World, me: i64, other: i64, my_role: i64, ops: &[Op]) {
-    for op in ops {
+/// Runs `ops`; returns the users whose sign-in details a call changed.
+async fn run_ops(
+    c: &Conn,
+    world: &World,
+    me: i64,
+    other: i64,
+    my_role: i64,
+    ops: &[Op],
+) -> Vec<i64> {
+    let mut taken_over = Vec::new();
+    for (n, op) in ops.iter().enumerate() {
         let res = match op.clone() {
             Op::UserRole { for_me, role, how } => {
                 let user = if for_me { me } else { other };
@@ -334,6 +365,29 @@ async fn run_ops(c: &Conn, world: &World, me: i64, other: i64, my_role: i64, ops
                     None => continue,
                 }
             }
+            Op::Identity { admin, kind, how } => {
+                let target = if admin { 1 } else { other };
+                let unique = format!("{me}-{n}-{how}");
+                let res = if kind == 3 {
+                    c.create(
+                        "user_oauth_providers",
+                        json!({"user_id": spelled(target, how), "slug": "gh", "sub": unique}),
+                        q(),
+                    )
+                    .await
+                } else {
+                    let data = match kind {
+                        0 => json!({"password": format!("Taken-Over-Passphrase-{unique}")}),
+                        1 => json!({"email": format!("taken-{unique}@roost.test")}),
+                        _ => json!({"phone": format!("+1555{me:03}{n:02}{how:03}")}),
+                    };
+                    c.patch("users", spelled(target, how), data, q()).await
+                };
+                if res.is_ok() {
+                    taken_over.push(target);
+                }
+                res
+            }
             Op::RemoveRoleScope { role, how } => {
                 let rows = c
                     .find("role_access_scopes", json!({"role_id": world.roles[role]}))
@@ -356,6 +410,7 @@ async fn run_ops(c: &Conn, world: &World, me: i64, other: i64, my_role: i64, ops
             assert!(e.code() < 500, "{op:?}: {}", e.body);
         }
     }
+    taken_over
 }
 
 fn property(setup: Setup) {
@@ -402,9 +457,23 @@ fn property(setup: Setup) {
             let my_before = held(&srv, me).await;
             let their_before = held(&srv, them).await;
             let c = srv.login(&format!("caller{n}@roost.test"), PASSWORD).await;
-            run_ops(&c, &world, me, them, role["id"].as_i64().unwrap(), &ops).await;
+            let taken_over =
+                run_ops(&c, &world, me, them, role["id"].as_i64().unwrap(), &ops).await;
             if my_before.global.contains("full_access") {
                 return;
+            }
+            // Whoever the caller can now sign in as holds nothing the caller did not.
+            let nothing = Held {
+                global: BTreeSet::new(),
+                groups: BTreeMap::new(),
+            };
+            for target in taken_over {
+                let theirs = gained(&nothing, &held(&srv, target).await, &my_before);
+                assert!(
+                    theirs.is_empty(),
+                    "the caller can sign in as user {target}, who holds {theirs:?} \
+                     (caller: {scopes:?}, ops: {ops:?})"
+                );
             }
             let mine = gained(&my_before, &held(&srv, me).await, &my_before);
             assert!(
