@@ -125,7 +125,7 @@ pub async fn build(
     ));
     let mut registry = Registry::new();
     let mut accounts_link = None;
-    services::register_all(&mut registry, &config, &passwords);
+    services::register_all(&mut registry, &config, &passwords, &notifier);
     let oauth = Arc::new(crate::oauth::OAuth::new(
         &config,
         Arc::new(crate::auth::crypto::load_or_generate(&config)?),

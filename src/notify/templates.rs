@@ -98,6 +98,37 @@ pub fn linked(locale: Option<&str>, provider: &str, address: &str) -> (String, S
     )
 }
 
+/// `(subject, body)` of the notice sent to an account's old address when its `email` or
+/// `phone` changed to `new_masked` (masked: the old address's holder may not be the
+/// account's holder any more). No secret in it.
+pub fn address_changed(locale: Option<&str>, field: &str, new_masked: &str) -> (String, String) {
+    let phone = field == "phone";
+    if is_french(locale) {
+        let what = if phone {
+            "numéro de téléphone"
+        } else {
+            "adresse e-mail"
+        };
+        return (
+            format!("Votre {what} a été changé"),
+            format!(
+                "Le {what} de votre compte a été changé pour {new_masked}.\nCette adresse ne reçoit plus de codes ni de liens pour ce compte.\n\nSi ce n'est pas vous, récupérez votre compte et fermez ses autres sessions.\n"
+            ),
+        );
+    }
+    let what = if phone {
+        "phone number"
+    } else {
+        "email address"
+    };
+    (
+        format!("Your {what} was changed"),
+        format!(
+            "The {what} of your account was changed to {new_masked}.\nThis address no longer receives codes or links for the account.\n\nIf this was not you, recover your account and sign out its other sessions.\n"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,10 +53,11 @@ pub fn register_all(
     registry: &mut Registry,
     config: &Arc<Config>,
     passwords: &Arc<crate::auth::password::PasswordGate>,
+    notifier: &Arc<crate::notify::Notifier>,
 ) {
     registry.register(
         users::PATH,
-        Arc::new(users::service(config, passwords.clone())),
+        Arc::new(users::service(config, passwords.clone(), notifier.clone())),
     );
     register!(registry, config;
         roles,

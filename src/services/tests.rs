@@ -24,6 +24,7 @@ impl Fixture {
             &mut registry,
             &Arc::new(config),
             &Arc::new(crate::auth::password::PasswordGate::new(1, 8)),
+            &Arc::new(crate::notify::Notifier::start(&Config::default()).unwrap()),
         );
         Self {
             db: crate::store::tests::sqlite().await,

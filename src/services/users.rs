@@ -27,7 +27,7 @@ use serde_json::{Map, Value, json};
 use crate::auth::{fields, grants, password};
 use crate::config::{Config, PasswordConfig};
 use crate::error::{Error, Result};
-use crate::notify::tokens;
+use crate::notify::{Message, Notifier, To, templates, tokens};
 use crate::service::{Access, Ctx, Policy};
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, now, parse_id};
 
@@ -89,9 +89,15 @@ fn unwritable_fields(ctx: &Ctx<'_>, id: &Value) -> Vec<&'static str> {
 struct UserRules {
     password: PasswordConfig,
     passwords: std::sync::Arc<password::PasswordGate>,
+    /// Tells an old address that the account moved away from it.
+    notifier: std::sync::Arc<Notifier>,
 }
 
-pub fn service(config: &Config, passwords: std::sync::Arc<password::PasswordGate>) -> SqlService {
+pub fn service(
+    config: &Config,
+    passwords: std::sync::Arc<password::PasswordGate>,
+    notifier: std::sync::Arc<Notifier>,
+) -> SqlService {
     let policy = Policy {
         create: Access::Signup,
         ..Policy::authenticated("users")
@@ -101,6 +107,7 @@ pub fn service(config: &Config, passwords: std::sync::Arc<password::PasswordGate
         .with_rules(UserRules {
             password: config.password.clone(),
             passwords,
+            notifier,
         })
 }
 
@@ -243,9 +250,10 @@ impl UserRules {
     }
 
     /// A changed email or phone is no longer verified: clears `email_verified_at` /
-    /// `phone_verified_at` when the write changes that address, and retires every unused
-    /// code and link sent to the old one.
+    /// `phone_verified_at` when the write changes that address, retires every unused code
+    /// and link sent to the old one, and tells the old address.
     async fn verified_resets(
+        &self,
         ctx: &Ctx<'_>,
         id: Option<&Value>,
         data: &Value,
@@ -265,7 +273,11 @@ impl UserRules {
         };
         use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
         let select = Query::select()
-            .columns([Alias::new("email"), Alias::new("phone")])
+            .columns([
+                Alias::new("email"),
+                Alias::new("phone"),
+                Alias::new("locale"),
+            ])
             .from(Alias::new("users"))
             .and_where(Expr::col(Alias::new("id")).eq(id))
             .to_owned();
@@ -288,9 +300,53 @@ impl UserRules {
                 out.insert(verified.into(), Value::Null);
                 // Codes and links sent to the old address prove nothing any more.
                 tokens::retire_channel(ctx.db, id, field).await?;
+                if let (Some(old), Some(new)) = (current, next) {
+                    let locale: Option<String> =
+                        row.try_get("", "locale").map_err(Error::internal)?;
+                    self.tell_old_address(ctx, id, field, old, new, locale.as_deref())
+                        .await?;
+                }
             }
         }
         Ok(out)
+    }
+
+    /// Tells the old address that the account's `field` moved to `new` (masked). Sent
+    /// only when the new address is free: a taken one fails the write (409) right after,
+    /// and the old address must not hear of a change that did not happen.
+    async fn tell_old_address(
+        &self,
+        ctx: &Ctx<'_>,
+        id: i64,
+        field: &str,
+        old: String,
+        new: &str,
+        locale: Option<&str>,
+    ) -> Result<()> {
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+        let taken = Query::select()
+            .column(Alias::new("id"))
+            .from(Alias::new("users"))
+            .and_where(Expr::col(Alias::new(field)).eq(new))
+            .and_where(Expr::col(Alias::new("id")).ne(id))
+            .limit(1)
+            .to_owned();
+        let taken = ctx
+            .db
+            .query_one(ctx.db.build(&taken))
+            .await
+            .map_err(Error::internal)?;
+        if taken.is_some() {
+            return Ok(());
+        }
+        let (to, new) = if field == "phone" {
+            (To::Phone(old), To::Phone(new.to_string()))
+        } else {
+            (To::Email(old), To::Email(new.to_string()))
+        };
+        let (subject, body) = templates::address_changed(locale, field, &new.masked());
+        self.notifier.send(Message { to, subject, body });
+        Ok(())
     }
 
     /// Values the service sets itself.
@@ -338,7 +394,10 @@ impl WriteRules for UserRules {
         let data = self.prepare(ctx, change.id(), data, write, &keep).await?;
         let mut server = Self::server_values(ctx, &data, write);
         if write != Write::Create {
-            server.extend(Self::verified_resets(ctx, change.id(), &data, write, &keep).await?);
+            server.extend(
+                self.verified_resets(ctx, change.id(), &data, write, &keep)
+                    .await?,
+            );
         }
         Ok(Prepared { data, server, keep })
     }

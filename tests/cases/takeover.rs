@@ -19,6 +19,7 @@ scenarios!(
     deleted_users_sockets_are_logged_out,
     own_sign_in_changes_need_the_current_password,
     expired_sessions_read_as_ended,
+    the_old_address_is_told_of_a_change,
 );
 
 /// A user whose email was verified through the `verify` flow.
@@ -417,4 +418,40 @@ async fn expired_sessions_read_as_ended(s: Setup) {
     for row in page_data(&rows) {
         assert_eq!(row["revoked"], true, "{row}");
     }
+}
+
+async fn the_old_address_is_told_of_a_change(s: Setup) {
+    let (srv, smtp) = setup(s).await;
+    let admin = srv.admin().await;
+    let me = srv.create_user(&admin, "first@roost.test").await;
+    srv.create_user(&admin, "taken@roost.test").await;
+    let c = srv.login("first@roost.test", PASSWORD).await;
+    // A change that fails (the address is taken) is not announced...
+    expect_err(
+        c.patch(
+            "users",
+            me["id"].clone(),
+            json!({"email": "taken@roost.test", "current_password": PASSWORD}),
+            q(),
+        )
+        .await,
+        "Conflict",
+        409,
+    );
+    // ...so the first notice the old address gets is for the change that happened.
+    ok(c.patch(
+        "users",
+        me["id"].clone(),
+        json!({"email": "second@roost.test", "current_password": PASSWORD}),
+        q(),
+    )
+    .await);
+    let notice = smtp.next_to("first@roost.test").await;
+    assert_eq!(notice.subject(), Some("Your email address was changed"));
+    let body = notice.body();
+    assert!(body.contains("s***@roost.test"), "{body}");
+    assert!(
+        !body.contains("second@roost.test"),
+        "the new address in full: {body}"
+    );
 }
