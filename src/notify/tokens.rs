@@ -75,15 +75,23 @@ fn same(a: &str, b: &str) -> bool {
 /// Retires every unused secret of `user_id` sent over `channel` (`email` / `phone`): the
 /// address they were sent to is no longer the account's.
 pub async fn retire_channel(db: Db<'_>, user_id: i64, channel: &str) -> Result<()> {
+    retire(db, user_id, channel, None).await
+}
+
+/// Marks the user's unused secrets of `channel` (and of `purpose`, if given) used.
+async fn retire(db: Db<'_>, user_id: i64, channel: &str, purpose: Option<Purpose>) -> Result<()> {
     let now = Utc::now();
-    let retire = Query::update()
+    let mut retire = Query::update();
+    retire
         .table(col(TABLE))
         .value(col("used_at"), now)
         .value(col("updated_at"), now)
         .and_where(Expr::col(col("user_id")).eq(user_id))
         .and_where(Expr::col(col("channel")).eq(channel))
-        .and_where(Expr::col(col("used_at")).is_null())
-        .to_owned();
+        .and_where(Expr::col(col("used_at")).is_null());
+    if let Some(purpose) = purpose {
+        retire.and_where(Expr::col(col("purpose")).eq(purpose.as_str()));
+    }
     db.execute(db.build(&retire))
         .await
         .map_err(Error::internal)?;
@@ -105,19 +113,8 @@ pub async fn issue(
     secret: &str,
     ttl: chrono::Duration,
 ) -> Result<()> {
+    retire(db, user_id, channel, Some(purpose)).await?;
     let now = Utc::now();
-    let retire = Query::update()
-        .table(col(TABLE))
-        .value(col("used_at"), now)
-        .value(col("updated_at"), now)
-        .and_where(Expr::col(col("user_id")).eq(user_id))
-        .and_where(Expr::col(col("purpose")).eq(purpose.as_str()))
-        .and_where(Expr::col(col("channel")).eq(channel))
-        .and_where(Expr::col(col("used_at")).is_null())
-        .to_owned();
-    db.execute(db.build(&retire))
-        .await
-        .map_err(Error::internal)?;
     let token_hash = hash(purpose, user_id, address, secret);
     let source = Query::select()
         .expr(Expr::col(col("id")))
