@@ -11,22 +11,13 @@
 //   node bench/account-timing.js --url http://127.0.0.1:3030 --admin-email admin@example.com \
 //     --admin-password ... [--n 100] [--json]
 
+import { parseArgs } from './args.js'
+
 const args = parseArgs(process.argv.slice(2))
 const URL_BASE = String(args.url ?? 'http://127.0.0.1:3030').replace(/\/$/, '')
 const N = Number(args.n ?? 100)
 const PER_USER = 4 // sends per address per purpose stay below the 5 free ones
 
-function parseArgs (argv) {
-  const out = {}
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    if (!a.startsWith('--')) continue
-    const next = argv[i + 1]
-    if (next === undefined || next.startsWith('--')) out[a.slice(2)] = true
-    else { out[a.slice(2)] = next; i++ }
-  }
-  return out
-}
 
 let ipCounter = 0
 function nextIp () {

@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs'
 import { io } from 'socket.io-client'
 
 import { startRoost, ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD } from '../test/helpers.js'
+import { parseArgs } from './args.js'
 
 const args = parseArgs(process.argv.slice(2))
 const SOCKETS = Number(args.sockets ?? 1000)
@@ -35,18 +36,6 @@ const BITS = [
   'user_group_roles_read', 'role_scopes_read'
 ]
 
-function parseArgs (argv) {
-  const out = {}
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    if (!a.startsWith('--')) continue
-    const key = a.slice(2)
-    const next = argv[i + 1]
-    if (next === undefined || next.startsWith('--')) out[key] = true
-    else { out[key] = next; i++ }
-  }
-  return out
-}
 
 /** A tiny REST client over fetch (the admin's). */
 function restClient (url) {

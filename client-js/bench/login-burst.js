@@ -13,6 +13,7 @@
 // raise RSS by no more than 150 MB and get no 5xx.
 
 import { readFileSync } from 'node:fs'
+import { parseArgs } from './args.js'
 
 const args = parseArgs(process.argv.slice(2))
 const URL_BASE = String(args.url ?? 'http://127.0.0.1:3030').replace(/\/$/, '')
@@ -20,18 +21,6 @@ const N = Number(args.n ?? 200)
 const PID = args.pid ? Number(args.pid) : null
 const SETTLE_MS = Number(args['settle-ms'] ?? 2000)
 
-function parseArgs (argv) {
-  const out = {}
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    if (!a.startsWith('--')) continue
-    const key = a.slice(2)
-    const next = argv[i + 1]
-    if (next === undefined || next.startsWith('--')) out[key] = true
-    else { out[key] = next; i++ }
-  }
-  return out
-}
 
 /** `{rss, hwm}` in kB from /proc/PID/status, or null. */
 function memory (pid) {

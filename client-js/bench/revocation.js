@@ -16,22 +16,12 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 
 import { startRoost, ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD } from '../test/helpers.js'
+import { parseArgs } from './args.js'
 
 const args = parseArgs(process.argv.slice(2))
 const TRIALS = Number(args.trials ?? 1000)
 const ADMIN_URL = String(args.db ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
 
-function parseArgs (argv) {
-  const out = {}
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    if (!a.startsWith('--')) continue
-    const next = argv[i + 1]
-    if (next === undefined || next.startsWith('--')) out[a.slice(2)] = true
-    else { out[a.slice(2)] = next; i++ }
-  }
-  return out
-}
 
 function psql (sql) {
   execFileSync('psql', [ADMIN_URL, '-v', 'ON_ERROR_STOP=1', '-q', '-c', sql], { stdio: 'inherit' })
