@@ -273,11 +273,17 @@ async fn own_sign_in_change(
     let Some(hash) = stored("password")?.filter(|h| !h.is_empty()) else {
         return Ok(()); // no password yet: the session is the proof
     };
-    let normal = |v: Option<&str>| v.map(|s| s.trim().to_lowercase());
+    // Compared in the form the users service stores: emails normalised, phones as sent.
+    let stored_form = |field: &str, v: Option<&str>| match field {
+        "email" => v.map(crate::services::users::normalize_email),
+        _ => v.map(str::to_string),
+    };
     let mut changed = None;
     for field in ["password", "email", "phone"] {
         let Some(new) = data.get(field) else { continue };
-        if field == "password" || normal(new.as_str()) != normal(stored(field)?.as_deref()) {
+        if field == "password"
+            || stored_form(field, new.as_str()) != stored_form(field, stored(field)?.as_deref())
+        {
             changed = Some(field);
             break;
         }

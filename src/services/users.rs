@@ -65,7 +65,7 @@ const SIGN_IN_FIELDS: [&str; 3] = ["password", "email", "phone"];
 
 /// The fields of user `id` that an outside caller may not write (another user's fields
 /// without their `users_write_<field>` scope): an `update` keeps them as they are.
-fn unwritable_fields(ctx: &Ctx<'_>, id: &Value) -> Vec<&'static str> {
+fn unwritable_fields(ctx: &Ctx<'_>, table: &Table, id: &Value) -> Vec<&'static str> {
     let Some(principal) = ctx
         .params
         .principal
@@ -77,7 +77,7 @@ fn unwritable_fields(ctx: &Ctx<'_>, id: &Value) -> Vec<&'static str> {
     if principal.scopes.is_full() || parse_id(id) == Some(principal.user_id) {
         return Vec::new();
     }
-    table()
+    table
         .columns()
         .iter()
         .map(|c| c.name)
@@ -109,6 +109,11 @@ pub fn service(
             passwords,
             notifier,
         })
+}
+
+/// The form an email is stored in (and compared in): trimmed, lowercased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
 }
 
 /// A plausible address: `local@domain.tld`, no spaces or control characters.
@@ -224,7 +229,7 @@ impl UserRules {
                     "must be a string",
                 ));
             };
-            let email = email.trim().to_lowercase();
+            let email = normalize_email(email);
             if !valid_email(&email) {
                 return Err(field_error(
                     "email",
@@ -373,7 +378,7 @@ impl WriteRules for UserRules {
     async fn before_write(
         &self,
         ctx: &Ctx<'_>,
-        _store: &SqlService,
+        store: &SqlService,
         change: Change<'_>,
         data: Value,
     ) -> Result<Prepared> {
@@ -388,7 +393,7 @@ impl WriteRules for UserRules {
             grants::may_act_as(ctx, target).await?;
         }
         let keep = match change {
-            Change::Update(id) => unwritable_fields(ctx, id),
+            Change::Update(id) => unwritable_fields(ctx, store.table(), id),
             _ => Vec::new(),
         };
         let data = self.prepare(ctx, change.id(), data, write, &keep).await?;
