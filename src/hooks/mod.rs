@@ -61,21 +61,26 @@ async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {
 /// one): refused here, once for every service, strategy, id and query value, with the
 /// field named.
 fn refuse_nul(call: &Call) -> Result<()> {
-    fn find(value: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::{Map, Value};
+    // The field a NUL is reported under: the nearest key that is not an operator.
+    fn in_map(map: &Map<String, Value>, at: &str) -> Option<String> {
+        map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some(at.to_string());
+            }
+            let field = if k.starts_with('$') || at == "id" {
+                at
+            } else {
+                k.as_str()
+            };
+            find(v, field)
+        })
+    }
+    fn find(value: &Value, at: &str) -> Option<String> {
         match value {
-            serde_json::Value::String(s) => s.contains('\0').then(|| at.to_string()),
-            serde_json::Value::Array(items) => items.iter().find_map(|v| find(v, at)),
-            serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
-                if k.contains('\0') {
-                    return Some(at.to_string());
-                }
-                let field = if k.starts_with('$') || at == "id" {
-                    at
-                } else {
-                    k.as_str()
-                };
-                find(v, field)
-            }),
+            Value::String(s) => s.contains('\0').then(|| at.to_string()),
+            Value::Array(items) => items.iter().find_map(|v| find(v, at)),
+            Value::Object(map) => in_map(map, at),
             _ => None,
         }
     }
@@ -84,12 +89,7 @@ fn refuse_nul(call: &Call) -> Result<()> {
         .as_ref()
         .and_then(|id| find(id, "id"))
         .or_else(|| find(&call.data, "data"))
-        .or_else(|| {
-            call.params
-                .query
-                .iter()
-                .find_map(|(k, v)| find(&json!({ k.clone(): v }), "query"))
-        });
+        .or_else(|| in_map(&call.params.query, "query"));
     match found {
         Some(field) => Err(Error::bad_request(format!(
             "Invalid value for '{field}': NUL characters are not allowed"
