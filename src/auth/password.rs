@@ -8,6 +8,7 @@
 //! a burst beyond `workers + queue` jobs is refused at once with 503 `Unavailable` and
 //! `Retry-After` instead of piling up blocking threads and memory.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -138,13 +139,17 @@ pub struct PasswordGate {
     jobs: SyncSender<Job>,
     workers: usize,
     queue: usize,
+    /// Jobs accepted and not yet finished (running or waiting): at most workers + queue.
+    /// Counted here rather than left to the channel, whose room depends on whether a
+    /// worker happens to be parked on it at that instant.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl PasswordGate {
     /// `workers` threads (at least 1) and room for `queue` waiting jobs.
     pub fn new(workers: usize, queue: usize) -> Self {
         let workers = workers.max(1);
-        let (jobs, rx) = sync_channel::<Job>(queue);
+        let (jobs, rx) = sync_channel::<Job>(workers + queue);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..workers {
             let rx = rx.clone();
@@ -160,6 +165,7 @@ impl PasswordGate {
             jobs,
             workers,
             queue,
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -182,21 +188,33 @@ impl PasswordGate {
         &self,
         f: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T> {
+        let busy = || {
+            let mut error = Error::new(
+                ErrorKind::Unavailable,
+                "The server is busy checking passwords, try again shortly",
+            );
+            error.retry_after = Some(RETRY_AFTER_SECS);
+            error
+        };
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.workers + self.queue {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(busy());
+        }
         let (tx, rx) = oneshot::channel();
+        let in_flight = self.in_flight.clone();
         let job: Job = Box::new(move |memory| {
-            let _ = tx.send(f(memory));
+            let out = f(memory);
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+            let _ = tx.send(out);
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                let mut error = Error::new(
-                    ErrorKind::Unavailable,
-                    "The server is busy checking passwords, try again shortly",
-                );
-                error.retry_after = Some(RETRY_AFTER_SECS);
-                return Err(error);
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                return Err(busy());
             }
             Err(TrySendError::Disconnected(_)) => {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
                 return Err(Error::internal("password workers stopped"));
             }
         }
