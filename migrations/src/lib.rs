@@ -15,6 +15,7 @@ mod m0003_session_jti;
 mod m0004_one_time_tokens;
 mod m0005_oauth;
 mod m0006_bus_outbox;
+mod m0007_email_changes;
 mod schema;
 
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_one_time_tokens::Migration),
             Box::new(m0005_oauth::Migration),
             Box::new(m0006_bus_outbox::Migration),
+            Box::new(m0007_email_changes::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Db, Params, Principal, Service};
+use crate::service::{Ctx, Db, Effects, Params, Principal, Service};
 
 /// The path of the users service, which authentication loads principals from.
 pub const USERS_PATH: &str = "users";
@@ -41,10 +41,12 @@ pub async fn load_user(
 ) -> Result<Value> {
     let users = users.ok_or_else(|| Error::internal("users service is not registered"))?;
     let params = Params::internal();
+    let effects = Effects::default();
     let ctx = Ctx {
         db,
         params: &params,
         path: USERS_PATH,
+        effects: &effects,
     };
     match users.get(&ctx, &json!(user_id)).await {
         Ok(user) => Ok(user),

@@ -7,17 +7,22 @@ use serde_json::Value;
 use super::audit;
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::service::{Call, Ctx, Db, Method, Service};
+use crate::service::{Call, Ctx, Db, Effects, Method, Service};
 
-pub async fn run(app: &App, service: &dyn Service, call: &Call) -> Result<Value> {
+/// The method's answer, and whether it stands for a change that happened (see
+/// [`Effects::mark_unchanged`]).
+pub async fn run(app: &App, service: &dyn Service, call: &Call) -> Result<(Value, bool)> {
+    let effects = Effects::default();
     let audited = service.policy().audit;
     let Some(event) = call.method.event().filter(|_| audited) else {
         let ctx = Ctx {
             db: Db::Pool(&app.db),
             params: &call.params,
             path: &call.path,
+            effects: &effects,
         };
-        return dispatch(service, &ctx, call).await;
+        let value = dispatch(service, &ctx, call).await?;
+        return Ok((value, !effects.unchanged()));
     };
     // SQLite has one writer: queue here rather than fail with "database is locked".
     let _writer = match &app.write_gate {
@@ -29,11 +34,15 @@ pub async fn run(app: &App, service: &dyn Service, call: &Call) -> Result<Value>
         db: Db::Tx(&tx),
         params: &call.params,
         path: &call.path,
+        effects: &effects,
     };
     let value = dispatch(service, &ctx, call).await?;
-    audit::record(ctx.db, &call.path, event, &value, call.params.user_id()).await?;
+    let changed = !effects.unchanged();
+    if changed {
+        audit::record(ctx.db, &call.path, event, &value, call.params.user_id()).await?;
+    }
     tx.commit().await.map_err(Error::internal)?;
-    Ok(value)
+    Ok((value, changed))
 }
 
 async fn dispatch(service: &dyn Service, ctx: &Ctx<'_>, call: &Call) -> Result<Value> {

@@ -43,14 +43,16 @@ async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {
     let policy = service.policy();
     authenticate::run(app, policy, &mut call).await?;
     authorize::run(app, service.as_ref(), &mut call).await?;
-    let records = execute::run(app, service.as_ref(), &call).await?;
-    crate::auth::sessions::after_commit(app, &call, &records).await;
-    if crate::auth::scopes::affects_scopes(&call.path, call.method) {
-        app.scopes.invalidate_all(); // committed: roles or memberships may have changed
+    let (records, changed) = execute::run(app, service.as_ref(), &call).await?;
+    if changed {
+        crate::auth::sessions::after_commit(app, &call, &records).await;
+        if crate::auth::scopes::affects_scopes(&call.path, call.method) {
+            app.scopes.invalidate_all(); // committed: roles or memberships may have changed
+        }
     }
     let records = protect::run(records);
     let value = protect::for_caller(records.clone(), policy, &call.params);
-    if policy.publish {
+    if policy.publish && changed {
         publish::run(app, policy, &call, &records).await;
     }
     let effect = connection::effect(&call, &value);

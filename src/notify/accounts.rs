@@ -307,6 +307,63 @@ impl Accounts {
         Ok(())
     }
 
+    /// A server-side `users` call through the whole pipeline (audit row, realtime event).
+    pub async fn run_users(
+        &self,
+        method: crate::service::Method,
+        id: Option<Value>,
+        data: Value,
+        params: crate::service::Params,
+    ) -> Result<Value> {
+        let app = self.app.get()?;
+        let call = crate::service::Call {
+            path: crate::services::users::PATH.to_string(),
+            method,
+            id,
+            data,
+            params,
+        };
+        Ok(crate::hooks::run(&app, call).await?.value)
+    }
+
+    /// Completes a waiting email change that `secret` proves (`email_change`): the account
+    /// moves to `email` through the `users` service (audited and published like any
+    /// change; codes for the old address retired, the old address told), and the new
+    /// address is verified. `None` when no waiting change matches.
+    pub async fn confirm_email_change(
+        &self,
+        email: &str,
+        secret: &str,
+        max_attempts: i64,
+    ) -> Result<Option<i64>> {
+        let user_id = {
+            let _writer = self.write_lock().await;
+            let tx = self.db.begin().await.map_err(Error::internal)?;
+            let user_id =
+                super::email_change::confirm(Db::Tx(&tx), email, secret, max_attempts).await?;
+            tx.commit().await.map_err(Error::internal)?;
+            user_id
+        };
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        self.run_users(
+            crate::service::Method::Patch,
+            Some(serde_json::json!(user_id)),
+            serde_json::json!({ "email": email }),
+            crate::service::Params::internal(),
+        )
+        .await?;
+        let verified = Query::update()
+            .table(Alias::new("users"))
+            .value(Alias::new("email_verified_at"), chrono::Utc::now())
+            .and_where(Expr::col(Alias::new("id")).eq(user_id))
+            .and_where(Expr::col(Alias::new("email")).eq(email))
+            .to_owned();
+        self.write(vec![verified], "verified", user_id).await?;
+        Ok(Some(user_id))
+    }
+
     /// Runs `f` on a transaction under the write gate, then records `event` in it.
     pub async fn write(
         &self,

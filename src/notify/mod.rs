@@ -16,6 +16,7 @@
 //! - `none`: nothing is sent (each message is logged as undeliverable).
 
 pub mod accounts;
+pub mod email_change;
 pub mod templates;
 pub mod tokens;
 mod transport;

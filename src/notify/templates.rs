@@ -129,6 +129,39 @@ pub fn address_changed(locale: Option<&str>, field: &str, new_masked: &str) -> (
     )
 }
 
+/// The link that moves an account to `address` (an email change waits for it).
+pub fn confirm_email_change(locale: Option<&str>, address: &str, secret: &str) -> (String, String) {
+    if is_french(locale) {
+        return (
+            "Confirmez votre nouvelle adresse".into(),
+            format!(
+                "Pour que votre compte utilise désormais {address}, envoyez ce jeton à verify :\n\n{secret}\n\nIl expire dans 1 heure. Jusque-là, votre compte garde son adresse actuelle.\nSi vous n'avez rien demandé, ignorez ce message.\n"
+            ),
+        );
+    }
+    (
+        "Confirm your new email address".into(),
+        format!(
+            "To move your account to {address},\nsend this token to verify:\n\n{secret}\n\nIt expires in 1 hour. Until then the account keeps its current address.\nIf you did not ask for it, ignore this message.\n"
+        ),
+    )
+}
+
+/// Tells the owner of an address that someone tried to give it to another account (a
+/// sign-up or an email change): the answer to them did not say it was taken.
+pub fn address_in_use(locale: Option<&str>) -> (String, String) {
+    if is_french(locale) {
+        return (
+            "Quelqu'un a essayé d'utiliser votre adresse".into(),
+            "Quelqu'un a essayé d'utiliser cette adresse pour un autre compte (inscription ou changement d'adresse). Rien n'a changé : l'adresse reste à votre compte.\n\nSi c'était vous, connectez-vous, ou choisissez un nouveau mot de passe avec recover. Sinon, ignorez ce message.\n".into(),
+        );
+    }
+    (
+        "Someone tried to use your email address".into(),
+        "Someone tried to use this address for another account (a sign-up or an address change). Nothing changed: the address stays with your account.\n\nIf it was you, sign in instead, or choose a new password with recover. If not, ignore this message.\n".into(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,8 @@ pub enum Purpose {
     Verify,
     Recover,
     Invite,
+    /// Moves an account to a new email address (`email_changes`, not this table).
+    EmailChange,
 }
 
 impl Purpose {
@@ -35,6 +37,7 @@ impl Purpose {
             Purpose::Verify => "verify",
             Purpose::Recover => "recover",
             Purpose::Invite => "invite",
+            Purpose::EmailChange => "email_change",
         }
     }
 }
@@ -51,7 +54,7 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hash(purpose: Purpose, user_id: i64, address: &str, secret: &str) -> String {
+pub(super) fn hash(purpose: Purpose, user_id: i64, address: &str, secret: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"roost-one-time-token/2\0");
     h.update(purpose.as_str().as_bytes());
@@ -184,33 +187,73 @@ pub async fn consume(
     else {
         return Ok(false);
     };
-    let id: i64 = row.try_get("", "id").map_err(Error::internal)?;
-    let stored: String = row.try_get("", "token_hash").map_err(Error::internal)?;
-    let expires_at: Option<DateTime<Utc>> =
-        row.try_get("", "expires_at").map_err(Error::internal)?;
-    let attempts: Option<i64> = row.try_get("", "attempts").map_err(Error::internal)?;
-    let attempts = attempts.unwrap_or(0);
     let now = Utc::now();
-    let live = expires_at.is_some_and(|e| e > now) && attempts < max_attempts;
-    let matches = live && same(&stored, &hash(purpose, user_id, address, secret));
-    let mut update = Query::update();
-    update
-        .table(col(TABLE))
-        .value(col("updated_at"), now)
-        .and_where(Expr::col(col("id")).eq(id));
-    if matches {
-        update.value(col("used_at"), now);
-    } else {
-        let attempts = attempts.saturating_add(1);
-        update.value(col("attempts"), attempts);
-        if attempts >= max_attempts || !live {
-            update.value(col("used_at"), now);
-        }
-    }
+    let stored = Stored::read(&row, now, max_attempts)?;
+    let matches = stored.matches(&hash(purpose, user_id, address, secret));
+    let update = stored.outcome(TABLE, matches, now, max_attempts);
     db.execute(db.build(&update))
         .await
         .map_err(Error::internal)?;
     Ok(matches)
+}
+
+/// A stored secret row (`id, token_hash, expires_at, attempts`), as a check reads it.
+pub(super) struct Stored {
+    id: i64,
+    hash: String,
+    attempts: i64,
+    /// Not expired, not out of attempts.
+    live: bool,
+}
+
+impl Stored {
+    pub(super) fn read(
+        row: &sea_orm::QueryResult,
+        now: DateTime<Utc>,
+        max_attempts: i64,
+    ) -> Result<Self> {
+        let expires_at: Option<DateTime<Utc>> =
+            row.try_get("", "expires_at").map_err(Error::internal)?;
+        let attempts: Option<i64> = row.try_get("", "attempts").map_err(Error::internal)?;
+        let attempts = attempts.unwrap_or(0);
+        Ok(Self {
+            id: row.try_get("", "id").map_err(Error::internal)?,
+            hash: row.try_get("", "token_hash").map_err(Error::internal)?,
+            attempts,
+            live: expires_at.is_some_and(|e| e > now) && attempts < max_attempts,
+        })
+    }
+
+    /// The row is live and holds `expected` (compared in constant time).
+    pub(super) fn matches(&self, expected: &str) -> bool {
+        self.live && same(&self.hash, expected)
+    }
+
+    /// The update recording a check: a match uses the secret up; a miss counts an
+    /// attempt, and a secret out of attempts or no longer live is used up too.
+    pub(super) fn outcome(
+        &self,
+        table: &str,
+        matched: bool,
+        now: DateTime<Utc>,
+        max_attempts: i64,
+    ) -> sea_orm::sea_query::UpdateStatement {
+        let mut update = Query::update();
+        update
+            .table(col(table))
+            .value(col("updated_at"), now)
+            .and_where(Expr::col(col("id")).eq(self.id));
+        if matched {
+            update.value(col("used_at"), now);
+        } else {
+            let attempts = self.attempts.saturating_add(1);
+            update.value(col("attempts"), attempts);
+            if attempts >= max_attempts || !self.live {
+                update.value(col("used_at"), now);
+            }
+        }
+        update
+    }
 }
 
 #[cfg(test)]

@@ -195,6 +195,28 @@ pub struct Ctx<'a> {
     pub db: Db<'a>,
     pub params: &'a Params,
     pub path: &'a str,
+    /// What the call did besides its answer (read by the pipeline after the method).
+    pub effects: &'a Effects,
+}
+
+/// What a call did besides its answer.
+#[derive(Debug, Default)]
+pub struct Effects {
+    unchanged: std::sync::atomic::AtomicBool,
+}
+
+impl Effects {
+    /// The answer stands for a change that did not happen (a sign-up with a taken
+    /// address answers like a new account): nothing is audited as a row change,
+    /// published, or applied to sessions and caches.
+    pub fn mark_unchanged(&self) {
+        self.unchanged
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn unchanged(&self) -> bool {
+        self.unchanged.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// A Feathers service. Methods a service lacks keep the default and answer 405; they

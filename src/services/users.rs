@@ -16,6 +16,11 @@
 //!   are written by server-side calls only (verification, invitation flows); `updated_by`
 //!   is set to the caller on update / patch. `joined_date` is set when a user is created
 //!   with a password.
+//! - A sign-up (create with no caller) whose email or phone has an account answers like a
+//!   new account without writing one, and mails the owner. An email change by a caller
+//!   without `users_read` waits for the link sent to the new address (`notify::email_change`,
+//!   completed by `verify`). See the README, "Answers that do not tell whether an address
+//!   has an account".
 //! - Access: `create` follows `signup.open` (`Access::Signup`); the rest needs a caller.
 //!   Scopes (prefix `users`): `users_read`, `users_create`, `users_write`, `users_remove`
 //!   and the field scopes of DESIGN §4.
@@ -27,9 +32,12 @@ use serde_json::{Map, Value, json};
 use crate::auth::{fields, grants, password};
 use crate::config::{Config, PasswordConfig};
 use crate::error::{Error, Result};
-use crate::notify::{Message, Notifier, To, templates, tokens};
+use crate::hooks::record_custom;
+use crate::notify::{Message, Notifier, To, email_change, templates, tokens};
 use crate::service::{Access, Ctx, Policy};
-use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, now, parse_id};
+use crate::store::{
+    Change, Column, Prepared, SqlService, StandIn, Table, WriteRules, now, parse_id,
+};
 
 pub const PATH: &str = "users";
 
@@ -172,6 +180,57 @@ pub fn check_password(
         ));
     }
     crate::auth::password_policy::check(password, data).map_err(|rule| password_error(&rule))
+}
+
+/// Whether the caller may read every account anyway (so a conflict tells them nothing).
+fn reads_accounts(ctx: &Ctx<'_>) -> bool {
+    ctx.params.is_internal()
+        || ctx
+            .params
+            .principal
+            .as_ref()
+            .is_some_and(|p| p.scopes.has("users_read"))
+}
+
+/// The account an address or id names, as far as these rules need it.
+struct Holder {
+    id: i64,
+    email: String,
+    locale: Option<String>,
+}
+
+async fn holder_where(
+    ctx: &Ctx<'_>,
+    column: &str,
+    value: impl Into<sea_orm::Value>,
+) -> Result<Option<Holder>> {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let select = Query::select()
+        .columns([Alias::new("id"), Alias::new("email"), Alias::new("locale")])
+        .from(Alias::new(PATH))
+        .and_where(Expr::col(Alias::new(column)).eq(value))
+        .limit(1)
+        .to_owned();
+    let row = ctx
+        .db
+        .query_one(ctx.db.build(&select))
+        .await
+        .map_err(Error::internal)?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Holder {
+        id: row.try_get("", "id").map_err(Error::internal)?,
+        email: row.try_get("", "email").map_err(Error::internal)?,
+        locale: row.try_get("", "locale").map_err(Error::internal)?,
+    }))
+}
+
+/// The account whose `field` (`email` / `phone`, in stored form) is `value`.
+async fn account_with(ctx: &Ctx<'_>, field: &str, value: &str) -> Result<Option<Holder>> {
+    holder_where(ctx, field, value.to_string()).await
+}
+
+async fn account_by_id(ctx: &Ctx<'_>, id: i64) -> Result<Option<Holder>> {
+    holder_where(ctx, "id", id).await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -328,20 +387,8 @@ impl UserRules {
         new: &str,
         locale: Option<&str>,
     ) -> Result<()> {
-        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-        let taken = Query::select()
-            .column(Alias::new("id"))
-            .from(Alias::new("users"))
-            .and_where(Expr::col(Alias::new(field)).eq(new))
-            .and_where(Expr::col(Alias::new("id")).ne(id))
-            .limit(1)
-            .to_owned();
-        let taken = ctx
-            .db
-            .query_one(ctx.db.build(&taken))
-            .await
-            .map_err(Error::internal)?;
-        if taken.is_some() {
+        let taken = account_with(ctx, field, new).await?;
+        if taken.is_some_and(|holder| holder.id != id) {
             return Ok(());
         }
         let (to, new) = if field == "phone" {
@@ -351,6 +398,92 @@ impl UserRules {
         };
         let (subject, body) = templates::address_changed(locale, field, &new.masked());
         self.notifier.send(Message { to, subject, body });
+        Ok(())
+    }
+
+    /// A sign-up (a create with no caller) with an email or phone that already has an
+    /// account answers like a new account without writing one ([`StandIn`]), and the
+    /// owner is told by mail: the answer never says whether the address is taken.
+    async fn signup_stand_in(&self, ctx: &Ctx<'_>, data: &Value) -> Result<Option<StandIn>> {
+        if ctx.params.is_internal() || ctx.params.principal.is_some() {
+            return Ok(None);
+        }
+        let mut stand_in = StandIn::default();
+        let mut owner = None;
+        for field in ["email", "phone"] {
+            let Some(value) = data.get(field).and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(account) = account_with(ctx, field, value).await? else {
+                continue;
+            };
+            // Unique, and never a real address (`.invalid` is reserved, RFC 2606).
+            let placeholder = format!("stand-in-{}@roost.invalid", tokens::random_token());
+            stand_in
+                .placeholders
+                .insert(field.into(), json!(placeholder));
+            stand_in.shown.insert(field.into(), json!(value));
+            owner.get_or_insert(account);
+        }
+        let Some(owner) = owner else {
+            return Ok(None);
+        };
+        record_custom(ctx.db, "signup_existing_address", Some(owner.id)).await?;
+        let (subject, body) = templates::address_in_use(owner.locale.as_deref());
+        self.notifier.send(Message {
+            to: To::Email(owner.email),
+            subject,
+            body,
+        });
+        Ok(Some(stand_in))
+    }
+
+    /// A caller who cannot read every account does not move an account to a new email at
+    /// once: the email is taken out of the write (kept as it is on an update) and a link
+    /// goes to the new address, or a notice to its owner when it has an account
+    /// (`notify::email_change`). The answer is the same either way.
+    async fn defer_email_change(
+        &self,
+        ctx: &Ctx<'_>,
+        target: i64,
+        data: &mut Value,
+        write: Write,
+        keep: &mut Vec<&'static str>,
+    ) -> Result<()> {
+        if reads_accounts(ctx) {
+            return Ok(());
+        }
+        let Some(new) = data
+            .get("email")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return Ok(());
+        };
+        let Some(account) = account_by_id(ctx, target).await? else {
+            return Ok(()); // the write answers 404
+        };
+        if account.email == new {
+            return Ok(());
+        }
+        if let Value::Object(map) = data {
+            map.remove("email");
+        }
+        if write == Write::Update {
+            keep.push("email");
+        }
+        let secret = tokens::random_token();
+        email_change::request(ctx.db, target, &new, &secret).await?;
+        record_custom(ctx.db, "email_change_requested", Some(target)).await?;
+        let (subject, body) = match account_with(ctx, "email", &new).await? {
+            Some(owner) => templates::address_in_use(owner.locale.as_deref()),
+            None => templates::confirm_email_change(account.locale.as_deref(), &new, &secret),
+        };
+        self.notifier.send(Message {
+            to: To::Email(new),
+            subject,
+            body,
+        });
         Ok(())
     }
 
@@ -392,19 +525,31 @@ impl WriteRules for UserRules {
         {
             grants::may_act_as(ctx, target).await?;
         }
-        let keep = match change {
+        let mut keep = match change {
             Change::Update(id) => unwritable_fields(ctx, store.table(), id),
             _ => Vec::new(),
         };
-        let data = self.prepare(ctx, change.id(), data, write, &keep).await?;
+        let mut data = self.prepare(ctx, change.id(), data, write, &keep).await?;
         let mut server = Self::server_values(ctx, &data, write);
-        if write != Write::Create {
+        let mut stand_in = None;
+        if write == Write::Create {
+            stand_in = self.signup_stand_in(ctx, &data).await?;
+        } else {
+            if let Some(target) = change.id().and_then(parse_id) {
+                self.defer_email_change(ctx, target, &mut data, write, &mut keep)
+                    .await?;
+            }
             server.extend(
                 self.verified_resets(ctx, change.id(), &data, write, &keep)
                     .await?,
             );
         }
-        Ok(Prepared { data, server, keep })
+        Ok(Prepared {
+            data,
+            server,
+            keep,
+            stand_in,
+        })
     }
 
     fn schema(&self, schema: &mut Value) {

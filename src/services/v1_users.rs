@@ -37,8 +37,7 @@ use crate::notify::accounts::{self, Accounts};
 use crate::notify::tokens::{self, Purpose};
 use crate::notify::{Kind, Message, To};
 use crate::service::policy::scope_rule;
-use crate::service::{Access, Call, Ctx, Db, Method, Params, Policy, Service};
-use crate::services::users;
+use crate::service::{Access, Ctx, Db, Method, Params, Policy, Service};
 
 pub const USERS_PATH: &str = "v1/users";
 pub const INVITE_PATH: &str = "v1/users/invite";
@@ -368,26 +367,7 @@ impl InviteService {
         }
     }
 
-    /// A server-side `users` call through the whole pipeline (audit row, realtime event).
-    async fn run_users(
-        &self,
-        method: Method,
-        id: Option<Value>,
-        data: Value,
-        params: Params,
-    ) -> Result<Value> {
-        let app = self.accounts.app.get()?;
-        let call = Call {
-            path: users::PATH.to_string(),
-            method,
-            id,
-            data,
-            params,
-        };
-        Ok(crate::hooks::run(&app, call).await?.value)
-    }
-
-    /// [`InviteService::run_users`] with the inviter as the actor.
+    /// [`Accounts::run_users`] with the inviter as the actor.
     async fn as_inviter(
         &self,
         ctx: &Ctx<'_>,
@@ -397,7 +377,7 @@ impl InviteService {
     ) -> Result<Value> {
         let mut params = Params::internal();
         params.principal = ctx.params.principal.clone();
-        self.run_users(method, id, data, params).await
+        self.accounts.run_users(method, id, data, params).await
     }
 }
 
@@ -518,13 +498,14 @@ impl Service for InviteService {
             "joined_date": now,
             "email_verified_at": now,
         });
-        self.run_users(
-            Method::Patch,
-            Some(json!(account.id)),
-            data,
-            Params::internal(),
-        )
-        .await?;
+        self.accounts
+            .run_users(
+                Method::Patch,
+                Some(json!(account.id)),
+                data,
+                Params::internal(),
+            )
+            .await?;
         self.accounts
             .write(Vec::new(), "invite_accepted", account.id)
             .await?;

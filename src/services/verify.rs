@@ -5,7 +5,9 @@
 //!   1 hour) is sent to it. Throttled per address and IP.
 //! - `patch(emailOrPhone, {token})` -> `{verified: true}` and sets `email_verified_at` /
 //!   `phone_verified_at` (audited as `verified`). A wrong, expired or used token, or an
-//!   unknown address, is the same 400 "Invalid or expired token".
+//!   unknown address, is the same 400 "Invalid or expired token". The same call completes
+//!   an email change waiting for the new address (`notify::email_change`): the account
+//!   moves to it, verified.
 
 use std::sync::Arc;
 
@@ -89,6 +91,15 @@ impl Service for VerifyService {
         let data = accounts::object(data)?;
         let token =
             accounts::text(&data, "token").map_err(|_| Error::bad_request(INVALID_TOKEN))?;
+        if column == "email"
+            && self
+                .accounts
+                .confirm_email_change(&address, token, MAX_ATTEMPTS)
+                .await?
+                .is_some()
+        {
+            return Ok(json!({ "verified": true }));
+        }
         let account = self.accounts.find_member(ctx.db, column, &address).await?;
         let Some(account) = account else {
             return Err(Error::bad_request(INVALID_TOKEN));

@@ -40,6 +40,9 @@ pub struct Prepared {
     /// Columns an `update` (replace) must keep as they are instead of resetting them
     /// when data leaves them out: those this caller may not write.
     pub keep: Vec<&'static str>,
+    /// A create that must answer as if it wrote the row, without writing it (see
+    /// [`StandIn`]).
+    pub stand_in: Option<StandIn>,
 }
 
 impl Prepared {
@@ -48,8 +51,19 @@ impl Prepared {
             data,
             server: Map::new(),
             keep: Vec::new(),
+            stand_in: None,
         }
     }
+}
+
+/// How a create answers without writing: the row is inserted with `placeholders` in
+/// place of values it cannot hold (taken unique ones), read back, and rolled back; the
+/// answer shows `shown` for those fields. So it has the very shape, defaults and kind of
+/// id a real row would have, and the id is used up as a rolled-back insert's would be.
+#[derive(Debug, Default)]
+pub struct StandIn {
+    pub placeholders: Map<String, Value>,
+    pub shown: Map<String, Value>,
 }
 
 #[async_trait]

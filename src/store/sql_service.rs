@@ -15,7 +15,7 @@ use super::errors::{self, Action};
 use super::filter;
 use super::options::{Multi, clamp, id_display, parse_id};
 use super::rows;
-use super::rules::{Change, Prepared, WriteRules};
+use super::rules::{Change, Prepared, StandIn, WriteRules};
 use super::table::{Column, ID, Table};
 use crate::config::PaginateConfig;
 use crate::error::{Error, Result};
@@ -195,11 +195,72 @@ impl SqlService {
 
     /// One record of a `create`, through the rules.
     async fn create_one(&self, ctx: &Ctx<'_>, data: Value, columns: &[&Column]) -> Result<Value> {
-        let prepared = self.before(ctx, Change::Create, data).await?;
+        let mut prepared = self.before(ctx, Change::Create, data).await?;
+        if let Some(stand_in) = prepared.stand_in.take() {
+            return self.stand_in(ctx, prepared, stand_in, columns).await;
+        }
         let record = self
             .insert_one(ctx, &prepared.data, columns, &prepared.server)
             .await?;
         self.after(ctx, Change::Create, &record).await?;
+        Ok(record)
+    }
+
+    /// The answer of a create that writes nothing ([`StandIn`]): the insert runs in a
+    /// savepoint that is rolled back, and its id stays used up on both backends (a
+    /// PostgreSQL sequence never goes back; SQLite's is moved past it), so the next row's
+    /// id does not tell that this one was never kept.
+    async fn stand_in(
+        &self,
+        ctx: &Ctx<'_>,
+        prepared: Prepared,
+        stand_in: StandIn,
+        columns: &[&Column],
+    ) -> Result<Value> {
+        use sea_orm::TransactionTrait;
+        let mut data = prepared.data;
+        if let Value::Object(map) = &mut data {
+            map.extend(stand_in.placeholders);
+        }
+        let savepoint = match ctx.db {
+            Db::Tx(tx) => tx.begin().await,
+            Db::Pool(pool) => pool.begin().await,
+        }
+        .map_err(Error::internal)?;
+        let inner = Ctx {
+            db: Db::Tx(&savepoint),
+            params: ctx.params,
+            path: ctx.path,
+            effects: ctx.effects,
+        };
+        // The id is among the columns read back whatever `$select` says.
+        let mut record = self
+            .insert_one(&inner, &data, columns, &prepared.server)
+            .await?;
+        savepoint.rollback().await.map_err(Error::internal)?;
+        if let Some(id) = record.get(ID).and_then(Value::as_i64)
+            && ctx.db.backend() == sea_orm::DatabaseBackend::Sqlite
+        {
+            use sea_orm::sea_query::ExprTrait;
+            let used = Sql::update()
+                .table("sqlite_sequence")
+                .value("seq", id)
+                .and_where(Expr::col("name").eq(self.table.name))
+                .and_where(Expr::col("seq").lt(id))
+                .to_owned();
+            ctx.db
+                .execute(ctx.db.build(&used))
+                .await
+                .map_err(Error::internal)?;
+        }
+        if let Value::Object(map) = &mut record {
+            for (field, value) in stand_in.shown {
+                if map.contains_key(&field) {
+                    map.insert(field, value);
+                }
+            }
+        }
+        ctx.effects.mark_unchanged();
         Ok(record)
     }
 

@@ -84,11 +84,20 @@ fn assert_not_logged(secret: &str) {
 
 /// A server that mails through a fresh loopback SMTP server.
 pub(crate) async fn setup(s: Setup) -> (TestServer, SmtpServer) {
+    setup_with(s, |_| {}).await
+}
+
+/// [`setup`] with more configuration.
+pub(crate) async fn setup_with(
+    s: Setup,
+    edit: impl FnOnce(&mut roost::config::Config),
+) -> (TestServer, SmtpServer) {
     logs();
     let smtp = SmtpServer::start().await;
     let port = smtp.port;
     let srv = s
         .server_with(|c| {
+            edit(c);
             c.notify.transport = Some("smtp".into());
             c.notify.smtp.host = "127.0.0.1".into();
             c.notify.smtp.port = port;

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::accounts::setup;
+use crate::accounts::{setup, setup_with};
 use crate::authz::user_with;
 use crate::scenarios;
 use crate::support::*;
@@ -19,7 +19,8 @@ scenarios!(
     deleted_users_sockets_are_logged_out,
     own_sign_in_changes_need_the_current_password,
     expired_sessions_read_as_ended,
-    the_old_address_is_told_of_a_change,
+    email_changes_wait_for_the_new_address,
+    signup_does_not_tell_whether_an_address_is_taken,
 );
 
 /// A user whose email was verified through the `verify` flow.
@@ -47,20 +48,25 @@ async fn any_id_spelling_resets_a_changed_address(s: Setup) {
     let admin = srv.admin().await;
     let user = verified_user(&srv, &smtp, "holder@roost.test").await;
     let id = user["id"].as_i64().unwrap();
-    let c = srv.login("holder@roost.test", PASSWORD).await;
+    // Someone who changes emails at once (they can read every account).
+    user_with(
+        &srv,
+        &admin,
+        "desk@roost.test",
+        &["users_read", "users_write", "users_write_email"],
+    )
+    .await;
+    let c = srv.login("desk@roost.test", PASSWORD).await;
     // Sockets carry JSON numbers (a float names the same row); REST carries the path text.
     let spelled = if c.is_rest() {
         json!(id.to_string())
     } else {
         json!(id as f64)
     };
-    ok(c.patch(
-        "users",
-        spelled,
-        json!({"email": "victim@corp.test", "current_password": PASSWORD}),
-        q(),
-    )
-    .await);
+    ok(
+        c.patch("users", spelled, json!({"email": "victim@corp.test"}), q())
+            .await,
+    );
     let after = ok(admin.get("users", json!(id), q()).await);
     assert_eq!(after["email"], "victim@corp.test");
     assert_eq!(after["email_verified_at"], Value::Null, "{after}");
@@ -282,14 +288,15 @@ async fn proofs_are_bound_to_their_address(s: Setup) {
         .create("otp", json!({"email": "attacker@roost.test"}), q())
         .await);
     let code = smtp.next_to("attacker@roost.test").await.code();
-    let c = srv.login("attacker@roost.test", PASSWORD).await;
-    ok(c.patch(
-        "users",
-        attacker["id"].clone(),
-        json!({"email": "victim@corp.test", "current_password": PASSWORD}),
-        q(),
-    )
-    .await);
+    // An administrator moves the account (their change applies at once).
+    ok(admin
+        .patch(
+            "users",
+            attacker["id"].clone(),
+            json!({"email": "victim@corp.test"}),
+            q(),
+        )
+        .await);
     expect_err(
         anon.patch(
             "verify",
@@ -315,13 +322,14 @@ async fn proofs_are_bound_to_their_address(s: Setup) {
     let after = ok(admin.get("users", attacker["id"].clone(), q()).await);
     assert_eq!(after["email_verified_at"], Value::Null, "{after}");
     // Changing back does not revive them either: the change retired them.
-    ok(c.patch(
-        "users",
-        attacker["id"].clone(),
-        json!({"email": "attacker@roost.test", "current_password": PASSWORD}),
-        q(),
-    )
-    .await);
+    ok(admin
+        .patch(
+            "users",
+            attacker["id"].clone(),
+            json!({"email": "attacker@roost.test"}),
+            q(),
+        )
+        .await);
     expect_err(
         anon.patch(
             "verify",
@@ -420,32 +428,73 @@ async fn expired_sessions_read_as_ended(s: Setup) {
     }
 }
 
-async fn the_old_address_is_told_of_a_change(s: Setup) {
+async fn email_changes_wait_for_the_new_address(s: Setup) {
     let (srv, smtp) = setup(s).await;
     let admin = srv.admin().await;
     let me = srv.create_user(&admin, "first@roost.test").await;
     srv.create_user(&admin, "taken@roost.test").await;
     let c = srv.login("first@roost.test", PASSWORD).await;
-    // A change that fails (the address is taken) is not announced...
+    let change = |email: &str| json!({"email": email, "current_password": PASSWORD});
+    // A taken address and a free one get the same answer: the account as it is.
+    let to_taken = ok(c
+        .patch("users", me["id"].clone(), change("Taken@roost.test"), q())
+        .await);
+    let to_free = ok(c
+        .patch("users", me["id"].clone(), change("second@roost.test"), q())
+        .await);
+    for answer in [&to_taken, &to_free] {
+        assert_eq!(answer["email"], "first@roost.test", "{answer}");
+    }
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&to_taken), keys(&to_free));
+    // The owner of the taken address is told, with nothing to act on.
+    let notice = smtp.next_to("taken@roost.test").await;
+    assert_eq!(
+        notice.subject(),
+        Some("Someone tried to use your email address")
+    );
+    // The free address gets the link; until it comes back nothing has moved.
+    let link = smtp.next_to("second@roost.test").await;
+    assert_eq!(link.subject(), Some("Confirm your new email address"));
+    let token = link.token();
+    let now = ok(admin.get("users", me["id"].clone(), q()).await);
+    assert_eq!(now["email"], "first@roost.test");
+    let anon = srv.client().await;
     expect_err(
-        c.patch(
-            "users",
-            me["id"].clone(),
-            json!({"email": "taken@roost.test", "current_password": PASSWORD}),
+        anon.patch(
+            "verify",
+            json!("second@roost.test"),
+            json!({"token": "0".repeat(48)}),
             q(),
         )
         .await,
-        "Conflict",
-        409,
+        "BadRequest",
+        400,
     );
-    // ...so the first notice the old address gets is for the change that happened.
-    ok(c.patch(
-        "users",
-        me["id"].clone(),
-        json!({"email": "second@roost.test", "current_password": PASSWORD}),
-        q(),
-    )
-    .await);
+    ok(anon
+        .patch(
+            "verify",
+            json!("second@roost.test"),
+            json!({"token": token}),
+            q(),
+        )
+        .await);
+    let moved = ok(admin.get("users", me["id"].clone(), q()).await);
+    assert_eq!(moved["email"], "second@roost.test");
+    assert!(moved["email_verified_at"].is_string(), "{moved}");
+    // Single use.
+    expect_err(
+        anon.patch(
+            "verify",
+            json!("second@roost.test"),
+            json!({"token": token}),
+            q(),
+        )
+        .await,
+        "BadRequest",
+        400,
+    );
+    // The old address hears of the change that happened, the new one in masked form.
     let notice = smtp.next_to("first@roost.test").await;
     assert_eq!(notice.subject(), Some("Your email address was changed"));
     let body = notice.body();
@@ -454,4 +503,85 @@ async fn the_old_address_is_told_of_a_change(s: Setup) {
         !body.contains("second@roost.test"),
         "the new address in full: {body}"
     );
+    // The owner of the taken address still signs in with it.
+    srv.login("taken@roost.test", PASSWORD).await;
+    srv.login("second@roost.test", PASSWORD).await;
+}
+
+async fn signup_does_not_tell_whether_an_address_is_taken(s: Setup) {
+    let (srv, smtp) = setup_with(s, |c| c.signup.open = true).await;
+    let admin = srv.admin().await;
+    let owner = srv.create_user(&admin, "owner@corp.test").await;
+    let anon = srv.client().await;
+    let sign_up = |email: &str, password: &str| json!({"email": email, "password": password, "first_name": "New"});
+    let fresh = ok(anon
+        .create("users", sign_up("fresh@roost.test", PASSWORD), q())
+        .await);
+    let squat = "Squatters-Own-Passphrase-9";
+    let taken = ok(anon
+        .create("users", sign_up(" Owner@corp.test", squat), q())
+        .await);
+    // The same shape, the same kinds of values, the address as sent (normalised).
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&fresh), keys(&taken));
+    for field in keys(&fresh) {
+        assert_eq!(
+            fresh[&field].is_null(),
+            taken[&field].is_null(),
+            "{field}: {fresh} / {taken}"
+        );
+    }
+    assert_eq!(taken["email"], "owner@corp.test");
+    assert_eq!(taken["first_name"], "New");
+    assert_no_password(&taken, squat);
+    // Ids keep counting past the answer, as they would past a real account.
+    let next = ok(anon
+        .create("users", sign_up("next@roost.test", PASSWORD), q())
+        .await);
+    let id = |v: &Value| v["id"].as_i64().unwrap();
+    assert!(
+        id(&fresh) < id(&taken) && id(&taken) < id(&next),
+        "{fresh} {taken} {next}"
+    );
+    // Nothing was written: one account holds the address, the answer's id names none.
+    let holders = ok(admin
+        .find("users", json!({"email": "owner@corp.test"}))
+        .await);
+    assert_eq!(page_ids(&holders), vec![id(&owner)]);
+    expect_err(
+        admin.get("users", taken["id"].clone(), q()).await,
+        "NotFound",
+        404,
+    );
+    let again = srv.client_of(Transport::Rest).await;
+    expect_err(
+        again
+            .authenticate(
+                json!({"strategy": "local", "email": "owner@corp.test", "password": squat}),
+            )
+            .await,
+        "NotAuthenticated",
+        401,
+    );
+    // The owner is told, and the attempt is on record (not as a created account).
+    let notice = smtp.next_to("owner@corp.test").await;
+    assert_eq!(
+        notice.subject(),
+        Some("Someone tried to use your email address")
+    );
+    let audit = ok(admin
+        .find(
+            "events",
+            json!({"custom_event": "signup_existing_address", "user_id": owner["id"]}),
+        )
+        .await);
+    assert_eq!(audit["total"], 1, "{audit}");
+    let created = ok(admin
+        .find(
+            "events",
+            json!({"source_table": "users", "table_id": taken["id"]}),
+        )
+        .await);
+    assert_eq!(created["total"], 0, "{created}");
+    srv.login("owner@corp.test", PASSWORD).await;
 }

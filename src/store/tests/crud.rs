@@ -20,6 +20,7 @@ pub(super) async fn crud_errors_and_queries(db: &DatabaseConnection) {
         db,
         service: &service,
         path: "roles",
+        effects: Default::default(),
     };
     let created = s
         .create(
@@ -189,11 +190,13 @@ pub(super) async fn crud_errors_and_queries(db: &DatabaseConnection) {
         db,
         service: &types,
         path: "access_group_types",
+        effects: Default::default(),
     };
     let g = Svc {
         db,
         service: &groups,
         path: "access_groups",
+        effects: Default::default(),
     };
     let e = g
         .create(json!({"type_id": 987654, "slug": "g"}), json!({}))
@@ -244,6 +247,7 @@ pub(super) async fn people(db: &DatabaseConnection) {
         db,
         service: &service,
         path: "people",
+        effects: Default::default(),
     };
     let made = s
         .create(json!([{"name": "Doug", "age": 32, "created": true}, {"name": "Bob", "age": "25"}, {"name": "Alice", "age": 19}]), json!({}))

@@ -37,6 +37,7 @@ struct Svc<'a> {
     db: &'a DatabaseConnection,
     service: &'a dyn Service,
     path: &'static str,
+    effects: crate::service::Effects,
 }
 
 impl Svc<'_> {
@@ -45,6 +46,7 @@ impl Svc<'_> {
             db: Db::Pool(self.db),
             params,
             path: self.path,
+            effects: &self.effects,
         }
     }
     async fn find(&self, q: Value) -> crate::error::Result<Value> {
@@ -113,6 +115,7 @@ async fn check_scopes(db: &DatabaseConnection) {
         db,
         service: &service,
         path: "access_scopes",
+        effects: Default::default(),
     };
     let page = s
         .find(json!({"$limit": "50", "$sort": {"id": "1"}}))
