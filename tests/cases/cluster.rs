@@ -527,3 +527,56 @@ async fn cluster_deleted_users_are_logged_out_everywhere() {
         "the deleted user's socket on A stays connected"
     );
 }
+
+/// The revocation bound the README states, held over many trials: a logout on B is
+/// refused on A within `LOGOUT_BOUND` every time (measured by `bench/revocation.js`: p99
+/// under 6 ms; the ceiling here leaves room for a loaded CI machine).
+const LOGOUT_BOUND: Duration = Duration::from_millis(500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_logouts_reach_other_instances_within_the_bound() {
+    let Some((a, b)) = pair().await else { return };
+    let admin_b = b.rest_admin().await;
+    let user = ok(admin_b
+        .create(
+            "users",
+            json!({"email": "bound@roost.test", "password": PASSWORD}),
+            q(),
+        )
+        .await);
+    let uid = user["id"].clone();
+    let mut took = Vec::new();
+    for _ in 0..20 {
+        let on_b = b.rest();
+        let res = ok(on_b
+            .authenticate(
+                json!({"strategy": "local", "email": "bound@roost.test", "password": PASSWORD}),
+            )
+            .await);
+        let on_a = a.rest();
+        on_a.set_token(res["accessToken"].as_str().map(str::to_string));
+        // Used on A first, so A holds the session as valid in its cache.
+        ok(on_a.get("users", uid.clone(), q()).await);
+        ok(on_b.logout().await);
+        let started = Instant::now();
+        loop {
+            let answer = on_a.get("users", uid.clone(), q()).await;
+            if answer.is_err_and(|e| e.code() == 401) {
+                break;
+            }
+            assert!(
+                started.elapsed() < LOGOUT_BOUND,
+                "a logout on B was still accepted on A after {LOGOUT_BOUND:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        took.push(started.elapsed());
+    }
+    took.sort();
+    eprintln!(
+        "logout on B refused on A: median {:?}, max {:?} over {} trials",
+        took[took.len() / 2],
+        took[took.len() - 1],
+        took.len()
+    );
+}
