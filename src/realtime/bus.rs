@@ -451,8 +451,7 @@ async fn resync(app: &AppState) {
     app.scopes.invalidate_local();
     app.sessions.forget_all();
     let Some(io) = app.realtime.io() else { return };
-    let bound: HashSet<String> = io
-        .sockets()
+    let bound: HashSet<String> = super::sockets(io)
         .iter()
         .filter_map(|s| {
             s.extensions
