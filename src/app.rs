@@ -41,17 +41,78 @@ pub struct AppState {
 
 pub type App = Arc<AppState>;
 
-/// A running server. Dropping it does not stop the server; [`Server::stop`] does.
+/// A running server. Dropping it does not stop the server; [`Server::stop`] (at once) or
+/// [`Server::shutdown`] (gracefully) does.
 pub struct Server {
     pub addr: SocketAddr,
     pub app: App,
+    /// The accept loop.
     pub handle: tokio::task::JoinHandle<()>,
+    stopping: serve::Stopping,
 }
 
 impl Server {
+    /// Stops accepting connections and the cluster bus at once; connections already open
+    /// are left to end on their own.
     pub fn stop(&self) {
         self.handle.abort();
         self.app.realtime.stop(); // the cluster bus tasks
+    }
+
+    /// Stops gracefully, within `grace`: refuses new connections, closes idle ones and
+    /// the Socket.IO connections, lets requests in flight be answered, sends what the
+    /// notifier and the cluster bus have queued and closes the database pool. Returns
+    /// false when `grace` ran out first (what was left is dropped with the runtime).
+    pub async fn shutdown(mut self, grace: Duration) -> bool {
+        let started = tokio::time::Instant::now();
+        self.stopping.stop();
+        // The accept loop returns once it has dropped the listener: connecting is refused
+        // from here on.
+        let _ = (&mut self.handle).await;
+        tracing::info!(
+            connections = self.stopping.open(),
+            "shutting down: no longer accepting connections; finishing requests in flight \
+             (at most {} s)",
+            grace.as_secs()
+        );
+        let app = &self.app;
+        let stopping = &self.stopping;
+        let finished = tokio::time::timeout(grace, async {
+            let sockets = async {
+                // Closes the transports, not a Socket.IO disconnect: clients see a lost
+                // connection and reconnect (to another instance), as after a crash.
+                if let Some(io) = app.realtime.io() {
+                    io.close().await;
+                }
+            };
+            tokio::join!(sockets, stopping.ended());
+            // Requests are done: nothing more gets queued.
+            app.notifier.flush().await;
+            if let Some(bus) = app.realtime.bus() {
+                bus.publisher.flush().await;
+            }
+            // Returns once every connection is back in the pool (SQLite checkpoints its WAL).
+            app.db.close_by_ref().await
+        })
+        .await;
+        self.app.realtime.stop();
+        match finished {
+            Ok(closed) => {
+                if let Err(e) = closed {
+                    tracing::warn!(error = %e, "could not close the database pool");
+                }
+                tracing::info!("shut down in {:.1?}", started.elapsed());
+                true
+            }
+            Err(_) => {
+                tracing::warn!(
+                    connections = self.stopping.open(),
+                    "shut down after the {} s grace period; dropping what was left",
+                    grace.as_secs()
+                );
+                false
+            }
+        }
     }
 }
 
@@ -222,8 +283,14 @@ pub async fn start_with(
     crate::realtime::bus::start(&app).await;
     let router = crate::transport::router(app.clone());
     let timeouts = serve::Timeouts::from_config(&app.config.http);
-    let handle = tokio::spawn(serve::serve(listener, router, timeouts));
-    Ok(Server { addr, app, handle })
+    let (stopping, stop) = serve::Stopping::new();
+    let handle = tokio::spawn(serve::serve(listener, router, timeouts, stop));
+    Ok(Server {
+        addr,
+        app,
+        handle,
+        stopping,
+    })
 }
 
 /// A database URL without its password, for logs.

@@ -281,6 +281,9 @@ pub struct HttpConfig {
     /// read or answered (a body sent too slowly, a response not read) before it is
     /// closed. At least 30: a Socket.IO long-polling request waits up to 25 s.
     pub idle_timeout_secs: u64,
+    /// Seconds a stopping server (SIGTERM, ctrl-c) gives requests in flight to finish and
+    /// background senders to flush before it exits anyway. 0: exit at once.
+    pub shutdown_grace_secs: u64,
 }
 
 /// Socket.IO connections.
@@ -389,6 +392,7 @@ impl Default for HttpConfig {
             trusted_proxies: Default::default(),
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,
+            shutdown_grace_secs: 10,
         }
     }
 }

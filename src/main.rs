@@ -66,8 +66,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let server = roost::app::start(config).await?;
             shutdown_signal().await;
-            tracing::info!("shutting down");
-            server.stop();
+            let grace = std::time::Duration::from_secs(server.app.config.http.shutdown_grace_secs);
+            tokio::select! {
+                _ = server.shutdown(grace) => {}
+                () = shutdown_signal() => tracing::warn!("second signal: stopping at once"),
+            }
             Ok(())
         }
         Command::Migrate => {

@@ -35,6 +35,8 @@ mod errors;
 mod escalation;
 #[path = "cases/escalation_property.rs"]
 mod escalation_property;
+#[path = "cases/faults.rs"]
+mod faults;
 #[path = "cases/http_limits.rs"]
 mod http_limits;
 #[path = "cases/login_cost.rs"]

@@ -12,6 +12,13 @@
 //!
 //! Websocket upgrades are served as before (`with_upgrades`); an upgraded connection
 //! leaves this loop, and Engine.IO's ping timeout bounds it from then on.
+//!
+//! Shutdown ([`Stopping`]): the loop closes its listener (new connections are refused), and
+//! every connection is shut down gracefully by hyper: an idle keep-alive connection closes
+//! at once, a request in flight is answered (with `connection: close`) before its
+//! connection closes, and a connection that has not sent its first request yet may still
+//! send one within the header read timeout. Each connection holds a receiver of the
+//! signal, so the sender sees when the last one has ended.
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,6 +36,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tower::Service;
 
@@ -48,11 +56,55 @@ impl Timeouts {
     }
 }
 
-/// Accepts connections for ever, each served on a task of its own. Handlers see the peer
-/// address as `ConnectInfo<SocketAddr>`, as with `into_make_service_with_connect_info`.
-pub async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts) {
+/// Tells the accept loop and its connections to stop (see the module docs).
+pub struct Stopping(watch::Sender<bool>);
+
+impl Stopping {
+    pub fn new() -> (Self, watch::Receiver<bool>) {
+        let (tx, rx) = watch::channel(false);
+        (Self(tx), rx)
+    }
+
+    /// Stops accepting and asks every connection to finish its request and close.
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Connections (and the accept loop) not yet ended.
+    pub fn open(&self) -> usize {
+        self.0.receiver_count()
+    }
+
+    /// Resolves once the accept loop and every connection have ended.
+    pub async fn ended(&self) {
+        self.0.closed().await;
+    }
+}
+
+/// Accepts connections, each served on a task of its own, until `stopping` says stop
+/// (then drops the listener and returns; the connections finish on their own). Handlers
+/// see the peer address as `ConnectInfo<SocketAddr>`, as with
+/// `into_make_service_with_connect_info`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    timeouts: Timeouts,
+    mut stopping: watch::Receiver<bool>,
+) {
+    // False once the `Stopping` is gone without a stop: serve for as long as the task lives.
+    let mut watching = true;
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            stop = stopping.wait_for(|stop| *stop), if watching => {
+                if stop.is_ok() {
+                    return;
+                }
+                watching = false;
+                continue;
+            }
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -64,11 +116,23 @@ pub async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts) {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-        tokio::spawn(connection(stream, peer, router.clone(), timeouts));
+        tokio::spawn(connection(
+            stream,
+            peer,
+            router.clone(),
+            timeouts,
+            stopping.clone(),
+        ));
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, router: Router, timeouts: Timeouts) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    timeouts: Timeouts,
+    mut stopping: watch::Receiver<bool>,
+) {
     let activity = Activity::new();
     let io = TokioIo::new(Watched {
         inner: stream,
@@ -83,6 +147,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Router, timeout
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.header_read);
     let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
+    // Until the stop signal has been seen (or can no longer come).
+    let mut watching = true;
     loop {
         let quiet = activity.quiet_for();
         if quiet >= timeouts.idle {
@@ -96,6 +162,13 @@ async fn connection(stream: TcpStream, peer: SocketAddr, router: Router, timeout
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 return;
+            }
+            stop = stopping.wait_for(|stop| *stop), if watching => {
+                watching = false;
+                if stop.is_ok() {
+                    // Idle: closes now; busy: after the response in flight.
+                    conn.as_mut().graceful_shutdown();
+                }
             }
             () = tokio::time::sleep(timeouts.idle - quiet) => {}
         }

@@ -24,7 +24,8 @@ mod transport;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 
@@ -129,13 +130,21 @@ pub fn validate(config: &Config) -> anyhow::Result<()> {
 /// The sending side of the notification queue (in `AppState`).
 pub struct Notifier {
     tx: mpsc::Sender<Message>,
+    /// Tells the background task to take no more messages and finish the queued ones.
+    closing: Arc<Notify>,
+    /// The background task, until [`Notifier::flush`] has waited for it.
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Default for Notifier {
     /// A notifier with no sender behind it: every message is logged as not queued.
     fn default() -> Self {
         let (tx, _) = mpsc::channel(1);
-        Self { tx }
+        Self {
+            tx,
+            closing: Arc::default(),
+            task: std::sync::Mutex::new(None),
+        }
     }
 }
 
@@ -151,9 +160,22 @@ impl Notifier {
         let (tx, mut rx) = mpsc::channel::<Message>(config.notify.queue);
         let retries = config.notify.retries;
         let backoff = Duration::from_millis(config.notify.backoff_ms.max(1));
-        tokio::spawn(async move {
+        let closing = Arc::new(Notify::new());
+        let close = closing.clone();
+        let task = tokio::spawn(async move {
             let permits = Arc::new(Semaphore::new(CONCURRENCY));
-            while let Some(message) = rx.recv().await {
+            let mut open = true;
+            loop {
+                let message = tokio::select! {
+                    message = rx.recv() => message,
+                    () = close.notified(), if open => {
+                        // Refuses new messages; those queued are still received.
+                        rx.close();
+                        open = false;
+                        continue;
+                    }
+                };
+                let Some(message) = message else { break };
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
@@ -163,8 +185,24 @@ impl Notifier {
                     drop(permit);
                 });
             }
+            // Every permit back: no delivery is running.
+            let _ = permits.acquire_many(CONCURRENCY as u32).await;
         });
-        Ok(Self { tx })
+        Ok(Self {
+            tx,
+            closing,
+            task: std::sync::Mutex::new(Some(task)),
+        })
+    }
+
+    /// Stops taking messages and waits until every queued one has been delivered or
+    /// given up on (the server is stopping). Later messages are logged as not queued.
+    pub async fn flush(&self) {
+        self.closing.notify_one();
+        let task = self.task.lock().ok().and_then(|mut task| task.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 
     /// Queues `message`; returns at once.

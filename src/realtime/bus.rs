@@ -93,16 +93,31 @@ struct Incoming {
     msg: Message,
 }
 
+/// What the sender task is given: a message, or a request to say when the messages
+/// queued before it have been sent.
+enum Queued {
+    Send(Message),
+    Flushed(oneshot::Sender<()>),
+}
+
 /// Queues messages for the sender task. Cheap to clone; sending never waits.
 #[derive(Clone)]
 pub struct Publisher {
-    tx: mpsc::UnboundedSender<Message>,
+    tx: mpsc::UnboundedSender<Queued>,
 }
 
 impl Publisher {
     pub fn send(&self, msg: Message) {
-        if self.tx.send(msg).is_err() {
+        if self.tx.send(Queued::Send(msg)).is_err() {
             tracing::warn!("cluster bus: sender stopped; message dropped");
+        }
+    }
+
+    /// Resolves once every message queued so far has been sent or dropped.
+    pub async fn flush(&self) {
+        let (done, sent) = oneshot::channel();
+        if self.tx.send(Queued::Flushed(done)).is_ok() {
+            let _ = sent.await;
         }
     }
 }
@@ -187,9 +202,16 @@ async fn send_loop(
     db: DatabaseConnection,
     instance: String,
     channel: String,
-    mut rx: mpsc::UnboundedReceiver<Message>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
 ) {
-    while let Some(msg) = rx.recv().await {
+    while let Some(queued) = rx.recv().await {
+        let msg = match queued {
+            Queued::Send(msg) => msg,
+            Queued::Flushed(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let payload = match serde_json::to_string(&Outgoing {
             from: &instance,
             msg: &msg,
@@ -451,8 +473,7 @@ async fn resync(app: &AppState) {
     app.scopes.invalidate_local();
     app.sessions.forget_all();
     let Some(io) = app.realtime.io() else { return };
-    let bound: HashSet<String> = io
-        .sockets()
+    let bound: HashSet<String> = super::sockets(io)
         .iter()
         .filter_map(|s| {
             s.extensions

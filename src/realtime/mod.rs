@@ -22,6 +22,8 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
 
 use crate::app::AppState;
 use crate::auth::fields;
@@ -30,6 +32,13 @@ use crate::service::{Db, Method, Policy, Principal};
 
 /// The room every authenticated connection is in.
 pub const AUTHENTICATED_ROOM: &str = "authenticated";
+
+/// The connected sockets. Through `of("/")`, as every use of `io` here: once the server
+/// is closing (`SocketIo::close` removes the namespace) `SocketIo::sockets`, `to` and
+/// `emit` panic; this answers none.
+pub fn sockets<A: Adapter>(io: &SocketIo<A>) -> Vec<SocketRef<A>> {
+    io.of("/").map(|ns| ns.sockets()).unwrap_or_default()
+}
 
 /// The realtime publisher. The Socket.IO handle is attached once the layer exists; the
 /// cluster bus once the server starts (PostgreSQL only).
@@ -79,9 +88,11 @@ impl Realtime {
     /// Sends `<path> <event>` with `record` as the single argument to every
     /// authenticated connection (services without a scope prefix).
     pub async fn publish(&self, path: &str, event: &str, record: &Value) {
-        let Some(io) = self.io.get() else { return };
+        let Some(ns) = self.io.get().and_then(|io| io.of("/")) else {
+            return;
+        };
         let name = format!("{path} {event}");
-        if let Err(e) = io.to(AUTHENTICATED_ROOM).emit(&name, record).await {
+        if let Err(e) = ns.to(AUTHENTICATED_ROOM).emit(&name, record).await {
             tracing::warn!(event = %name, error = %e, "realtime publish failed");
         }
     }
@@ -103,12 +114,14 @@ impl Realtime {
         if policy.scope_prefix.is_none() {
             return self.publish(path, event, record).await;
         }
-        let Some(io) = self.io.get() else { return };
+        let Some(ns) = self.io.get().and_then(|io| io.of("/")) else {
+            return;
+        };
         let name = format!("{path} {event}");
         let mut by_recipient: HashMap<(Arc<Scopes>, bool), Option<usize>> = HashMap::new();
         let mut by_shape: HashMap<Shape, usize> = HashMap::new();
         let mut payloads: Vec<Box<RawValue>> = Vec::new();
-        for socket in io.to(AUTHENTICATED_ROOM).sockets() {
+        for socket in ns.to(AUTHENTICATED_ROOM).sockets() {
             let Some(principal) = socket.extensions.get::<Arc<Principal>>() else {
                 continue;
             };

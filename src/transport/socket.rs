@@ -327,7 +327,7 @@ fn log_out_where<A: Adapter>(
     bound_to: impl Fn(&Principal) -> bool,
     caller: Option<&str>,
 ) {
-    for socket in io.sockets() {
+    for socket in crate::realtime::sockets(io) {
         let bound = socket.extensions.get::<Arc<Principal>>();
         if !bound.is_some_and(|p| bound_to(&p)) {
             continue;

@@ -14,13 +14,14 @@ use super::{
 };
 
 /// A freshly created PostgreSQL database, dropped (with its connections) on drop.
-struct PgDatabase {
+pub struct PgDatabase {
     admin_url: String,
     name: String,
 }
 
 impl PgDatabase {
-    async fn create(admin_url: &str) -> (Self, String) {
+    /// The database and its URL.
+    pub async fn create(admin_url: &str) -> (Self, String) {
         use sea_orm::ConnectionTrait;
         let name = format!("roost_t_{}", uuid::Uuid::new_v4().simple());
         let db = sea_orm::Database::connect(admin_url)
@@ -86,10 +87,14 @@ fn database_url_with_name(url: &str, name: &str) -> String {
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+pub struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> Self {
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    pub fn new() -> Self {
         let dir =
             std::env::temp_dir().join(format!("roost-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
