@@ -81,6 +81,11 @@ pub fn document(registry: &Registry) -> Value {
         }
     }
     paths.extend(crate::oauth::routes::openapi_paths());
+    let readiness = json!({ "type": "object", "required": ["status", "checks"],
+        "properties": {
+            "status": { "type": "string", "enum": ["ready", "unavailable"] },
+            "checks": { "type": "object", "additionalProperties": { "type": "string" } },
+        } });
     paths.insert(
         "/health".into(),
         json!({ "get": {
@@ -90,6 +95,36 @@ pub fn document(registry: &Registry) -> Value {
             "security": [],
             "responses": { "200": { "description": "Alive",
                 "content": { "application/json": { "schema": { "type": "object" } } } } },
+        } }),
+    );
+    paths.insert(
+        "/ready".into(),
+        json!({ "get": {
+            "operationId": "ready",
+            "tags": ["server"],
+            "summary": "Readiness: 200 when the database answers, every migration is applied and (several instances) the cluster bus listens; 503 otherwise",
+            "security": [],
+            "responses": {
+                "200": { "description": "Ready", "content": { "application/json": { "schema": readiness.clone() } } },
+                "503": { "description": "Not ready: `checks` says what is wrong", "content": { "application/json": { "schema": readiness } } },
+            },
+        } }),
+    );
+    paths.insert(
+        "/".into(),
+        json!({ "get": {
+            "operationId": "root",
+            "tags": ["server"],
+            "summary": "The server's name, version and links to its documents",
+            "security": [],
+            "responses": { "200": { "description": "About this server",
+                "content": { "application/json": { "schema": { "type": "object",
+                    "required": ["name", "version", "links"],
+                    "properties": {
+                        "name": { "type": "string" }, "version": { "type": "string" },
+                        "description": { "type": "string" },
+                        "links": { "type": "object", "additionalProperties": { "type": "string" } },
+                    } } } } } },
         } }),
     );
     json!({

@@ -61,5 +61,7 @@ mod rest_qs;
 mod sessions;
 #[path = "cases/socket.rs"]
 mod socket;
+#[path = "cases/status.rs"]
+mod status;
 #[path = "cases/takeover.rs"]
 mod takeover;

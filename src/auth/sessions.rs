@@ -119,6 +119,11 @@ impl Sessions {
         self.untrusted.store(!trusted, Ordering::Release);
     }
 
+    /// Whether the cache is trusted: false while the cluster bus is down.
+    pub fn cache_trusted(&self) -> bool {
+        !self.untrusted.load(Ordering::Acquire)
+    }
+
     /// Announces this instance's revocations to the others from now on.
     pub fn attach_bus(&self, bus: Publisher) {
         let _ = self.bus.set(bus);

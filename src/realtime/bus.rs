@@ -137,16 +137,21 @@ impl Bus {
     }
 }
 
+/// Whether this instance runs the bus: PostgreSQL and `cluster.enabled`.
+pub fn runs_on(app: &AppState) -> bool {
+    let url = &app.config.database_url;
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    postgres && app.config.cluster.enabled
+}
+
 /// Starts the bus when the database is PostgreSQL and `cluster.enabled`: the sender, the
 /// listener (waiting up to 10 s for its first `LISTEN`) and the outbox pruner. Attaches
 /// the publisher to the realtime publisher, the session cache and the scope cache.
 pub async fn start(app: &App) {
-    let config = &app.config;
-    let postgres = config.database_url.starts_with("postgres://")
-        || config.database_url.starts_with("postgresql://");
-    if !postgres || !config.cluster.enabled {
+    if !runs_on(app) {
         return;
     }
+    let config = &app.config;
     let instance = uuid::Uuid::new_v4().simple().to_string();
     let channel = config.cluster.channel.clone();
     let (tx, rx) = mpsc::unbounded_channel();

@@ -8,6 +8,7 @@
 pub mod query_string;
 pub mod rest;
 pub mod socket;
+mod status;
 
 use std::net::SocketAddr;
 
@@ -26,7 +27,7 @@ use crate::service::Connection;
 
 pub use socket::socket_layer;
 
-/// The whole HTTP surface: `GET /health`, `GET /openapi.json`, every registered service over REST (a fallback
+/// The whole HTTP surface: `GET /`, `/health`, `/ready` (`status`), `GET /openapi.json`, every registered service over REST (a fallback
 /// that resolves the path itself), Socket.IO at `/socket.io/`, CORS and request tracing.
 ///
 /// Builds the Socket.IO layer and attaches it to `app.realtime`: call it once per app.
@@ -35,7 +36,9 @@ pub fn router(app: App) -> Router {
     let cors = cors_layer(&app.config.http.cors_origins);
     let openapi = crate::openapi::document(&app.registry);
     Router::new()
-        .route("/health", get(health))
+        .route("/", get(status::root))
+        .route("/health", get(status::health))
+        .route("/ready", get(status::ready))
         .route("/oauth/{slug}", get(crate::oauth::routes::start))
         .route("/oauth/{slug}/link", post(crate::oauth::routes::link))
         .route(
@@ -52,10 +55,6 @@ pub fn router(app: App) -> Router {
         .layer(cors)
         .layer(middleware::from_fn(preflight_no_content))
         .layer(TraceLayer::new_for_http().make_span_with(request_span as fn(&Request) -> _))
-}
-
-async fn health() -> Response {
-    rest::json_response(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
 }
 
 /// What Express' `cors()` answers (feathers-protocol §1.4), limited to the configured

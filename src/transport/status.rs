@@ -1,0 +1,101 @@
+//! The server's own routes beside the services: `GET /` (what this is and where to go),
+//! `GET /health` (liveness: the process answers) and `GET /ready` (readiness: the
+//! database answers, every migration is applied, and with several instances the cluster
+//! bus is listening). A load balancer sends traffic only to ready instances.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use migration::MigratorTrait;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Map, Value, json};
+
+use super::rest;
+use crate::app::App;
+
+/// How long `/ready` waits for the database before calling it down.
+const DB_CHECK: Duration = Duration::from_secs(2);
+
+pub async fn root() -> Response {
+    rest::json_response(
+        StatusCode::OK,
+        &json!({
+            "name": "roost",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Identity and access server speaking the FeathersJS v5 protocol (REST and Socket.IO)",
+            "links": {
+                "openapi": "/openapi.json",
+                "health": "/health",
+                "ready": "/ready",
+                "socketio": "/socket.io/",
+            },
+        }),
+    )
+}
+
+pub async fn health() -> Response {
+    rest::json_response(StatusCode::OK, &json!({ "status": "ok" }))
+}
+
+/// 200 `{status: "ready", checks}` or 503 `{status: "unavailable", checks}`, each check
+/// `"ok"`, `"off"` (not used by this instance) or what is wrong.
+pub async fn ready(State(app): State<App>) -> Response {
+    let mut checks = Map::new();
+    let database = match tokio::time::timeout(DB_CHECK, migrations_pending(&app)).await {
+        Err(_) => Err(format!("no answer within {DB_CHECK:?}")),
+        Ok(Err(e)) => Err(format!("unreachable: {e}")),
+        Ok(Ok(pending)) => Ok(pending),
+    };
+    match &database {
+        Ok(0) => {
+            checks.insert("database".into(), json!("ok"));
+            checks.insert("migrations".into(), json!("ok"));
+        }
+        Ok(pending) => {
+            checks.insert("database".into(), json!("ok"));
+            checks.insert("migrations".into(), json!(format!("{pending} not applied")));
+        }
+        Err(e) => {
+            checks.insert("database".into(), json!(e));
+            checks.insert("migrations".into(), json!("unknown"));
+        }
+    }
+    let bus = if !crate::realtime::bus::runs_on(&app) {
+        "off"
+    } else if app.sessions.cache_trusted() {
+        "ok"
+    } else {
+        "not listening (reconnecting)"
+    };
+    checks.insert("bus".into(), json!(bus));
+    let ready = checks.values().all(|v| v == "ok" || v == "off");
+    let (status, word) = if ready {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    rest::json_response(
+        status,
+        &json!({ "status": word, "checks": Value::Object(checks) }),
+    )
+}
+
+/// How many of the binary's migrations the database has not applied.
+async fn migrations_pending(app: &App) -> Result<usize, sea_orm::DbErr> {
+    let backend = app.db.get_database_backend();
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*) AS n FROM seaql_migrations",
+        ))
+        .await?;
+    let applied: i64 = match row {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    let known = migration::Migrator::migrations().len();
+    Ok(known.saturating_sub(usize::try_from(applied).unwrap_or(0)))
+}
