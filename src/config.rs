@@ -1,12 +1,16 @@
 //! Typed configuration: defaults, then the TOML file named by `ROOST_CONFIG`, then
 //! `ROOST_*` environment variables (`__` nests: `ROOST_PAGINATE__MAX=100`), then
-//! `*_file` keys that name files holding secrets. Invalid config stops start-up.
+//! `*_file` keys that name files holding secrets. Invalid config stops start-up, and so
+//! does an unknown key or `ROOST_*` variable (see `keys`).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+mod keys;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     /// `sqlite://data/roost.db?mode=rwc` (embedded default) or `postgres://...`.
@@ -37,7 +41,7 @@ pub struct Config {
 /// Several instances on one PostgreSQL database (DESIGN §2): realtime events, session
 /// revocations and scope-cache invalidations cross instances over `LISTEN`/`NOTIFY`
 /// (see `realtime::bus`). Ignored on SQLite.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ClusterConfig {
     /// Run the bus on PostgreSQL. Turn off only when one instance serves the database.
@@ -61,7 +65,7 @@ impl Default for ClusterConfig {
 
 /// OAuth / OpenID Connect login (`GET /oauth/:slug`, see `oauth`). Providers themselves
 /// are rows of `oauth_providers`, not config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct OAuthConfig {
     /// Frontend origins (`https://app.example.com`) a finished flow may redirect to. A
@@ -124,7 +128,7 @@ impl Default for OAuthConfig {
 }
 
 /// Notifications (emailed / texted codes and tokens), see `notify`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct NotifyConfig {
     /// `smtp` (email over SMTP, SMS over `sms.url` when set), `log` (development only:
@@ -140,7 +144,7 @@ pub struct NotifyConfig {
     pub sms: SmsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SmtpConfig {
     pub host: String,
@@ -156,7 +160,7 @@ pub struct SmtpConfig {
     pub timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SmsConfig {
     /// An `http://` webhook that receives `POST {"to", "message"}` as JSON. Unset: SMS
@@ -202,7 +206,7 @@ impl Default for SmsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct GeoIpConfig {
     /// A local MaxMind / GeoLite2 City `.mmdb` file for the geo fields of
@@ -210,7 +214,7 @@ pub struct GeoIpConfig {
     pub database: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AuthConfig {
     /// HS256 secret (raw UTF-8 bytes, as Feathers uses it). Generated into
@@ -229,7 +233,7 @@ pub struct AuthConfig {
     pub token_key_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PasswordConfig {
     /// Never below 8, whatever is configured.
@@ -240,21 +244,21 @@ pub struct PasswordConfig {
     pub hash_queue: usize,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PaginateConfig {
     pub default: u64,
     pub max: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct SignupConfig {
     /// Allow anonymous `users.create`.
     pub open: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HttpConfig {
     /// Largest accepted request body (REST) and Socket.IO message, in bytes.
@@ -284,7 +288,7 @@ pub struct HttpConfig {
 }
 
 /// Socket.IO connections.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SocketConfig {
     /// Service calls one socket may have running at once; an event beyond it is answered
@@ -299,7 +303,7 @@ impl Default for SocketConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct AuditConfig {
     /// Allow update/patch/remove on `events` (still needs `full_access`).
@@ -396,17 +400,27 @@ impl Default for HttpConfig {
 impl Config {
     /// Loads defaults < `ROOST_CONFIG` file < `ROOST_*` environment, then secret files.
     pub fn load() -> anyhow::Result<Self> {
+        Self::load_from(std::env::vars_os())
+    }
+
+    /// [`Config::load`] from the environment `vars`.
+    pub fn load_from(vars: impl IntoIterator<Item = (OsString, OsString)>) -> anyhow::Result<Self> {
+        let known = keys::Known::new()?;
+        let env = known.split_env(vars)?;
         let mut builder = config::Config::builder();
-        if let Ok(path) = std::env::var("ROOST_CONFIG") {
-            builder = builder.add_source(config::File::with_name(&path).required(true));
+        if let Some(path) = &env.config_file {
+            builder = builder.add_source(config::File::with_name(path).required(true));
         }
         builder = builder.add_source(
             config::Environment::with_prefix("ROOST")
                 .prefix_separator("_")
-                .separator("__"),
+                .separator("__")
+                .source(Some(env.settings)),
         );
-        let mut cfg: Config = builder
-            .build()?
+        let merged = builder.build()?;
+        let tree = config::Source::collect(&merged)?;
+        known.check_file(&tree, env.config_file.as_deref().unwrap_or_default())?;
+        let mut cfg: Config = merged
             .try_deserialize()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         cfg.read_secret_files()?;
