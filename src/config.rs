@@ -4,7 +4,7 @@
 //! does an unknown key or `ROOST_*` variable (see `keys`).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,15 +13,17 @@ mod keys;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
-    /// `sqlite://data/roost.db?mode=rwc` (embedded default) or `postgres://...`.
+    /// `sqlite://<file>` or `postgres://...`. Unset: `roost.db` in `data_dir`
+    /// (`sqlite://data/roost.db?mode=rwc` by default).
     pub database_url: String,
     pub host: String,
     pub port: u16,
     /// Where the embedded database and generated secrets live.
     pub data_dir: PathBuf,
-    /// `development` or `production`.
+    /// `development` or `production` (any case; kept in lower case).
     pub env: String,
-    /// Bootstrap admin created at start when no user with this email exists.
+    /// Bootstrap admin created at start when no user with this email exists. Needs
+    /// `admin_password` or `admin_password_file`, and they need it.
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     pub admin_password_file: Option<PathBuf>,
@@ -313,7 +315,7 @@ pub struct AuditConfig {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            database_url: "sqlite://data/roost.db?mode=rwc".into(),
+            database_url: sqlite_url_in(Path::new("data")),
             host: "127.0.0.1".into(),
             port: 3030,
             data_dir: PathBuf::from("data"),
@@ -423,6 +425,9 @@ impl Config {
         let mut cfg: Config = merged
             .try_deserialize()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        if !tree.contains_key("database_url") {
+            cfg.database_url = sqlite_url_in(&cfg.data_dir);
+        }
         cfg.read_secret_files()?;
         cfg.validate()?;
         Ok(cfg)
@@ -447,6 +452,30 @@ impl Config {
 
     /// Rejects values that would make the server unsafe or unusable, naming the key.
     pub fn validate(&mut self) -> anyhow::Result<()> {
+        let env = self.env.trim().to_ascii_lowercase();
+        if env != "development" && env != "production" {
+            anyhow::bail!(
+                "env (ROOST_ENV) must be development or production, not '{}'",
+                self.env
+            );
+        }
+        self.env = env;
+        database_scheme(&self.database_url)?;
+        // Read after the `*_file` keys, so a password from a file counts.
+        both_or_neither(
+            ("admin_email", self.admin_email.is_some()),
+            (
+                "admin_password or admin_password_file",
+                self.admin_password.is_some(),
+            ),
+        )?;
+        both_or_neither(
+            ("notify.smtp.user", self.notify.smtp.user.is_some()),
+            (
+                "notify.smtp.password or notify.smtp.password_file",
+                self.notify.smtp.password.is_some(),
+            ),
+        )?;
         if self.paginate.max == 0 || self.paginate.default == 0 {
             anyhow::bail!("paginate.default and paginate.max must be at least 1");
         }
@@ -515,6 +544,71 @@ impl Config {
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+/// A setting and its environment variable: `admin_email (ROOST_ADMIN_EMAIL)`; `a or b`
+/// gives both.
+fn named(keys: &str) -> String {
+    keys.split(" or ")
+        .map(|key| format!("{key} ({})", keys::env_name(key)))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Settings that only work together: one given without the other is a mistake (a
+/// bootstrap admin without a password would silently not be created).
+fn both_or_neither(a: (&str, bool), b: (&str, bool)) -> anyhow::Result<()> {
+    let (given, missing) = match (a.1, b.1) {
+        (true, false) => (a.0, b.0),
+        (false, true) => (b.0, a.0),
+        _ => return Ok(()),
+    };
+    anyhow::bail!(
+        "{} is set but {} is not: set both or neither",
+        named(given),
+        named(missing)
+    )
+}
+
+/// The kinds of database Roost runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Sqlite,
+    Postgres,
+}
+
+/// The kind of database `url` names, or an error saying what is wrong with it.
+pub fn database_scheme(url: &str) -> anyhow::Result<Scheme> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+    match scheme {
+        Some("sqlite") => Ok(Scheme::Sqlite),
+        Some("postgres" | "postgresql") => Ok(Scheme::Postgres),
+        Some(other) if !other.is_empty() => anyhow::bail!(
+            "unsupported database URL scheme '{other}' in database_url (ROOST_DATABASE_URL); \
+             use sqlite:// or postgres://"
+        ),
+        _ => anyhow::bail!(
+            "database_url (ROOST_DATABASE_URL) is not a URL: use sqlite://<file> or \
+             postgres://<user>@<host>:<port>/<database>"
+        ),
+    }
+}
+
+/// The URL of the default database, `roost.db` in `dir`. The SQLite driver
+/// percent-decodes the path and ends it at `?`, so `%`, `?` and `#` are escaped.
+pub fn sqlite_url_in(dir: &Path) -> String {
+    let path = dir.join("roost.db");
+    let mut url = String::from("sqlite://");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => url.push_str("%25"),
+            '?' => url.push_str("%3F"),
+            '#' => url.push_str("%23"),
+            c => url.push(c),
+        }
+    }
+    url.push_str("?mode=rwc");
+    url
 }
 
 fn read_secret(path: &std::path::Path, key: &str) -> anyhow::Result<String> {
