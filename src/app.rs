@@ -179,6 +179,7 @@ pub async fn start_with(
         redact_url(&app.config.database_url)
     );
     crate::bootstrap::admin_from_config(&app).await?;
+    crate::bootstrap::warn_if_no_admin(&app).await?;
     crate::realtime::bus::start(&app).await;
     let router = crate::transport::router(app.clone());
     let timeouts = serve::Timeouts::from_config(&app.config.http);
