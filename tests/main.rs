@@ -59,5 +59,7 @@ mod rest_qs;
 mod sessions;
 #[path = "cases/socket.rs"]
 mod socket;
+#[path = "cases/startup.rs"]
+mod startup;
 #[path = "cases/takeover.rs"]
 mod takeover;

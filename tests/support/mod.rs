@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use check::*;
 pub use client::{Client, Conn, FeathersError, Res, expect_err, ok, q};
 pub use rest::RestClient;
-pub use server::TestServer;
+pub use server::{TempDir, TestServer};
 pub use socket::SocketClient;
 
 use roost::config::Config;
