@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use tokio::sync::Mutex;
 
 use crate::auth::{Keys, principal, secret};
@@ -15,7 +14,10 @@ use crate::realtime::Realtime;
 use crate::service::Registry;
 use crate::services::{self, authentication, authentication::AuthenticationService};
 
+mod database;
 pub mod serve;
+
+pub use database::{connect, redact_url};
 
 /// Everything a request needs. Shared as [`App`].
 pub struct AppState {
@@ -114,49 +116,6 @@ impl Server {
             }
         }
     }
-}
-
-/// Connects to the configured database (creating the SQLite file and its directory) and
-/// applies every pending migration.
-pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(config.database_url.clone());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10));
-    if config.is_sqlite() {
-        if let Some(dir) = sqlite_dir(&config.database_url) {
-            std::fs::create_dir_all(dir)?;
-        }
-        options.map_sqlx_sqlite_opts(|o| {
-            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            crate::store::sqlite_options(o)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-        });
-        if config.database_url.contains(":memory:") {
-            // Every pooled connection would open its own empty in-memory database.
-            options.max_connections(1).min_connections(1);
-        }
-    }
-    let db = Database::connect(options).await?;
-    Migrator::up(&db, None).await?;
-    Ok(db)
-}
-
-/// The directory of a `sqlite://path/to/file.db?...` URL, if it names one.
-fn sqlite_dir(url: &str) -> Option<&std::path::Path> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next()?;
-    if path.is_empty() || path.contains(":memory:") {
-        return None;
-    }
-    std::path::Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
 }
 
 /// Builds the application state: database, keys and every service, plus `extend`'s own
@@ -272,14 +231,17 @@ pub async fn start_with(
     extend: impl FnOnce(&mut Registry, &Arc<Config>),
 ) -> anyhow::Result<Server> {
     let app = build(config, extend).await?;
-    let listener =
-        tokio::net::TcpListener::bind((app.config.host.as_str(), app.config.port)).await?;
+    let (host, port) = (app.config.host.as_str(), app.config.port);
+    let listener = tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|e| listen_error(host, port, &e))?;
     let addr = listener.local_addr()?;
     tracing::info!(
         "listening on http://{addr} (database: {})",
         redact_url(&app.config.database_url)
     );
     crate::bootstrap::admin_from_config(&app).await?;
+    crate::bootstrap::warn_if_no_admin(&app).await?;
     crate::realtime::bus::start(&app).await;
     let router = crate::transport::router(app.clone());
     let timeouts = serve::Timeouts::from_config(&app.config.http);
@@ -293,45 +255,26 @@ pub async fn start_with(
     })
 }
 
-/// A database URL without its password, for logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &credentials[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
+/// Why `host:port` cannot be listened on, and which settings choose another.
+fn listen_error(host: &str, port: u16, e: &std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let why = match e.kind() {
+        ErrorKind::AddrInUse => {
+            "the address is already in use (by another process, perhaps another roost)".into()
         }
-        _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            super::redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(
-            super::redact_url("sqlite://data/roost.db?mode=rwc"),
-            "sqlite://data/roost.db?mode=rwc"
-        );
-    }
-
-    #[test]
-    fn finds_sqlite_dir() {
-        assert_eq!(
-            super::sqlite_dir("sqlite://data/roost.db?mode=rwc"),
-            Some(std::path::Path::new("data"))
-        );
-        assert_eq!(super::sqlite_dir("sqlite::memory:"), None);
-    }
+        ErrorKind::AddrNotAvailable => format!("{host} is not an address of this machine"),
+        ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges)".into()
+        }
+        _ => e.to_string(),
+    };
+    anyhow::anyhow!(
+        "cannot listen on {addr}: {why}; choose another address with ROOST_PORT (port) or \
+         ROOST_HOST (host)"
+    )
 }

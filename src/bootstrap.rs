@@ -35,6 +35,32 @@ pub async fn admin_from_config(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first-run hint: both ways to create the first administrator.
+const NO_ADMIN_HINT: &str = "no user holds full_access, so nobody can administer this server yet.
+Create the first administrator in either of two ways, with its password on one line in
+./admin-password:
+  1. once, with the admin command:
+       cargo run --release -- admin create --email you@example.com --password-file ./admin-password
+     (an installed binary: roost admin create --email you@example.com --password-file ./admin-password)
+  2. at start, from the environment (created when no user has that email):
+       ROOST_ADMIN_EMAIL=you@example.com ROOST_ADMIN_PASSWORD_FILE=./admin-password cargo run --release
+     (or ROOST_ADMIN_PASSWORD=<password> instead of the file)";
+
+/// Warns with [`NO_ADMIN_HINT`] when no user holds `full_access`: a fresh server has no
+/// way in until someone creates one.
+pub async fn warn_if_no_admin(app: &App) -> anyhow::Result<()> {
+    let db = crate::service::Db::Pool(&app.db);
+    if !crate::auth::scopes::anyone_holds(db, FULL_ACCESS)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot check for an administrator: {}", e.message))?
+    {
+        tracing::warn!("{NO_ADMIN_HINT}");
+    } else {
+        tracing::debug!("a user holds full_access");
+    }
+    Ok(())
+}
+
 /// Creates a user with the admin role. Fails if the email is taken or the password is
 /// refused by the password policy.
 pub async fn create_admin(app: &App, email: &str, password: &str) -> Result<Value> {

@@ -1,23 +1,29 @@
 //! Typed configuration: defaults, then the TOML file named by `ROOST_CONFIG`, then
 //! `ROOST_*` environment variables (`__` nests: `ROOST_PAGINATE__MAX=100`), then
-//! `*_file` keys that name files holding secrets. Invalid config stops start-up.
+//! `*_file` keys that name files holding secrets. Invalid config stops start-up, and so
+//! does an unknown key or `ROOST_*` variable (see `keys`).
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+mod keys;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
-    /// `sqlite://data/roost.db?mode=rwc` (embedded default) or `postgres://...`.
+    /// `sqlite://<file>` or `postgres://...`. Unset: `roost.db` in `data_dir`
+    /// (`sqlite://data/roost.db?mode=rwc` by default).
     pub database_url: String,
     pub host: String,
     pub port: u16,
     /// Where the embedded database and generated secrets live.
     pub data_dir: PathBuf,
-    /// `development` or `production`.
+    /// `development` or `production` (any case; kept in lower case).
     pub env: String,
-    /// Bootstrap admin created at start when no user with this email exists.
+    /// Bootstrap admin created at start when no user with this email exists. Needs
+    /// `admin_password` or `admin_password_file`, and they need it.
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     pub admin_password_file: Option<PathBuf>,
@@ -37,7 +43,7 @@ pub struct Config {
 /// Several instances on one PostgreSQL database (DESIGN §2): realtime events, session
 /// revocations and scope-cache invalidations cross instances over `LISTEN`/`NOTIFY`
 /// (see `realtime::bus`). Ignored on SQLite.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ClusterConfig {
     /// Run the bus on PostgreSQL. Turn off only when one instance serves the database.
@@ -61,7 +67,7 @@ impl Default for ClusterConfig {
 
 /// OAuth / OpenID Connect login (`GET /oauth/:slug`, see `oauth`). Providers themselves
 /// are rows of `oauth_providers`, not config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct OAuthConfig {
     /// Frontend origins (`https://app.example.com`) a finished flow may redirect to. A
@@ -124,7 +130,7 @@ impl Default for OAuthConfig {
 }
 
 /// Notifications (emailed / texted codes and tokens), see `notify`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct NotifyConfig {
     /// `smtp` (email over SMTP, SMS over `sms.url` when set), `log` (development only:
@@ -140,7 +146,7 @@ pub struct NotifyConfig {
     pub sms: SmsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SmtpConfig {
     pub host: String,
@@ -156,7 +162,7 @@ pub struct SmtpConfig {
     pub timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SmsConfig {
     /// An `http://` webhook that receives `POST {"to", "message"}` as JSON. Unset: SMS
@@ -202,7 +208,7 @@ impl Default for SmsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct GeoIpConfig {
     /// A local MaxMind / GeoLite2 City `.mmdb` file for the geo fields of
@@ -210,7 +216,7 @@ pub struct GeoIpConfig {
     pub database: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct AuthConfig {
     /// HS256 secret (raw UTF-8 bytes, as Feathers uses it). Generated into
@@ -229,7 +235,7 @@ pub struct AuthConfig {
     pub token_key_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PasswordConfig {
     /// Never below 8, whatever is configured.
@@ -240,21 +246,21 @@ pub struct PasswordConfig {
     pub hash_queue: usize,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PaginateConfig {
     pub default: u64,
     pub max: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct SignupConfig {
     /// Allow anonymous `users.create`.
     pub open: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HttpConfig {
     /// Largest accepted request body (REST) and Socket.IO message, in bytes.
@@ -287,7 +293,7 @@ pub struct HttpConfig {
 }
 
 /// Socket.IO connections.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SocketConfig {
     /// Service calls one socket may have running at once; an event beyond it is answered
@@ -302,7 +308,7 @@ impl Default for SocketConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct AuditConfig {
     /// Allow update/patch/remove on `events` (still needs `full_access`).
@@ -312,7 +318,7 @@ pub struct AuditConfig {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            database_url: "sqlite://data/roost.db?mode=rwc".into(),
+            database_url: sqlite_url_in(Path::new("data")),
             host: "127.0.0.1".into(),
             port: 3030,
             data_dir: PathBuf::from("data"),
@@ -400,19 +406,32 @@ impl Default for HttpConfig {
 impl Config {
     /// Loads defaults < `ROOST_CONFIG` file < `ROOST_*` environment, then secret files.
     pub fn load() -> anyhow::Result<Self> {
+        Self::load_from(std::env::vars_os())
+    }
+
+    /// [`Config::load`] from the environment `vars`.
+    pub fn load_from(vars: impl IntoIterator<Item = (OsString, OsString)>) -> anyhow::Result<Self> {
+        let known = keys::Known::new()?;
+        let env = known.split_env(vars)?;
         let mut builder = config::Config::builder();
-        if let Ok(path) = std::env::var("ROOST_CONFIG") {
-            builder = builder.add_source(config::File::with_name(&path).required(true));
+        if let Some(path) = &env.config_file {
+            builder = builder.add_source(config::File::with_name(path).required(true));
         }
         builder = builder.add_source(
             config::Environment::with_prefix("ROOST")
                 .prefix_separator("_")
-                .separator("__"),
+                .separator("__")
+                .source(Some(env.settings)),
         );
-        let mut cfg: Config = builder
-            .build()?
+        let merged = builder.build()?;
+        let tree = config::Source::collect(&merged)?;
+        known.check_file(&tree, env.config_file.as_deref().unwrap_or_default())?;
+        let mut cfg: Config = merged
             .try_deserialize()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        if !tree.contains_key("database_url") {
+            cfg.database_url = sqlite_url_in(&cfg.data_dir);
+        }
         cfg.read_secret_files()?;
         cfg.validate()?;
         Ok(cfg)
@@ -437,6 +456,30 @@ impl Config {
 
     /// Rejects values that would make the server unsafe or unusable, naming the key.
     pub fn validate(&mut self) -> anyhow::Result<()> {
+        let env = self.env.trim().to_ascii_lowercase();
+        if env != "development" && env != "production" {
+            anyhow::bail!(
+                "env (ROOST_ENV) must be development or production, not '{}'",
+                self.env
+            );
+        }
+        self.env = env;
+        database_scheme(&self.database_url)?;
+        // Read after the `*_file` keys, so a password from a file counts.
+        both_or_neither(
+            ("admin_email", self.admin_email.is_some()),
+            (
+                "admin_password or admin_password_file",
+                self.admin_password.is_some(),
+            ),
+        )?;
+        both_or_neither(
+            ("notify.smtp.user", self.notify.smtp.user.is_some()),
+            (
+                "notify.smtp.password or notify.smtp.password_file",
+                self.notify.smtp.password.is_some(),
+            ),
+        )?;
         if self.paginate.max == 0 || self.paginate.default == 0 {
             anyhow::bail!("paginate.default and paginate.max must be at least 1");
         }
@@ -505,6 +548,71 @@ impl Config {
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+/// A setting and its environment variable: `admin_email (ROOST_ADMIN_EMAIL)`; `a or b`
+/// gives both.
+fn named(keys: &str) -> String {
+    keys.split(" or ")
+        .map(|key| format!("{key} ({})", keys::env_name(key)))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Settings that only work together: one given without the other is a mistake (a
+/// bootstrap admin without a password would silently not be created).
+fn both_or_neither(a: (&str, bool), b: (&str, bool)) -> anyhow::Result<()> {
+    let (given, missing) = match (a.1, b.1) {
+        (true, false) => (a.0, b.0),
+        (false, true) => (b.0, a.0),
+        _ => return Ok(()),
+    };
+    anyhow::bail!(
+        "{} is set but {} is not: set both or neither",
+        named(given),
+        named(missing)
+    )
+}
+
+/// The kinds of database Roost runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Sqlite,
+    Postgres,
+}
+
+/// The kind of database `url` names, or an error saying what is wrong with it.
+pub fn database_scheme(url: &str) -> anyhow::Result<Scheme> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+    match scheme {
+        Some("sqlite") => Ok(Scheme::Sqlite),
+        Some("postgres" | "postgresql") => Ok(Scheme::Postgres),
+        Some(other) if !other.is_empty() => anyhow::bail!(
+            "unsupported database URL scheme '{other}' in database_url (ROOST_DATABASE_URL); \
+             use sqlite:// or postgres://"
+        ),
+        _ => anyhow::bail!(
+            "database_url (ROOST_DATABASE_URL) is not a URL: use sqlite://<file> or \
+             postgres://<user>@<host>:<port>/<database>"
+        ),
+    }
+}
+
+/// The URL of the default database, `roost.db` in `dir`. The SQLite driver
+/// percent-decodes the path and ends it at `?`, so `%`, `?` and `#` are escaped.
+pub fn sqlite_url_in(dir: &Path) -> String {
+    let path = dir.join("roost.db");
+    let mut url = String::from("sqlite://");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => url.push_str("%25"),
+            '?' => url.push_str("%3F"),
+            '#' => url.push_str("%23"),
+            c => url.push(c),
+        }
+    }
+    url.push_str("?mode=rwc");
+    url
 }
 
 fn read_secret(path: &std::path::Path, key: &str) -> anyhow::Result<String> {

@@ -16,7 +16,7 @@
 
 use std::net::IpAddr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// An IP network: `addr/prefix` (a bare address is a /32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +154,7 @@ impl TrustedProxies {
 }
 
 /// The config value as written: `2`, `"2"`, `["10.0.0.0/8", "::1"]` or `"10.0.0.0/8,::1"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum RawTrustedProxies {
     Hops(usize),

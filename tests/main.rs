@@ -61,6 +61,8 @@ mod rest_qs;
 mod sessions;
 #[path = "cases/socket.rs"]
 mod socket;
+#[path = "cases/startup.rs"]
+mod startup;
 #[path = "cases/status.rs"]
 mod status;
 #[path = "cases/takeover.rs"]

@@ -354,6 +354,33 @@ pub async fn of_role(db: Db<'_>, role_id: i64) -> Result<Scopes> {
     slugs(db, &select).await
 }
 
+/// Whether any user holds `slug` through a global role.
+pub async fn anyone_holds(db: Db<'_>, slug: &str) -> Result<bool> {
+    let select = Query::select()
+        .column((Alias::new("user_roles"), Alias::new("user_id")))
+        .from(Alias::new("user_roles"))
+        .inner_join(
+            Alias::new("role_access_scopes"),
+            Expr::col((Alias::new("role_access_scopes"), Alias::new("role_id")))
+                .equals((Alias::new("user_roles"), Alias::new("role_id"))),
+        )
+        .inner_join(
+            Alias::new("access_scopes"),
+            Expr::col((Alias::new("access_scopes"), Alias::new("id"))).equals((
+                Alias::new("role_access_scopes"),
+                Alias::new("access_scope_id"),
+            )),
+        )
+        .and_where(Expr::col((Alias::new("access_scopes"), Alias::new("slug"))).eq(slug))
+        .limit(1)
+        .to_owned();
+    let row = db
+        .query_one(db.build(&select))
+        .await
+        .map_err(Error::internal)?;
+    Ok(row.is_some())
+}
+
 /// The slug of access scope `scope_id`, if it exists.
 pub async fn slug_of(db: Db<'_>, scope_id: i64) -> Result<Option<String>> {
     let select = Query::select()

@@ -112,9 +112,6 @@ pub fn validate(config: &Config) -> anyhow::Result<()> {
             {
                 anyhow::bail!("notify.smtp.from is not a valid address");
             }
-            if notify.smtp.user.is_some() != notify.smtp.password.is_some() {
-                anyhow::bail!("notify.smtp.user and notify.smtp.password go together");
-            }
         }
         other => anyhow::bail!("notify.transport must be smtp, log or none (got {other:?})"),
     }

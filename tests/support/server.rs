@@ -87,7 +87,7 @@ fn database_url_with_name(url: &str, name: &str) -> String {
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(PathBuf);
+pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn path(&self) -> &std::path::Path {
