@@ -52,9 +52,10 @@ pub fn document(registry: &Registry) -> Value {
         if methods.contains(&Method::Remove)
             && schema.get("remove").and_then(Value::as_str) == Some("collection")
         {
+            // Operation ids are unique in a document: the item `remove` keeps `<path>_remove`.
             collection.insert(
                 "delete".into(),
-                operation(path, "remove", &[], None, 200, record.clone()),
+                operation(path, "remove_collection", &[], None, 200, record.clone()),
             );
         }
         if !collection.is_empty() {
@@ -89,6 +90,17 @@ pub fn document(registry: &Registry) -> Value {
             "summary": "Liveness: 200 while the process serves requests",
             "security": [],
             "responses": { "200": { "description": "Alive",
+                "content": { "application/json": { "schema": { "type": "object" } } } } },
+        } }),
+    );
+    paths.insert(
+        "/openapi.json".into(),
+        json!({ "get": {
+            "operationId": "openapi",
+            "tags": ["server"],
+            "summary": "This document",
+            "security": [],
+            "responses": { "200": { "description": "The OpenAPI 3.1 document",
                 "content": { "application/json": { "schema": { "type": "object" } } } } },
         } }),
     );
