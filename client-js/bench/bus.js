@@ -7,7 +7,7 @@
 //
 // Two phases per instance count:
 // - `rest`: closed-loop writers at rising concurrency (fixed window each) until the write
-//   rate stops rising. Per level: writes/s (REST answers), cross-instance deliveries/s
+//   rate stops rising or the cross-instance p99 passes 1 s. Per level: writes/s (REST answers), cross-instance deliveries/s
 //   within the window (per receiving socket), latency (request sent -> event received)
 //   p50 / p99, the drain (last answer -> last cross-instance receipt) and machine CPU.
 // - `notify`: the bus alone, without REST: 1, 2, 4 (--senders) psql sessions send --notify
@@ -24,8 +24,8 @@
 //       [--json]
 //
 // It creates database `roost_bus_<random>` next to the one given (per instance count) and
-// drops it after. Client, servers and PostgreSQL share the machine: on a small machine
-// the CPU, not the bus, is the first limit (the `cpu` column says when it is saturated).
+// drops it after. Client, servers and PostgreSQL share the machine: on a small one the
+// CPU saturates first (`cpu` is the whole machine's, busy over the window).
 
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
