@@ -52,9 +52,10 @@ pub fn document(registry: &Registry) -> Value {
         if methods.contains(&Method::Remove)
             && schema.get("remove").and_then(Value::as_str) == Some("collection")
         {
+            // Operation ids are unique in a document: the item `remove` keeps `<path>_remove`.
             collection.insert(
                 "delete".into(),
-                operation(path, "remove", &[], None, 200, record.clone()),
+                operation(path, "remove_collection", &[], None, 200, record.clone()),
             );
         }
         if !collection.is_empty() {
@@ -125,6 +126,17 @@ pub fn document(registry: &Registry) -> Value {
                         "description": { "type": "string" },
                         "links": { "type": "object", "additionalProperties": { "type": "string" } },
                     } } } } } },
+        } }),
+    );
+    paths.insert(
+        "/openapi.json".into(),
+        json!({ "get": {
+            "operationId": "openapi",
+            "tags": ["server"],
+            "summary": "This document",
+            "security": [],
+            "responses": { "200": { "description": "The OpenAPI 3.1 document",
+                "content": { "application/json": { "schema": { "type": "object" } } } } },
         } }),
     );
     json!({

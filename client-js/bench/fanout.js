@@ -10,7 +10,7 @@
 //   ulimit -n 65536; node bench/fanout.js [--sockets 1000] [--events 200]
 //       [--concurrency 4] [--modes ten,distinct] [--json]
 //
-// It starts ../target/release/roost (or ROOST_BIN) on a fresh SQLite data directory per
+// It starts <CARGO_TARGET_DIR or ../target>/release/roost (or ROOST_BIN) on a fresh SQLite data directory per
 // mode, with the bootstrap admin from ROOST_ADMIN_EMAIL / ROOST_ADMIN_PASSWORD.
 // Setup (users, roles, logins) is not timed; only the patch -> event phase is.
 

@@ -22,10 +22,18 @@ export const ADMIN_PASSWORD = 'Admin-Passw0rd-For-Tests!'
 export const PASSWORD = 'Quiet-Lantern-Orbit-77'
 const SECRET = 'client-js-secret-0123456789-abcdefghijklmnop'
 
-/** `ROOST_BIN` or ../target/release/roost (relative to client-js/). */
-export const ROOST_BIN = path.resolve(here, '..', process.env.ROOST_BIN || '../target/release/roost')
-/** `ROOST_PEOPLE_BIN` or ../target/release/examples/people. */
-export const PEOPLE_BIN = path.resolve(here, '..', process.env.ROOST_PEOPLE_BIN || '../target/release/examples/people')
+// Where cargo put the release build: `CARGO_TARGET_DIR` (a relative one is taken from the
+// repository root, where .ci/test runs cargo), else ../target.
+const TARGET_DIR = path.resolve(repo, process.env.CARGO_TARGET_DIR || 'target')
+
+/** `ROOST_BIN` (relative to client-js/) or <target dir>/release/roost. */
+export const ROOST_BIN = process.env.ROOST_BIN
+  ? path.resolve(here, '..', process.env.ROOST_BIN)
+  : path.join(TARGET_DIR, 'release', 'roost')
+/** `ROOST_PEOPLE_BIN` (relative to client-js/) or <target dir>/release/examples/people. */
+export const PEOPLE_BIN = process.env.ROOST_PEOPLE_BIN
+  ? path.resolve(here, '..', process.env.ROOST_PEOPLE_BIN)
+  : path.join(TARGET_DIR, 'release', 'examples', 'people')
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort () {

@@ -196,6 +196,7 @@ pub fn openapi_paths() -> Map<String, Value> {
     paths.insert(
         "/oauth/{slug}".into(),
         serde_json::json!({ "get": {
+            "operationId": "oauth_start",
             "tags": ["oauth"],
             "summary": "Start an OAuth / OpenID Connect login",
             "description": "Answers 303 to the provider's authorization endpoint with state, PKCE (S256) and, when the provider's `nonce` is on, a nonce. Sets an HttpOnly cookie binding the flow to this browser. Signs in only: to link a provider to an existing account use `POST /oauth/{slug}/link`; a `feathers_token` query parameter is refused with 400.",
@@ -215,6 +216,7 @@ pub fn openapi_paths() -> Map<String, Value> {
     paths.insert(
         "/oauth/{slug}/link".into(),
         serde_json::json!({ "post": {
+            "operationId": "oauth_link",
             "tags": ["oauth"],
             "summary": "Start linking an OAuth / OpenID Connect identity to the caller's account",
             "description": "The caller is the `Authorization: Bearer <access token>` header only (checked as on any REST call; revoked sessions are refused); a token in the query or body is not read. Starts the same flow as `GET /oauth/{slug}`, bound to the caller and, by the same HttpOnly cookie, to this browser, then answers 200 `{\"location\"}`: the page navigates the window there. The callback (in the same browser) links the provider identity to the caller (`oauth_linked`; 409 in `#error=` if it is linked to someone else), mails the account a notice and signs in. The response must be one whose cookies the browser keeps (a same-origin request).",
@@ -240,6 +242,7 @@ pub fn openapi_paths() -> Map<String, Value> {
     paths.insert(
         "/oauth/{slug}/callback".into(),
         serde_json::json!({ "get": {
+            "operationId": "oauth_callback",
             "tags": ["oauth"],
             "summary": "Finish an OAuth / OpenID Connect login (the provider's redirect_uri)",
             "description": "Takes the flow's state (single use), exchanges the code, validates the ID token or reads userinfo, then answers 303 to `<app origin><redirect>#access_token=<jwt>` or `#error=<message>`, as Feathers does. Without a configured app origin the authentication result is answered as JSON.",

@@ -411,6 +411,23 @@ async fn openapi_describes_every_service(s: Setup) {
             .any(|p| p.starts_with("/oauth/")),
         "oauth routes"
     );
+    assert!(
+        paths["/openapi.json"]["get"].is_object(),
+        "the document itself"
+    );
+    // Every operation has an id, and no two share one (OpenAPI requires it; tools such as
+    // schemathesis and client generators key operations by it).
+    let mut ids = std::collections::HashSet::new();
+    for (path, ops) in paths.as_object().unwrap() {
+        for (verb, op) in ops.as_object().unwrap() {
+            let id = op["operationId"].as_str();
+            assert!(id.is_some(), "{verb} {path} has no operationId");
+            assert!(
+                ids.insert(id.unwrap().to_string()),
+                "{verb} {path}: duplicate id"
+            );
+        }
+    }
     // Session rows are written by logins only: no create or update is offered.
     assert!(paths["/auth_sessions"].get("post").is_none());
     assert!(paths["/auth_sessions/{id}"].get("put").is_none());
