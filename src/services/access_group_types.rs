@@ -14,7 +14,7 @@ pub const PATH: &str = "access_group_types";
 pub fn table() -> Table {
     Table::new(PATH)
         .column(Column::text("name"))
-        .column(Column::text("slug").required())
+        .column(Column::text("slug").required().non_empty())
         .column(Column::text("description").max_len(4_096))
         .unique(&["slug"])
 }

@@ -16,7 +16,7 @@ pub const PATH: &str = "access_scopes";
 pub fn table() -> Table {
     Table::new(PATH)
         .column(Column::text("name"))
-        .column(Column::text("slug").required())
+        .column(Column::text("slug").required().non_empty())
         .column(Column::text("description").max_len(4_096))
         .unique(&["slug"])
 }

@@ -34,7 +34,7 @@ const URL_FIELDS: [&str; 4] = ["issuer", "authorize_url", "token_url", "userinfo
 pub fn table() -> Table {
     Table::new(PATH)
         .column(Column::text("name"))
-        .column(Column::text("slug").required())
+        .column(Column::text("slug").required().non_empty())
         .column(Column::text("key"))
         .column(Column::text("secret").write_only())
         .column(Column::text("scope"))

@@ -29,8 +29,8 @@ pub const PATH: &str = "user_oauth_providers";
 pub fn table() -> Table {
     Table::new(PATH)
         .column(Column::integer("user_id").required().references("users"))
-        .column(Column::text("slug").required())
-        .column(Column::text("sub").required())
+        .column(Column::text("slug").required().non_empty())
+        .column(Column::text("sub").required().non_empty())
         .unique(&["slug", "sub"])
 }
 

@@ -67,6 +67,13 @@ pub fn text(column: &Column, value: &Value) -> Result<String> {
             json!({ column.name: format!("must be at most {} characters", column.max_len) }),
         ));
     }
+    if column.non_empty && s.trim().is_empty() {
+        return Err(Error::bad_request(format!(
+            "Invalid value for '{}': it must not be empty",
+            column.name
+        ))
+        .with_errors(json!({ column.name: "must not be empty" })));
+    }
     if s.contains('\0') {
         return Err(Error::bad_request(format!(
             "Invalid value for '{}': NUL characters are not allowed",

@@ -30,6 +30,10 @@ impl Table {
             }
             if c.ty == ColumnType::Text {
                 schema.insert("maxLength".into(), c.max_len.into());
+                if c.non_empty {
+                    // Whitespace alone is refused too; JSON Schema says what it can.
+                    schema.insert("minLength".into(), 1.into());
+                }
             }
             if let Some(values) = c.one_of {
                 schema.insert("enum".into(), serde_json::json!(values));

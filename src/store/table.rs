@@ -66,6 +66,8 @@ pub struct Column {
     pub server_managed: bool,
     /// Most characters a text value may have (400 naming the field beyond it).
     pub max_len: usize,
+    /// A text value must hold something besides whitespace (names such as slugs).
+    pub non_empty: bool,
 }
 
 /// Default bound on a text column's length, in characters.
@@ -87,6 +89,7 @@ impl Column {
             one_of: None,
             server_managed: false,
             max_len: TEXT_MAX,
+            non_empty: false,
         }
     }
 
@@ -141,6 +144,12 @@ impl Column {
     }
 
     /// Allows text values of up to `chars` characters (default [`TEXT_MAX`]).
+    /// Text that must not be empty or only whitespace (400 naming the field).
+    pub fn non_empty(mut self) -> Self {
+        self.non_empty = true;
+        self
+    }
+
     pub fn max_len(mut self, chars: usize) -> Self {
         self.max_len = chars;
         self

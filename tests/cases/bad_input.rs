@@ -11,7 +11,56 @@ scenarios!(
     missing_required_fields_are_bad_requests,
     bad_inputs_are_400_and_change_nothing,
     nul_characters_are_refused_naming_the_field,
+    names_may_not_be_empty,
 );
+
+/// Slugs (and linked identities' subjects) name things: empty or blank is a 400 naming
+/// the field, on create, update and patch; nothing is written.
+async fn names_may_not_be_empty(s: Setup) {
+    let srv = s.server().await;
+    let admin = srv.admin().await;
+    let empty = |r: Res, field: &str| {
+        let e = expect_err(r, "BadRequest", 400);
+        assert_eq!(e.body["errors"][field], "must not be empty", "{}", e.body);
+    };
+    for blank in ["", "   ", "\t\n"] {
+        empty(
+            admin.create("roles", json!({"slug": blank}), q()).await,
+            "slug",
+        );
+        empty(
+            admin
+                .create("access_scopes", json!({"slug": blank}), q())
+                .await,
+            "slug",
+        );
+        empty(
+            admin
+                .create(
+                    "user_oauth_providers",
+                    json!({"user_id": 1, "slug": "gh", "sub": blank}),
+                    q(),
+                )
+                .await,
+            "sub",
+        );
+    }
+    let role = ok(admin.create("roles", json!({"slug": "named"}), q()).await);
+    empty(
+        admin
+            .patch("roles", role["id"].clone(), json!({"slug": " "}), q())
+            .await,
+        "slug",
+    );
+    empty(
+        admin
+            .update("roles", role["id"].clone(), json!({"slug": ""}), q())
+            .await,
+        "slug",
+    );
+    let kept = ok(admin.get("roles", role["id"].clone(), q()).await);
+    assert_eq!(kept["slug"], "named");
+}
 
 /// A NUL character anywhere (login, data, id, query) is a 400 naming the field, on every
 /// database: PostgreSQL cannot store one, so it must never reach it.
