@@ -190,11 +190,10 @@ impl ScopeCache {
     }
 }
 
-/// Reads the scope slugs granted to `user_id` through its global roles.
-pub async fn load(db: Db<'_>, user_id: i64) -> Result<Scopes> {
-    let select = Query::select()
-        .distinct()
-        .column((Alias::new("access_scopes"), Alias::new("slug")))
+/// `user_roles` joined to the scopes its roles grant (`role_access_scopes`,
+/// `access_scopes`): global grants, row by row.
+fn user_roles_with_scopes() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
         .from(Alias::new("user_roles"))
         .inner_join(
             Alias::new("role_access_scopes"),
@@ -208,6 +207,14 @@ pub async fn load(db: Db<'_>, user_id: i64) -> Result<Scopes> {
                 Alias::new("access_scope_id"),
             )),
         )
+        .to_owned()
+}
+
+/// Reads the scope slugs granted to `user_id` through its global roles.
+pub async fn load(db: Db<'_>, user_id: i64) -> Result<Scopes> {
+    let select = user_roles_with_scopes()
+        .distinct()
+        .column((Alias::new("access_scopes"), Alias::new("slug")))
         .and_where(Expr::col((Alias::new("user_roles"), Alias::new("user_id"))).eq(user_id))
         .to_owned();
     let global = slugs(db, &select).await?;
@@ -356,21 +363,8 @@ pub async fn of_role(db: Db<'_>, role_id: i64) -> Result<Scopes> {
 
 /// Whether any user holds `slug` through a global role.
 pub async fn anyone_holds(db: Db<'_>, slug: &str) -> Result<bool> {
-    let select = Query::select()
+    let select = user_roles_with_scopes()
         .column((Alias::new("user_roles"), Alias::new("user_id")))
-        .from(Alias::new("user_roles"))
-        .inner_join(
-            Alias::new("role_access_scopes"),
-            Expr::col((Alias::new("role_access_scopes"), Alias::new("role_id")))
-                .equals((Alias::new("user_roles"), Alias::new("role_id"))),
-        )
-        .inner_join(
-            Alias::new("access_scopes"),
-            Expr::col((Alias::new("access_scopes"), Alias::new("id"))).equals((
-                Alias::new("role_access_scopes"),
-                Alias::new("access_scope_id"),
-            )),
-        )
         .and_where(Expr::col((Alias::new("access_scopes"), Alias::new("slug"))).eq(slug))
         .limit(1)
         .to_owned();
