@@ -29,6 +29,7 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
+use crate::auth::throttle::RateLimit;
 use crate::auth::{fields, grants, password};
 use crate::config::{Config, PasswordConfig};
 use crate::error::{Error, Result};
@@ -99,7 +100,14 @@ struct UserRules {
     passwords: std::sync::Arc<password::PasswordGate>,
     /// Tells an old address that the account moved away from it.
     notifier: std::sync::Arc<Notifier>,
+    /// Mails these rules send on behalf of someone else (stand-in notices, change links),
+    /// per recipient: repeated sign-ups or change requests must not flood an inbox. Past
+    /// the limit nothing is sent and the answer stays the same.
+    unasked_mail: RateLimit,
 }
+
+/// Unasked-for mails one address may receive per hour from sign-ups and email changes.
+const UNASKED_MAIL_PER_HOUR: u32 = 3;
 
 pub fn service(
     config: &Config,
@@ -116,6 +124,11 @@ pub fn service(
             password: config.password.clone(),
             passwords,
             notifier,
+            unasked_mail: RateLimit::new(
+                UNASKED_MAIL_PER_HOUR,
+                3_600_000,
+                "Too many messages to this address",
+            ),
         })
 }
 
@@ -430,11 +443,7 @@ impl UserRules {
         };
         record_custom(ctx.db, "signup_existing_address", Some(owner.id)).await?;
         let (subject, body) = templates::address_in_use(owner.locale.as_deref());
-        self.notifier.send(Message {
-            to: To::Email(owner.email),
-            subject,
-            body,
-        });
+        self.send_unasked(To::Email(owner.email), subject, body);
         Ok(Some(stand_in))
     }
 
@@ -479,12 +488,18 @@ impl UserRules {
             Some(owner) => templates::address_in_use(owner.locale.as_deref()),
             None => templates::confirm_email_change(account.locale.as_deref(), &new, &secret),
         };
-        self.notifier.send(Message {
-            to: To::Email(new),
-            subject,
-            body,
-        });
+        self.send_unasked(To::Email(new), subject, body);
         Ok(())
+    }
+
+    /// Sends a mail the recipient did not ask for, within [`UNASKED_MAIL_PER_HOUR`].
+    fn send_unasked(&self, to: To, subject: String, body: String) {
+        let key = match &to {
+            To::Email(address) | To::Phone(address) => address.clone(),
+        };
+        if self.unasked_mail.hit(&key).is_ok() {
+            self.notifier.send(Message { to, subject, body });
+        }
     }
 
     /// Values the service sets itself.

@@ -576,6 +576,17 @@ async fn signup_does_not_tell_whether_an_address_is_taken(s: Setup) {
         )
         .await);
     assert_eq!(audit["total"], 1, "{audit}");
+    // Repeated attempts get the same answer but cannot flood the owner's inbox.
+    for _ in 0..5 {
+        ok(anon
+            .create("users", sign_up("owner@corp.test", squat), q())
+            .await);
+    }
+    // Two more notices (three an hour in all, the first one taken above), then none.
+    smtp.next_to("owner@corp.test").await;
+    smtp.next_to("owner@corp.test").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(smtp.count_to("owner@corp.test"), 0);
     let created = ok(admin
         .find(
             "events",
