@@ -5,32 +5,27 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
-use tokio::sync::Mutex;
-
 use crate::auth::{Keys, principal, secret};
 use crate::config::Config;
 use crate::realtime::Realtime;
-use crate::service::Registry;
+use crate::service::{Database, Registry};
 use crate::services::{self, authentication, authentication::AuthenticationService};
 
 mod database;
 pub mod serve;
 
-pub use database::{connect, redact_url};
+pub use database::{connect, migrations_pending, redact_url};
 
 /// Everything a request needs. Shared as [`App`].
 pub struct AppState {
     pub config: Arc<Config>,
-    pub db: DatabaseConnection,
+    /// The pool, and on SQLite the one-writer gate (`Database::write`).
+    pub db: Database,
     pub registry: Registry,
     pub keys: Arc<Keys>,
     pub realtime: Realtime,
     /// Effective scopes per user (DESIGN §4), invalidated by the pipeline after commits.
     pub scopes: crate::auth::scopes::ScopeCache,
-    /// SQLite allows one writer: audited mutations take this lock so concurrent writers
-    /// queue instead of failing with "database is locked". `None` on PostgreSQL.
-    pub write_gate: Option<Arc<Mutex<()>>>,
     /// Authentication sessions: the revocation cache and login throttling.
     pub sessions: Arc<crate::auth::sessions::Sessions>,
     /// Outgoing emails and text messages (codes, tokens), sent in the background.
@@ -125,15 +120,13 @@ pub async fn build(
     extend: impl FnOnce(&mut Registry, &Arc<Config>),
 ) -> anyhow::Result<App> {
     let config = Arc::new(config);
-    let db = connect(&config).await?;
+    let db = Database::new(connect(&config).await?);
     let keys = Arc::new(Keys::new(
         &secret::load_or_generate(&config)?,
         &config.authentication,
     ));
-    let write_gate = config.is_sqlite().then(|| Arc::new(Mutex::new(())));
     let sessions = Arc::new(crate::auth::sessions::Sessions::new(
         db.clone(),
-        write_gate.clone(),
         crate::auth::crypto::load_or_generate(&config)?,
         crate::auth::geoip::load(config.geoip.database.as_deref())?,
     ));
@@ -158,7 +151,6 @@ pub async fn build(
     if let Some(users) = registry.get(principal::USERS_PATH).cloned() {
         let accounts = Arc::new(crate::notify::accounts::Accounts {
             db: db.clone(),
-            gate: write_gate.clone(),
             notifier: notifier.clone(),
             sessions: sessions.clone(),
             keys: keys.clone(),
@@ -186,7 +178,6 @@ pub async fn build(
         keys,
         realtime: Realtime::default(),
         scopes: Default::default(),
-        write_gate,
         sessions,
         notifier,
         oauth: oauth.clone(),

@@ -17,6 +17,8 @@ mod support;
 
 #[path = "cases/accounts.rs"]
 mod accounts;
+#[path = "cases/architecture.rs"]
+mod architecture;
 #[path = "cases/audit.rs"]
 mod audit;
 #[path = "cases/auth.rs"]

@@ -2,7 +2,6 @@
 
 pub mod common_passwords;
 pub mod crypto;
-pub mod fields;
 pub mod geoip;
 pub mod grants;
 pub mod jwt;

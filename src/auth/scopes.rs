@@ -3,7 +3,7 @@
 //!
 //! Resolved once per user and cached in memory ([`ScopeCache`]), so a permission check is a
 //! hash lookup. The pipeline clears the cache after a commit that touches any table the
-//! resolution reads (see [`affects_scopes`]); a generation counter keeps a load that raced
+//! resolution reads (services declare them: `Policy::changes_scopes`); a generation counter keeps a load that raced
 //! with an invalidation from re-inserting stale scopes.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -18,25 +18,6 @@ use crate::service::Db;
 
 /// The scope that implies every other.
 pub const FULL_ACCESS: &str = "full_access";
-
-/// Tables whose changes can change someone's effective scopes (`users`: only removal,
-/// which cascades to the user's roles).
-const SCOPE_TABLES: &[&str] = &[
-    "user_roles",
-    "roles",
-    "role_access_scopes",
-    "access_scopes",
-    "access_groups",
-    "user_group_roles",
-    "group_group_roles",
-];
-
-/// Whether a committed mutation (`method`) on `path` may change effective scopes.
-pub fn affects_scopes(path: &str, method: crate::service::Method) -> bool {
-    method.is_mutation()
-        && (SCOPE_TABLES.contains(&path)
-            || (path == "users" && method == crate::service::Method::Remove))
-}
 
 /// A user's effective global scopes. Cheap to share (`Arc<Scopes>`). Hashes by a
 /// fingerprint computed once; equality compares the slugs.

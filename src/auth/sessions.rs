@@ -20,10 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::Value;
-use tokio::sync::{Mutex, MutexGuard};
 
 use super::crypto::TokenCipher;
 use super::geoip::GeoIp;
@@ -31,9 +30,9 @@ use super::throttle::Throttle;
 use super::useragent;
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::hooks::record_custom;
 use crate::realtime::bus::{Message, Publisher};
-use crate::service::{Call, Connection, Db, Method};
+use crate::service::{Binding, Call, Connection, Database, Method, Rows, Service};
+use crate::store::audit::record_custom;
 
 const TABLE: &str = "auth_sessions";
 /// Cached `jti`s before the cache starts over.
@@ -58,8 +57,7 @@ pub struct NewSession<'a> {
 }
 
 pub struct Sessions {
-    db: DatabaseConnection,
-    gate: Option<Arc<Mutex<()>>>,
+    db: Database,
     cipher: TokenCipher,
     geo: Option<GeoIp>,
     pub throttle: Throttle,
@@ -75,12 +73,7 @@ pub struct Sessions {
 
 impl Default for Sessions {
     fn default() -> Self {
-        Self::new(
-            DatabaseConnection::default(),
-            None,
-            TokenCipher::ephemeral(),
-            None,
-        )
+        Self::new(Database::default(), TokenCipher::ephemeral(), None)
     }
 }
 
@@ -89,15 +82,9 @@ fn col(name: &str) -> Alias {
 }
 
 impl Sessions {
-    pub fn new(
-        db: DatabaseConnection,
-        gate: Option<Arc<Mutex<()>>>,
-        cipher: TokenCipher,
-        geo: Option<GeoIp>,
-    ) -> Self {
+    pub fn new(db: Database, cipher: TokenCipher, geo: Option<GeoIp>) -> Self {
         Self {
             db,
-            gate,
             cipher,
             geo,
             throttle: Throttle::default(),
@@ -184,13 +171,6 @@ impl Sessions {
         self.by_id.clear();
     }
 
-    async fn write_lock(&self) -> Option<MutexGuard<'_, ()>> {
-        match &self.gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        }
-    }
-
     fn remember(&self, jti: &str, state: State) {
         // A cache only: the database stays the truth, so dropping everything is safe.
         if self.by_jti.len() >= CACHE_LIMIT {
@@ -271,9 +251,8 @@ impl Sessions {
             .returning_col(col("id"))
             .to_owned();
 
-        let _writer = self.write_lock().await;
-        let tx = self.db.begin().await.map_err(Error::internal)?;
-        let db = Db::Tx(&tx);
+        let write = self.db.write().await?;
+        let db = write.db();
         let row = db
             .query_one(db.build(&insert))
             .await
@@ -291,7 +270,7 @@ impl Sessions {
                 .map_err(Error::internal)?;
         }
         record_custom(db, "login", Some(new.user_id)).await?;
-        tx.commit().await.map_err(Error::internal)?;
+        write.commit().await?;
         self.remember(
             new.jti,
             State {
@@ -373,14 +352,13 @@ impl Sessions {
             .value(col("updated_at"), chrono::Utc::now())
             .and_where(Expr::col(col("jti")).eq(jti))
             .to_owned();
-        let _writer = self.write_lock().await;
-        let tx = self.db.begin().await.map_err(Error::internal)?;
-        let db = Db::Tx(&tx);
+        let write = self.db.write().await?;
+        let db = write.db();
         db.execute(db.build(&update))
             .await
             .map_err(Error::internal)?;
         record_custom(db, "logout", Some(user_id)).await?;
-        tx.commit().await.map_err(Error::internal)?;
+        write.commit().await?;
         let id = self.by_jti.get(jti).and_then(|s| s.id);
         self.remember(jti, State { id, revoked: true });
         self.announce(&[jti.to_string()]);
@@ -407,9 +385,8 @@ impl Sessions {
                     .or(Expr::col(col("jti")).ne(keep)),
             );
         }
-        let _writer = self.write_lock().await;
-        let tx = self.db.begin().await.map_err(Error::internal)?;
-        let db = Db::Tx(&tx);
+        let write = self.db.write().await?;
+        let db = write.db();
         let rows = db
             .query_all(db.build(&select))
             .await
@@ -432,7 +409,7 @@ impl Sessions {
                 revoked.push((id, jti));
             }
         }
-        tx.commit().await.map_err(Error::internal)?;
+        write.commit().await?;
         for (id, jti) in &revoked {
             self.remember(
                 jti,
@@ -466,12 +443,13 @@ impl Sessions {
             .and_where(Expr::col(col("revoked")).eq(false))
             .and_where(Expr::col(col("created_at")).lte(issued_before))
             .to_owned();
-        let _writer = self.write_lock().await;
-        let done = self
-            .db
-            .execute_raw(self.db.get_database_backend().build(&update))
+        let write = self.db.write().await?;
+        let done = write
+            .db()
+            .execute(write.db().build(&update))
             .await
             .map_err(Error::internal)?;
+        write.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -498,8 +476,9 @@ impl Sessions {
 
     /// Records a custom audit event outside any other transaction.
     pub async fn record_event(&self, event: &str, user_id: Option<i64>) -> Result<()> {
-        let _writer = self.write_lock().await;
-        record_custom(Db::Pool(&self.db), event, user_id).await
+        let write = self.db.write().await?;
+        record_custom(write.db(), event, user_id).await?;
+        write.commit().await
     }
 
     /// After a committed change of `auth_sessions` rows: refreshes their cache entries and
@@ -565,46 +544,35 @@ impl Sessions {
 /// sockets of sessions that a committed call revoked (a revoked or deleted
 /// `auth_sessions` row, a logout, a password change). Failures are logged, never
 /// returned: the call itself succeeded.
-pub async fn after_commit(app: &App, call: &Call, records: &Value) {
+pub async fn after_commit(app: &App, service: &dyn Service, call: &Call, records: &Value) {
     let mut revoked: Vec<String> = Vec::new();
-    match (call.path.as_str(), call.method) {
-        (TABLE, Method::Update | Method::Patch | Method::Remove) => {
+    let ids = || -> Vec<i64> {
+        match records {
+            Value::Array(items) => items.iter().filter_map(|r| r["id"].as_i64()).collect(),
+            record => record["id"].as_i64().into_iter().collect(),
+        }
+    };
+    match (service.policy().rows, call.method) {
+        (Rows::Sessions, Method::Update | Method::Patch | Method::Remove) => {
             let removed = call.method == Method::Remove;
-            for (jti, user_id) in app.sessions.refresh(records, removed).await {
-                if let Err(e) = app.sessions.record_event("session_revoked", user_id).await {
-                    tracing::warn!(error = %e, "could not record session_revoked");
-                }
+            // `session_revoked` was recorded with the change (`services::auth_sessions`).
+            for (jti, _user) in app.sessions.refresh(records, removed).await {
                 revoked.push(jti);
             }
             // A deleted row's `jti` is known here only if this instance cached it.
-            let ids = if removed {
-                match records {
-                    Value::Array(items) => items.iter().filter_map(|r| r["id"].as_i64()).collect(),
-                    record => record["id"].as_i64().into_iter().collect(),
-                }
-            } else {
-                Vec::new()
-            };
+            let ids = if removed { ids() } else { Vec::new() };
             app.sessions.announce_with_ids(&revoked, ids);
         }
         // A deleted user's sessions went with it (CASCADE): its sockets are logged out
         // here and on every other instance.
-        (crate::services::users::PATH, Method::Remove) => {
-            let users: Vec<i64> = match records {
-                Value::Array(items) => items.iter().filter_map(|r| r["id"].as_i64()).collect(),
-                record => record["id"].as_i64().into_iter().collect(),
-            };
+        (Rows::Accounts, Method::Remove) => {
+            let users = ids();
             if let Some(io) = app.realtime.io() {
                 crate::transport::socket::log_out_users(io, &users.iter().copied().collect());
             }
             app.sessions.announce_removed_users(users);
         }
-        (crate::services::authentication::PATH, Method::Remove) => {
-            if let Some(p) = &call.params.principal {
-                revoked.push(p.session_id.clone());
-            }
-        }
-        (crate::services::users::PATH, Method::Update | Method::Patch)
+        (Rows::Accounts, Method::Update | Method::Patch)
             if call.data.get("password").is_some_and(Value::is_string) =>
         {
             let Some(user_id) = records.get("id").and_then(Value::as_i64) else {
@@ -621,6 +589,11 @@ pub async fn after_commit(app: &App, call: &Call, records: &Value) {
                 Err(e) => {
                     tracing::warn!(error = %e, "could not revoke sessions after a password change")
                 }
+            }
+        }
+        _ if service.binds(call.method) == Binding::Logout => {
+            if let Some(p) = &call.params.principal {
+                revoked.push(p.session_id.clone());
             }
         }
         _ => {}

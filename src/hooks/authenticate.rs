@@ -5,9 +5,10 @@ use std::sync::Arc;
 use crate::app::App;
 use crate::auth::principal;
 use crate::error::{Error, Result};
-use crate::service::{Access, Call, Method, Policy};
+use crate::service::{Access, Binding, Call, Service};
 
-pub async fn run(app: &App, policy: &Policy, call: &mut Call) -> Result<()> {
+pub async fn run(app: &App, service: &dyn Service, call: &mut Call) -> Result<()> {
+    let policy = service.policy();
     let params = &mut call.params;
     if params.is_internal() {
         return Ok(());
@@ -33,8 +34,8 @@ pub async fn run(app: &App, policy: &Policy, call: &mut Call) -> Result<()> {
         }
         return Ok(());
     }
-    // `authentication.create` authenticates with its data, never with a stale header.
-    if call.path == crate::services::authentication::PATH && call.method == Method::Create {
+    // A login authenticates with its data, never with a stale header.
+    if service.binds(call.method) == Binding::Login {
         return Ok(());
     }
     let Some(token) = params.access_token.clone() else {

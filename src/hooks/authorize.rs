@@ -9,10 +9,10 @@
 //!   restricted to the caller's rows by AND-ing `<field> = me` into `params.query` before
 //!   the service runs (so `find` totals are right). Another user's row then answers
 //!   **404** (as if it did not exist; its existence is not revealed).
-//! - `users`: field rules (see [`crate::auth::fields`]); filters and sorts on fields the
-//!   caller may not read are refused with 400; writing another user's fields needs the
-//!   matching `users_write_<field>` scope; changing one's own password needs the current
-//!   one in `current_password` (checked here, removed from the data).
+//! - Field rules (a policy's `readable_fields`, see [`crate::service::fields`]): filters
+//!   and sorts on fields the caller may not read are refused with 400.
+//! - Then the service's own rules ([`Service::authorize`]), e.g. which fields of another
+//!   user a caller may write.
 //! - Group roles: on services with group-scoped rows (`access_groups` by `id`,
 //!   `user_group_roles` by `group_id`, `group_group_roles` by `parent_group_id`) a scope
 //!   held only inside some groups allows the method on those groups' rows: the query is
@@ -29,14 +29,11 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
-use crate::auth::fields;
 use crate::auth::scopes::Scopes;
 use crate::error::{Error, Result};
-use crate::service::policy::ScopeRule;
-use crate::service::{Access, Call, Db, Method, Principal, Service, not_supported};
-
-/// The field a caller sends to prove it knows its current password.
-pub const CURRENT_PASSWORD: &str = "current_password";
+use crate::service::{
+    Access, Call, Caller, Db, Method, Principal, ScopeRule, Service, fields, not_supported,
+};
 
 pub async fn run(app: &App, service: &dyn Service, call: &mut Call) -> Result<()> {
     let policy = service.policy();
@@ -53,7 +50,7 @@ pub async fn run(app: &App, service: &dyn Service, call: &mut Call) -> Result<()
     };
     // Current scopes for every later stage (result shaping included), even on open methods
     // of scoped services; open methods of unscoped services need none.
-    let needs_scopes = !open || policy.scope_prefix.is_some();
+    let needs_scopes = !open || policy.scope_rule().is_some();
     let current = match call.params.principal.clone().filter(|_| needs_scopes) {
         Some(principal) => {
             let scopes = match app.scopes.get(Db::Pool(&app.db), principal.user_id).await {
@@ -79,31 +76,36 @@ pub async fn run(app: &App, service: &dyn Service, call: &mut Call) -> Result<()
     let Some((principal, scopes)) = current.filter(|_| !open) else {
         return Ok(());
     };
-    let Some(prefix) = policy.scope_prefix else {
-        return Ok(()); // any authenticated caller
-    };
     let me = principal.user_id;
-    let Some(rule) = policy.scope_rule() else {
-        return if scopes.is_full() {
-            Ok(())
-        } else {
-            Err(forbidden(call))
-        };
+    // How the caller is admitted: by the scope, by group roles, or to its own rows only.
+    let (by_scope, own_only) = match policy.scope_rule() {
+        None => (true, false), // any authenticated caller
+        Some(rule) if rule.allows(&scopes, call.method) => (true, false),
+        Some(rule) => {
+            if let Some((field, groups)) = group_grant(rule, call, &scopes) {
+                in_groups(call, field, groups)?;
+                (false, false)
+            } else if let Some(own) = rule.own_for(call.method) {
+                not_own_but_readable(app, rule, own.field, call, &scopes, me).await?;
+                restrict(&mut call.params.query, own.field, json!(me));
+                (false, true)
+            } else {
+                return Err(forbidden(call));
+            }
+        }
     };
-    let allowed = scopes.has_any(&rule.required(call.method));
-    if allowed {
-    } else if let Some((field, groups)) = group_grant(rule, call, &scopes) {
-        in_groups(call, field, groups)?;
-    } else if let Some(own) = rule.own_for(call.method) {
-        not_own_but_readable(app, rule, own.field, call, &scopes, me).await?;
-        restrict(&mut call.params.query, own.field, json!(me));
-    } else {
-        return Err(forbidden(call));
+    // Filters and sorts only on fields the caller may read (no inference through them).
+    if !own_only && let Some(readable) = fields::readable(policy, &scopes) {
+        fields::check_query(&call.params.query, &readable)?;
     }
-    if prefix == "users" {
-        users(app, rule, call, &scopes, me, allowed).await?;
-    }
-    Ok(())
+    let caller = Caller {
+        principal: &principal,
+        scopes: &scopes,
+        by_scope,
+        own_only,
+        db: Db::Pool(&app.db),
+    };
+    service.authorize(&caller, call).await
 }
 
 fn forbidden(call: &Call) -> Error {
@@ -194,115 +196,6 @@ fn restrict(query: &mut Map<String, Value>, field: &str, value: Value) {
 /// An id as parsed by the service ([`Service::parse`]): a JSON integer, nothing else.
 fn as_id(id: &Value) -> Option<i64> {
     id.as_i64()
-}
-
-/// The `users` rules on top of the method scope.
-async fn users(
-    app: &App,
-    rule: &ScopeRule,
-    call: &mut Call,
-    scopes: &Scopes,
-    me: i64,
-    allowed: bool,
-) -> Result<()> {
-    let own_only = !allowed && rule.own_for(call.method).is_some();
-    let target_is_me = call.id.as_ref().and_then(as_id) == Some(me);
-    // Filters and sorts: only on readable fields (no inference through $sort / $in).
-    if !scopes.is_full() && !own_only {
-        let readable = fields::readable_users_fields(scopes);
-        fields::check_query(&call.params.query, &readable)?;
-    }
-    if !matches!(call.method, Method::Create | Method::Update | Method::Patch) {
-        return Ok(());
-    }
-    let Value::Object(data) = &mut call.data else {
-        return Ok(()); // the service answers 400
-    };
-    let current = data.remove(CURRENT_PASSWORD);
-    let own_write = call.method != Method::Create && (target_is_me || own_only);
-    if own_write {
-        return own_sign_in_change(app, me, data, current).await;
-    }
-    if scopes.is_full() {
-        return Ok(());
-    }
-    // Another user's fields (or a new user's): each needs its write scope.
-    if call.method != Method::Create
-        && let Some(field) = data
-            .keys()
-            .find(|k| fields::write_scope(k).is_some_and(|s| !scopes.has(s)))
-    {
-        return Err(Error::forbidden(format!(
-            "You are not allowed to write '{field}' of another user"
-        )));
-    }
-    Ok(())
-}
-
-/// One's own password, email or phone change needs the current password (when the
-/// account has one): a stolen session alone cannot take the account over.
-async fn own_sign_in_change(
-    app: &App,
-    me: i64,
-    data: &Map<String, Value>,
-    current: Option<Value>,
-) -> Result<()> {
-    if !["password", "email", "phone"]
-        .iter()
-        .any(|f| data.contains_key(*f))
-    {
-        return Ok(());
-    }
-    let db = Db::Pool(&app.db);
-    let select = Query::select()
-        .columns(["password", "email", "phone"].map(Alias::new))
-        .from(Alias::new("users"))
-        .and_where(Expr::col(Alias::new("id")).eq(me))
-        .to_owned();
-    let Some(row) = db
-        .query_one(db.build(&select))
-        .await
-        .map_err(Error::internal)?
-    else {
-        return Ok(()); // the write answers 404
-    };
-    let stored = |c: &str| {
-        row.try_get::<Option<String>>("", c)
-            .map_err(Error::internal)
-    };
-    let Some(hash) = stored("password")?.filter(|h| !h.is_empty()) else {
-        return Ok(()); // no password yet: the session is the proof
-    };
-    // Compared in the form the users service stores: emails normalised, phones as sent.
-    let stored_form = |field: &str, v: Option<&str>| match field {
-        "email" => v.map(crate::services::users::normalize_email),
-        _ => v.map(str::to_string),
-    };
-    let mut changed = None;
-    for field in ["password", "email", "phone"] {
-        let Some(new) = data.get(field) else { continue };
-        if field == "password"
-            || stored_form(field, new.as_str()) != stored_form(field, stored(field)?.as_deref())
-        {
-            changed = Some(field);
-            break;
-        }
-    }
-    let Some(field) = changed else {
-        return Ok(());
-    };
-    let Some(Value::String(current)) = current else {
-        return Err(Error::bad_request(format!(
-            "'{CURRENT_PASSWORD}' is required to change the {field}"
-        )));
-    };
-    if app.passwords.verify(current, hash).await? {
-        Ok(())
-    } else {
-        Err(Error::bad_request(format!(
-            "'{CURRENT_PASSWORD}' is not the current password"
-        )))
-    }
 }
 
 #[cfg(test)]

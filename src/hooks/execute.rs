@@ -1,13 +1,12 @@
 //! Runs the service method. An audited mutation runs in ONE transaction together with its
 //! `events` rows: if either fails, both roll back (the transaction is dropped uncommitted).
 
-use sea_orm::TransactionTrait;
 use serde_json::Value;
 
-use super::audit;
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::service::{Call, Ctx, Db, Effects, Method, Service};
+use crate::store::audit;
 
 /// The method's answer, and whether it stands for a change that happened (see
 /// [`Effects::mark_unchanged`]).
@@ -24,14 +23,9 @@ pub async fn run(app: &App, service: &dyn Service, call: &Call) -> Result<(Value
         let value = dispatch(service, &ctx, call).await?;
         return Ok((value, !effects.unchanged()));
     };
-    // SQLite has one writer: queue here rather than fail with "database is locked".
-    let _writer = match &app.write_gate {
-        Some(gate) => Some(gate.lock().await),
-        None => None,
-    };
-    let tx = app.db.begin().await.map_err(Error::internal)?;
+    let write = app.db.write().await?;
     let ctx = Ctx {
-        db: Db::Tx(&tx),
+        db: write.db(),
         params: &call.params,
         path: &call.path,
         effects: &effects,
@@ -41,7 +35,7 @@ pub async fn run(app: &App, service: &dyn Service, call: &Call) -> Result<(Value
     if changed {
         audit::record(ctx.db, &call.path, event, &value, call.params.user_id()).await?;
     }
-    tx.commit().await.map_err(Error::internal)?;
+    write.commit().await?;
     Ok((value, changed))
 }
 

@@ -7,15 +7,12 @@
 //! Both transports and in-process callers go through [`run`]; nothing else calls a
 //! service method for an outside caller.
 
-mod audit;
 mod authenticate;
 mod authorize;
 mod connection;
 mod execute;
 mod protect;
 mod publish;
-
-pub use audit::record_custom;
 
 use std::sync::Arc;
 
@@ -41,21 +38,21 @@ async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {
     let service = lookup(app, &call)?;
     refuse_nul(&call)?;
     let policy = service.policy();
-    authenticate::run(app, policy, &mut call).await?;
+    authenticate::run(app, service.as_ref(), &mut call).await?;
     authorize::run(app, service.as_ref(), &mut call).await?;
     let (records, changed) = execute::run(app, service.as_ref(), &call).await?;
     if changed {
-        crate::auth::sessions::after_commit(app, &call, &records).await;
-        if crate::auth::scopes::affects_scopes(&call.path, call.method) {
+        crate::auth::sessions::after_commit(app, service.as_ref(), &call, &records).await;
+        if policy.changes_scopes_on(call.method) {
             app.scopes.invalidate_all(); // committed: roles or memberships may have changed
         }
     }
     let records = protect::run(records);
     let value = protect::for_caller(records.clone(), policy, &call.params);
     if policy.publish && changed {
-        publish::run(app, policy, &call, &records).await;
+        publish::run(app, service.as_ref(), &call, &records).await;
     }
-    let effect = connection::effect(&call, &value);
+    let effect = connection::effect(service.as_ref(), &call, &value);
     Ok(Outcome { value, effect })
 }
 

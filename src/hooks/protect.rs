@@ -4,8 +4,7 @@
 
 use serde_json::Value;
 
-use crate::auth::fields;
-use crate::service::{Params, Policy};
+use crate::service::{Params, Policy, fields};
 
 /// Field names that are never sent, at any depth (except the `accessToken` a login
 /// answers with, which is the point of logging in).
@@ -16,14 +15,12 @@ pub fn run(mut value: Value) -> Value {
     value
 }
 
-/// [`run`], then the field rules of DESIGN §4 for the caller (`users` records are shaped
-/// to what the caller may read). Internal calls see everything.
+/// [`run`], then the policy's field rules for the caller (records shaped to what the
+/// caller may read, see [`fields`]). Internal calls see everything.
 pub fn for_caller(value: Value, policy: &Policy, params: &Params) -> Value {
     let mut value = run(value);
-    if policy.scope_prefix == Some("users")
-        && let Some(principal) = params.principal.as_ref().filter(|_| !params.is_internal())
-    {
-        fields::shape_users_result(&mut value, &principal.scopes, Some(principal.user_id));
+    if let Some(principal) = params.principal.as_ref().filter(|_| !params.is_internal()) {
+        fields::shape_result(&mut value, policy, &principal.scopes, principal.user_id);
     }
     value
 }

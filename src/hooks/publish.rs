@@ -6,9 +6,10 @@
 use serde_json::Value;
 
 use crate::app::App;
-use crate::service::{Call, Policy};
+use crate::service::{Call, Service};
 
-pub async fn run(app: &App, policy: &Policy, call: &Call, value: &Value) {
+pub async fn run(app: &App, service: &dyn Service, call: &Call, value: &Value) {
+    let policy = service.policy();
     let Some(event) = call.method.event() else {
         return;
     };

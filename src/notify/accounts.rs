@@ -5,9 +5,7 @@
 use std::sync::Arc;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::{Map, Value};
-use tokio::sync::{Mutex, MutexGuard};
 
 use super::tokens::{self, Purpose};
 use super::{Kind, Message, Notifier, To};
@@ -16,13 +14,12 @@ use crate::auth::sessions::Sessions;
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::hooks::record_custom;
-use crate::service::{Access, Ctx, Db, Policy, Service};
+use crate::service::{Access, Ctx, Database, Db, Policy, Service};
+use crate::store::audit::record_custom;
 
 /// The shared dependencies of the account services.
 pub struct Accounts {
-    pub db: DatabaseConnection,
-    pub gate: Option<Arc<Mutex<()>>>,
+    pub db: Database,
     pub notifier: Arc<Notifier>,
     pub sessions: Arc<Sessions>,
     pub keys: Arc<Keys>,
@@ -49,19 +46,15 @@ pub struct Account {
     pub phone_verified: bool,
 }
 
-/// Create and patch open to anyone; nothing audited as a row change or published.
+/// Create and patch open to anyone; nothing audited as a row change or published; ids
+/// (an address, a code) kept out of request logs.
 pub const fn public_create_patch() -> Policy {
     Policy {
-        find: Access::Deny,
-        get: Access::Deny,
         create: Access::Public,
-        update: Access::Deny,
         patch: Access::Public,
-        remove: Access::Deny,
-        scope_prefix: None,
-        audit: false,
-        publish: false,
+        ..Policy::deny_all()
     }
+    .secret_ids()
 }
 
 /// `("email" | "phone", normalised address)` from `{email}` or `{phone}`.
@@ -105,13 +98,6 @@ pub fn text<'a>(data: &'a Map<String, Value>, field: &str) -> Result<&'a str> {
 }
 
 impl Accounts {
-    pub async fn write_lock(&self) -> Option<MutexGuard<'_, ()>> {
-        match &self.gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        }
-    }
-
     /// The account whose `column` (`email` / `phone`) is `value`, pending invitations
     /// included.
     pub async fn find(&self, db: Db<'_>, column: &str, value: &str) -> Result<Option<Account>> {
@@ -234,22 +220,12 @@ impl Accounts {
             unknown_event.as_str()
         };
         {
-            let _writer = self.write_lock().await;
-            let tx = self.db.begin().await.map_err(Error::internal)?;
+            let tx = self.db.write().await?;
             // Ids start at 1: 0 names no user, so nothing is stored for it.
             let token_owner = user_id.unwrap_or(0);
-            tokens::issue(
-                Db::Tx(&tx),
-                token_owner,
-                purpose,
-                channel,
-                address,
-                secret,
-                ttl,
-            )
-            .await?;
-            record_custom(Db::Tx(&tx), event, user_id).await?;
-            tx.commit().await.map_err(Error::internal)?;
+            tokens::issue(tx.db(), token_owner, purpose, channel, address, secret, ttl).await?;
+            record_custom(tx.db(), event, user_id).await?;
+            tx.commit().await?;
         }
         let locale = account.and_then(|a| a.locale.as_deref());
         let (subject, body) = super::templates::render(kind, locale, secret, address);
@@ -275,10 +251,9 @@ impl Accounts {
         secret: &str,
         max_attempts: i64,
     ) -> Result<bool> {
-        let _writer = self.write_lock().await;
-        let tx = self.db.begin().await.map_err(Error::internal)?;
+        let tx = self.db.write().await?;
         let ok = tokens::consume(
-            Db::Tx(&tx),
+            tx.db(),
             account.id,
             purpose,
             channel,
@@ -287,7 +262,7 @@ impl Accounts {
             max_attempts,
         )
         .await?;
-        tx.commit().await.map_err(Error::internal)?;
+        tx.commit().await?;
         Ok(ok)
     }
 
@@ -337,11 +312,10 @@ impl Accounts {
         max_attempts: i64,
     ) -> Result<Option<i64>> {
         let user_id = {
-            let _writer = self.write_lock().await;
-            let tx = self.db.begin().await.map_err(Error::internal)?;
+            let tx = self.db.write().await?;
             let user_id =
-                super::email_change::confirm(Db::Tx(&tx), email, secret, max_attempts).await?;
-            tx.commit().await.map_err(Error::internal)?;
+                super::email_change::confirm(tx.db(), email, secret, max_attempts).await?;
+            tx.commit().await?;
             user_id
         };
         let Some(user_id) = user_id else {
@@ -371,16 +345,15 @@ impl Accounts {
         event: &str,
         user_id: i64,
     ) -> Result<()> {
-        let _writer = self.write_lock().await;
-        let tx = self.db.begin().await.map_err(Error::internal)?;
-        let db = Db::Tx(&tx);
+        let tx = self.db.write().await?;
+        let db = tx.db();
         for update in &updates {
             db.execute(db.build(update))
                 .await
                 .map_err(Error::internal)?;
         }
         record_custom(db, event, Some(user_id)).await?;
-        tx.commit().await.map_err(Error::internal)?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -148,10 +148,8 @@ async fn link(app: &App, provider: &Provider, sub: &str, user_id: i64) -> Result
         crate::services::user_oauth_providers::PATH,
         json!({ "user_id": user_id, "slug": provider.slug, "sub": sub }),
     )
-    .await?;
-    app.sessions
-        .record_event("oauth_linked", Some(user_id))
-        .await
+    .await
+    .map(drop) // `oauth_linked` is recorded with the link (`services::user_oauth_providers`)
 }
 
 /// Tells `user_id` that `provider` was linked to their account (after the link

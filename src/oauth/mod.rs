@@ -207,13 +207,9 @@ impl OAuth {
             link_user_id,
             expires_at: now.saturating_add(ttl),
         };
-        {
-            let _writer = match &app.write_gate {
-                Some(gate) => Some(gate.lock().await),
-                None => None,
-            };
-            state::save(Db::Pool(&app.db), &state_hash, &pending, now).await?;
-        }
+        let write = app.db.write().await?;
+        state::save(write.db(), &state_hash, &pending, now).await?;
+        write.commit().await?;
         let mut url = http::check_url(&provider.authorize_url)?;
         {
             let mut query = url.query_pairs_mut();
@@ -269,15 +265,12 @@ impl OAuth {
         };
         let state = text("state").ok_or_else(|| Error::not_authenticated(NO_FLOW))?;
         let state_hash = state::sha256_hex(state);
-        let pending = {
-            let _writer = match &app.write_gate {
-                Some(gate) => Some(gate.lock().await),
-                None => None,
-            };
-            state::take(Db::Pool(&app.db), &state_hash).await?
-        }
-        .filter(|p| p.slug == slug)
-        .ok_or_else(|| Error::not_authenticated(NO_FLOW))?;
+        let write = app.db.write().await?;
+        let pending = state::take(write.db(), &state_hash).await?;
+        write.commit().await?;
+        let pending = pending
+            .filter(|p| p.slug == slug)
+            .ok_or_else(|| Error::not_authenticated(NO_FLOW))?;
         let cookie_name = state::cookie_name(&state_hash);
         let clear_cookie = format!(
             "{cookie_name}=; Path=/oauth/{}/callback; Max-Age=0; HttpOnly; SameSite=Lax",

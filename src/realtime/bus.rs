@@ -159,7 +159,7 @@ pub async fn start(app: &App) {
     let (ready_tx, ready_rx) = oneshot::channel();
     trust_caches(app, false); // until the first LISTEN is up
     let sender = tokio::spawn(send_loop(
-        app.db.clone(),
+        app.db.pool().clone(),
         instance.clone(),
         channel.clone(),
         rx,
@@ -172,7 +172,7 @@ pub async fn start(app: &App) {
         ready_tx,
     ));
     let pruner = tokio::spawn(prune_loop(
-        app.db.clone(),
+        app.db.pool().clone(),
         config.cluster.outbox_retention_secs,
     ));
     let bus = Bus {

@@ -7,7 +7,7 @@
 //! connections allowed to read the row: the recipient's scopes are looked up in the scope
 //! cache by user id for every event (so a role change applies from the next event on),
 //! connections are grouped by (scope fingerprint, owns the row), and each distinct payload
-//! (field rules on `users`) is shaped and serialised once per event, however many
+//! (a policy's field rules) is shaped and serialised once per event, however many
 //! connections and permission sets receive it.
 //!
 //! Several instances: [`bus`] carries committed events (and revocations, scope changes)
@@ -26,9 +26,8 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
 use crate::app::AppState;
-use crate::auth::fields;
 use crate::auth::scopes::Scopes;
-use crate::service::{Db, Method, Policy, Principal};
+use crate::service::{Db, Method, Policy, Principal, fields};
 
 /// The room every authenticated connection is in.
 pub const AUTHENTICATED_ROOM: &str = "authenticated";
@@ -111,7 +110,7 @@ impl Realtime {
         event: &str,
         record: &Value,
     ) {
-        if policy.scope_prefix.is_none() {
+        if policy.scope_rule().is_none() {
             return self.publish(path, event, record).await;
         }
         let Some(ns) = self.io.get().and_then(|io| io.of("/")) else {
@@ -132,7 +131,7 @@ impl Realtime {
                     continue;
                 }
             };
-            let owns = owns(policy, record, principal.user_id);
+            let owns = fields::owns(policy, record, principal.user_id);
             let slot = match by_recipient.entry((scopes, owns)) {
                 Entry::Occupied(e) => *e.get(),
                 Entry::Vacant(e) => {
@@ -141,7 +140,7 @@ impl Realtime {
                         None => None,
                         Some(shape) => match by_shape.get(&shape) {
                             Some(i) => Some(*i),
-                            None => match render(&shape, scopes, record) {
+                            None => match render(&shape, record) {
                                 Some(payload) => {
                                     payloads.push(payload);
                                     by_shape.insert(shape, payloads.len() - 1);
@@ -163,19 +162,12 @@ impl Realtime {
     }
 }
 
-/// What one recipient receives of a record: all of it, or only some fields (`users`).
+/// What one recipient receives of a record: all of it, or only some fields (a policy's
+/// `readable_fields`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Shape {
     Whole,
     Fields(Vec<&'static str>),
-}
-
-/// Whether the own-record rule of `policy` makes `record` readable by `user_id`.
-fn owns(policy: &Policy, record: &Value, user_id: i64) -> bool {
-    policy
-        .scope_rule()
-        .and_then(|r| r.own_for(Method::Get))
-        .is_some_and(|own| record.get(own.field).and_then(Value::as_i64) == Some(user_id))
 }
 
 /// What a recipient with `scopes` (owning the row or not) receives, if anything.
@@ -183,9 +175,9 @@ fn shape(policy: &Policy, scopes: &Scopes, owns: bool, record: &Value) -> Option
     let readable = scopes.is_full()
         || owns
         || policy.scope_rule().is_some_and(|r| {
-            let needed = r.required(Method::Get);
-            scopes.has_any(&needed)
+            r.allows(scopes, Method::Get)
                 || r.group.is_some_and(|field| {
+                    let needed = r.required(Method::Get);
                     record
                         .get(field)
                         .and_then(Value::as_i64)
@@ -195,21 +187,19 @@ fn shape(policy: &Policy, scopes: &Scopes, owns: bool, record: &Value) -> Option
     if !readable {
         return None;
     }
-    if policy.scope_prefix == Some("users") && !owns && !scopes.is_full() {
-        // `fields::shape_user` keeps exactly these fields for such a viewer.
-        Some(Shape::Fields(fields::readable_users_fields(scopes)))
-    } else {
-        Some(Shape::Whole)
+    match fields::readable(policy, scopes).filter(|_| !owns) {
+        Some(fields) => Some(Shape::Fields(fields)),
+        None => Some(Shape::Whole),
     }
 }
 
 /// `record` in `shape` (for a recipient holding `scopes`), serialised once.
-fn render(shape: &Shape, scopes: &Scopes, record: &Value) -> Option<Box<RawValue>> {
+fn render(shape: &Shape, record: &Value) -> Option<Box<RawValue>> {
     let result = match shape {
         Shape::Whole => serde_json::value::to_raw_value(record),
-        Shape::Fields(_) => {
+        Shape::Fields(readable) => {
             let mut record = record.clone();
-            fields::shape_user(&mut record, scopes, None);
+            fields::keep(&mut record, readable);
             serde_json::value::to_raw_value(&record)
         }
     };
@@ -225,87 +215,6 @@ fn render(shape: &Shape, scopes: &Scopes, record: &Value) -> Option<Box<RawValue
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-
-    use super::*;
-
-    /// DESIGN §4's field table, written out by hand: with `users_read` alone another
-    /// user's `id username locale created_at updated_at` are visible; `_full_name` adds
-    /// first/middle/last name, `_picture` the picture, `_email` the email and
-    /// `email_verified_at`, `_phone` the phone and `phone_verified_at`. The grouping by
-    /// [`Shape`] also relies on `shape_user` keeping exactly `readable_users_fields`.
-    #[test]
-    fn user_shapes_follow_the_design_field_table() {
-        let record = json!({
-            "id": 5, "username": "u", "email": "e@x.test", "email_verified_at": "v",
-            "first_name": "F", "middle_name": "M", "last_name": "L", "phone": "+1",
-            "phone_verified_at": "w", "picture": "p", "locale": "en",
-            "created_at": "t", "updated_at": "t"
-        });
-        let base = ["id", "username", "locale", "created_at", "updated_at"];
-        let cases: [(&[&str], &[&str]); 6] = [
-            (&["users_read"], &[]),
-            (
-                &["users_read", "users_read_email"],
-                &["email", "email_verified_at"],
-            ),
-            (
-                &["users_read", "users_read_full_name"],
-                &["first_name", "middle_name", "last_name"],
-            ),
-            (
-                &["users_read", "users_read_phone"],
-                &["phone", "phone_verified_at"],
-            ),
-            (
-                &["users_read", "users_read_picture", "roles_read"],
-                &["picture"],
-            ),
-            (
-                &[
-                    "users_read",
-                    "users_read_full_name",
-                    "users_read_picture",
-                    "users_read_email",
-                    "users_read_phone",
-                ],
-                &[
-                    "first_name",
-                    "middle_name",
-                    "last_name",
-                    "picture",
-                    "email",
-                    "email_verified_at",
-                    "phone",
-                    "phone_verified_at",
-                ],
-            ),
-        ];
-        for (set, added) in cases {
-            let scopes = Scopes::new(set.iter().map(|s| s.to_string()));
-            let mut shaped = record.clone();
-            fields::shape_user(&mut shaped, &scopes, None);
-            let mut got: Vec<&str> = shaped
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .collect();
-            got.sort_unstable();
-            let mut want: Vec<&str> = base.iter().chain(added).copied().collect();
-            want.sort_unstable();
-            assert_eq!(got, want, "{set:?}");
-            for key in &want {
-                assert_eq!(shaped[*key], record[*key], "{set:?}: {key} unchanged");
-            }
-            let mut readable: Vec<&str> = fields::readable_users_fields(&scopes)
-                .iter()
-                .copied()
-                .filter(|k| record.get(*k).is_some())
-                .collect();
-            readable.sort_unstable();
-            assert_eq!(readable, want, "{set:?}: readable_users_fields");
-        }
-    }
 
     #[test]
     fn raw_payloads_serialise_as_json() {

@@ -1,9 +1,15 @@
-//! One handle over "the pool" or "this call's transaction", so service code is written once.
+//! The database ([`Database`]: pool + SQLite write gate) and one handle over "the pool" or
+//! "this call's transaction" ([`Db`]), so service code is written once.
+
+use std::sync::Arc;
 
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, ExecResult,
-    QueryResult, Statement,
+    QueryResult, Statement, TransactionTrait,
 };
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::error::Error;
 
 /// The database handle a service method runs its statements on.
 #[derive(Clone, Copy)]
@@ -44,5 +50,69 @@ impl Db<'_> {
     /// Builds a statement from a sea-query builder for this backend.
     pub fn build<S: sea_orm::StatementBuilder>(&self, stmt: &S) -> Statement {
         self.backend().build(stmt)
+    }
+}
+
+/// The database: the pool, and on SQLite the one-writer gate, so writers queue instead of
+/// failing with "database is locked". Reads go to the pool (it derefs to it); every write
+/// transaction starts with [`Database::write`]. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Database {
+    pool: DatabaseConnection,
+    gate: Option<Arc<Mutex<()>>>,
+}
+
+impl Database {
+    pub fn new(pool: DatabaseConnection) -> Self {
+        let sqlite = pool.get_database_backend() == DatabaseBackend::Sqlite;
+        Self {
+            pool,
+            gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+        }
+    }
+
+    /// The pool itself.
+    pub fn pool(&self) -> &DatabaseConnection {
+        &self.pool
+    }
+
+    /// The pool, for reads and single statements that need no queue.
+    pub fn read(&self) -> Db<'_> {
+        Db::Pool(&self.pool)
+    }
+
+    /// Begins a write transaction (after the writers before it, on SQLite). Dropped
+    /// without [`Write::commit`], it rolls back.
+    pub async fn write(&self) -> crate::error::Result<Write> {
+        let gate = match &self.gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await.map_err(Error::internal)?;
+        Ok(Write { tx, _gate: gate })
+    }
+}
+
+impl std::ops::Deref for Database {
+    type Target = DatabaseConnection;
+
+    fn deref(&self) -> &DatabaseConnection {
+        &self.pool
+    }
+}
+
+/// A write transaction holding its place in the writers' queue until it ends.
+pub struct Write {
+    tx: DatabaseTransaction,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl Write {
+    pub fn db(&self) -> Db<'_> {
+        Db::Tx(&self.tx)
+    }
+
+    pub async fn commit(self) -> crate::error::Result<()> {
+        self.tx.commit().await.map_err(Error::internal)
     }
 }

@@ -4,6 +4,7 @@
 //! Transports turn requests into a [`Call`]; `hooks::run` pushes it through the pipeline.
 
 pub mod db;
+pub mod fields;
 pub mod policy;
 pub mod query;
 pub mod registry;
@@ -15,8 +16,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
-pub use db::Db;
-pub use policy::{Access, Policy};
+pub use db::{Database, Db, Write};
+pub use policy::{Access, Policy, Rows, ScopeRule};
 pub use query::Query;
 pub use registry::Registry;
 
@@ -35,6 +36,14 @@ impl Method {
     pub const ALL: [Method; 6] = [
         Method::Find,
         Method::Get,
+        Method::Create,
+        Method::Update,
+        Method::Patch,
+        Method::Remove,
+    ];
+
+    /// The methods that change rows.
+    pub const MUTATIONS: [Method; 4] = [
         Method::Create,
         Method::Update,
         Method::Patch,
@@ -219,6 +228,31 @@ impl Effects {
     }
 }
 
+/// What a successful call does to the connection it arrived on (the socket transport
+/// applies it; REST is stateless).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    None,
+    /// The answer is a login (`accessToken`, `authentication`, `user`): the connection is
+    /// bound to that user. Such a call authenticates with its data, never with a header.
+    Login,
+    /// The connection is unbound, and the caller's session ends.
+    Logout,
+}
+
+/// The caller of a call authorization admitted, for a service's own rules.
+pub struct Caller<'a> {
+    pub principal: &'a Principal,
+    /// The caller's current scopes.
+    pub scopes: &'a crate::auth::scopes::Scopes,
+    /// Admitted by the method's scope; otherwise by group roles or as the row's owner.
+    pub by_scope: bool,
+    /// Admitted for the caller's own rows only (the own-record rule).
+    pub own_only: bool,
+    /// The pool (rules run before the call's transaction).
+    pub db: Db<'a>,
+}
+
 /// A Feathers service. Methods a service lacks keep the default and answer 405; they
 /// must also be left out of [`Service::methods`] so transports can tell without calling.
 #[async_trait]
@@ -238,6 +272,20 @@ pub trait Service: Send + Sync + 'static {
     fn parse(&self, call: &mut Call) -> Result<()> {
         let _ = call;
         Ok(())
+    }
+
+    /// The service's own rules on an outside call its policy admitted (after the scope
+    /// rule; not for internal calls or callers of open methods), e.g. which fields of
+    /// another user's record a caller may write. May rewrite the call.
+    async fn authorize(&self, caller: &Caller<'_>, call: &mut Call) -> Result<()> {
+        let _ = (caller, call);
+        Ok(())
+    }
+
+    /// What a successful call of `method` does to its connection.
+    fn binds(&self, method: Method) -> Binding {
+        let _ = method;
+        Binding::None
     }
 
     /// JSON Schemas for the OpenAPI document: `{"record": {..}, "data": {..}}` (what the

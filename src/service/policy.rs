@@ -3,12 +3,13 @@
 //! Deny by default: a service must declare its policy, and nothing reachable from a
 //! transport skips the `authorize` stage (only `Params::internal()` calls do).
 //!
-//! Scopes (DESIGN §4) are declared once per scope prefix in [`SCOPE_RULES`]: the slug
-//! each method needs, an umbrella slug, the own-record rule and the group field. A
-//! service with `Access::Authenticated` and a `scope_prefix` needs its rule's slug (or
-//! `full_access`); a prefix without a rule allows `full_access` only.
+//! Scopes (DESIGN §4) are declared by each service in its policy ([`Policy::scoped`]):
+//! the slug each method needs, an umbrella slug, the methods any caller may call, the
+//! own-record rule and the group field. A service without a scope rule lets in any caller
+//! its [`Access`] admits.
 
 use super::Method;
+use crate::auth::scopes::Scopes;
 
 /// Who may call a method from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +33,21 @@ pub struct Policy {
     pub update: Access,
     pub patch: Access,
     pub remove: Access,
-    /// The scope prefix of DESIGN §4 (`users`, `roles`, ...), used by authorization.
-    pub scope_prefix: Option<&'static str>,
+    /// The scopes each method needs (DESIGN §4), checked by authorization and by realtime
+    /// delivery. `None`: any caller [`Access`] admits.
+    pub scope: Option<ScopeRule>,
+    /// Mutations that may change someone's effective scopes once committed: the scope
+    /// cache is cleared after them (on every instance).
+    pub changes_scopes: &'static [Method],
+    /// Ids are secrets or personal data (a token, a code, an address): request logs show
+    /// `:id` instead.
+    pub secret_ids: bool,
+    /// What the rows are to sign-in: their changes end sessions and connections.
+    pub rows: Rows,
+    /// The fields of a row that is not the viewer's own which a viewer with `scopes`
+    /// (without `full_access`) may read, filter and sort on; `None`: every field. Applied
+    /// to answers and events alike.
+    pub readable_fields: Option<fn(&Scopes) -> Vec<&'static str>>,
     /// Write an `events` row for every record a mutation touches.
     pub audit: bool,
     /// Publish `<path> <event>` to connections after commit.
@@ -41,8 +55,28 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Every method needs an authenticated caller; mutations are audited and published.
-    pub const fn authenticated(scope_prefix: &'static str) -> Self {
+    /// Nobody from outside; nothing audited or published. A base for `..` updates.
+    pub const fn deny_all() -> Self {
+        Self {
+            find: Access::Deny,
+            get: Access::Deny,
+            create: Access::Deny,
+            update: Access::Deny,
+            patch: Access::Deny,
+            remove: Access::Deny,
+            scope: None,
+            changes_scopes: &[],
+            secret_ids: false,
+            rows: Rows::Plain,
+            readable_fields: None,
+            audit: false,
+            publish: false,
+        }
+    }
+
+    /// Every method open to any authenticated caller (no scope needed); mutations are
+    /// audited and published to authenticated connections.
+    pub const fn authenticated() -> Self {
         Self {
             find: Access::Authenticated,
             get: Access::Authenticated,
@@ -50,9 +84,18 @@ impl Policy {
             update: Access::Authenticated,
             patch: Access::Authenticated,
             remove: Access::Authenticated,
-            scope_prefix: Some(scope_prefix),
             audit: true,
             publish: true,
+            ..Self::deny_all()
+        }
+    }
+
+    /// Every method needs an authenticated caller holding what `scope` asks for;
+    /// mutations are audited and published to the connections allowed to read the row.
+    pub const fn scoped(scope: ScopeRule) -> Self {
+        Self {
+            scope: Some(scope),
+            ..Self::authenticated()
         }
     }
 
@@ -65,10 +108,39 @@ impl Policy {
             update: Access::Public,
             patch: Access::Public,
             remove: Access::Public,
-            scope_prefix: None,
             audit: true,
             publish: true,
+            ..Self::deny_all()
         }
+    }
+
+    /// Clears the scope cache after committed `methods`.
+    pub const fn changes_scopes(mut self, methods: &'static [Method]) -> Self {
+        self.changes_scopes = methods;
+        self
+    }
+
+    /// Declares what the rows are to sign-in.
+    pub const fn rows(mut self, rows: Rows) -> Self {
+        self.rows = rows;
+        self
+    }
+
+    /// Declares the fields of others' rows a viewer may read.
+    pub const fn readable_fields(mut self, fields: fn(&Scopes) -> Vec<&'static str>) -> Self {
+        self.readable_fields = Some(fields);
+        self
+    }
+
+    /// Ids are kept out of request logs.
+    pub const fn secret_ids(mut self) -> Self {
+        self.secret_ids = true;
+        self
+    }
+
+    /// Whether committed `method` may change effective scopes.
+    pub fn changes_scopes_on(&self, method: Method) -> bool {
+        method.is_mutation() && self.changes_scopes.contains(&method)
     }
 
     pub const fn access(&self, method: Method) -> Access {
@@ -81,6 +153,17 @@ impl Policy {
             Method::Remove => self.remove,
         }
     }
+}
+
+/// What a resource's rows are to sign-in, so committed changes end what they must.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    Plain,
+    /// Login sessions (revoked or removed: their tokens stop working, sockets log out).
+    Sessions,
+    /// Accounts (removed: their sockets log out everywhere; a new password ends their
+    /// other sessions).
+    Accounts,
 }
 
 /// The rows a caller may always reach without the read/write scope: those whose `field`
@@ -101,6 +184,8 @@ pub struct ScopeRule {
     pub write: &'static str,
     pub remove: &'static str,
     pub umbrella: Option<&'static str>,
+    /// Methods any authenticated caller may call without a slug (e.g. reading messages).
+    pub open: &'static [Method],
     pub own: Option<Own>,
     /// The field naming the access group a row belongs to: scopes held inside that group
     /// (group roles, DESIGN §4) allow the method on that row.
@@ -108,28 +193,68 @@ pub struct ScopeRule {
 }
 
 impl ScopeRule {
-    /// `<p>_read` for reads, `<p>_write` for every change.
-    const fn read_write(prefix: &'static str, read: &'static str, write: &'static str) -> Self {
+    /// `<p>_read` for reads, `<p>_create`, `<p>_write` and `<p>_remove` for changes, and
+    /// `<p>` itself allows every method.
+    pub const fn crud(
+        prefix: &'static str,
+        read: &'static str,
+        create: &'static str,
+        write: &'static str,
+        remove: &'static str,
+    ) -> Self {
         Self {
             prefix,
             read,
-            create: write,
+            create,
             write,
-            remove: write,
+            remove,
             umbrella: None,
+            open: &[],
             own: None,
             group: None,
         }
     }
 
-    const fn group(mut self, field: &'static str) -> Self {
+    /// `read` for reads, `write` for every change.
+    pub const fn read_write(prefix: &'static str, read: &'static str, write: &'static str) -> Self {
+        Self::crud(prefix, read, write, write, write)
+    }
+
+    /// A slug that allows every method.
+    pub const fn umbrella(mut self, slug: &'static str) -> Self {
+        self.umbrella = Some(slug);
+        self
+    }
+
+    /// Creation needs `slug` rather than the write slug.
+    pub const fn create(mut self, slug: &'static str) -> Self {
+        self.create = slug;
+        self
+    }
+
+    /// Rows belong to the access group named by `field`: scopes held inside that group
+    /// allow the method on its rows.
+    pub const fn group(mut self, field: &'static str) -> Self {
         self.group = Some(field);
         self
     }
 
-    const fn own(mut self, field: &'static str, methods: &'static [Method]) -> Self {
+    /// Without the slug, `methods` reach the caller's own rows (`field` = the caller).
+    pub const fn own(mut self, field: &'static str, methods: &'static [Method]) -> Self {
         self.own = Some(Own { field, methods });
         self
+    }
+
+    /// `methods` need no slug: any authenticated caller may call them.
+    pub const fn open(mut self, methods: &'static [Method]) -> Self {
+        self.open = methods;
+        self
+    }
+
+    /// Whether `scopes` allow `method` on every row (the slug, the umbrella, `full_access`
+    /// or an open method).
+    pub fn allows(&self, scopes: &Scopes, method: Method) -> bool {
+        self.open.contains(&method) || scopes.has_any(&self.required(method))
     }
 
     /// The slugs any one of which allows `method` (besides `full_access`).
@@ -149,94 +274,10 @@ impl ScopeRule {
     }
 }
 
-use Method::{Find, Get, Patch, Remove};
-
-/// Every scope prefix of DESIGN §4. A prefix missing here allows nobody (deny by default).
-/// `events` changes need `full_access` (the audit log is append-only, DESIGN §5).
-pub const SCOPE_RULES: &[ScopeRule] = &[
-    ScopeRule {
-        prefix: "users",
-        read: "users_read",
-        create: "users_create",
-        write: "users_write",
-        remove: "users_remove",
-        umbrella: None,
-        own: Some(Own {
-            field: "id",
-            methods: &[Find, Get, Patch],
-        }),
-        group: None,
-    },
-    ScopeRule {
-        prefix: "roles",
-        read: "roles_read",
-        create: "roles_create",
-        write: "roles_write",
-        remove: "roles_remove",
-        umbrella: Some("roles"),
-        own: None,
-        group: None,
-    },
-    ScopeRule::read_write("scopes", "scopes_read", "scopes_write"),
-    ScopeRule::read_write(
-        "user_oauth_providers",
-        "user_oauth_providers_read",
-        "user_oauth_providers_write",
-    )
-    .own("user_id", &[Find, Get, Remove]),
-    ScopeRule::read_write("auth_sessions", "auth_sessions_read", "auth_sessions_write")
-        .own("user_id", &[Find, Get, Patch, Remove]),
-    ScopeRule::read_write(
-        "auth_providers",
-        "auth_providers_read",
-        "auth_providers_write",
-    ),
-    ScopeRule::read_write("user_roles", "user_roles_read", "user_roles_write"),
-    ScopeRule::read_write("role_scopes", "role_scopes_read", "role_scopes_write"),
-    ScopeRule::read_write(
-        "access_group_types",
-        "access_group_types_read",
-        "access_group_types_write",
-    ),
-    ScopeRule {
-        create: "access_groups_create",
-        ..ScopeRule::read_write("access_groups", "access_groups_read", "access_groups_write")
-            .group("id")
-    },
-    ScopeRule::read_write(
-        "user_group_roles",
-        "user_group_roles_read",
-        "user_group_roles_write",
-    )
-    .group("group_id"),
-    ScopeRule::read_write(
-        "group_group_roles",
-        "group_group_roles_read",
-        "group_group_roles_write",
-    )
-    .group("parent_group_id"),
-    ScopeRule {
-        prefix: "events",
-        read: "events_read",
-        create: "events_write",
-        write: "full_access",
-        remove: "full_access",
-        umbrella: None,
-        own: None,
-        group: None,
-    },
-];
-
-/// The rule of a scope prefix.
-pub fn scope_rule(prefix: &str) -> Option<&'static ScopeRule> {
-    SCOPE_RULES.iter().find(|r| r.prefix == prefix)
-}
-
 impl Policy {
-    /// The scope rule this policy's prefix names. `None` with a prefix means the prefix is
-    /// unknown: only `full_access` is allowed then.
-    pub fn scope_rule(&self) -> Option<&'static ScopeRule> {
-        self.scope_prefix.and_then(scope_rule)
+    /// The scope rule this policy declares, if any.
+    pub const fn scope_rule(&self) -> Option<&ScopeRule> {
+        self.scope.as_ref()
     }
 }
 
@@ -246,12 +287,33 @@ mod tests {
 
     #[test]
     fn method_scopes() {
-        let roles = scope_rule("roles").map(|r| r.required(Method::Remove));
-        assert_eq!(roles, Some(["roles_remove", "roles"]));
-        let users = scope_rule("users").map(|r| r.required(Method::Create));
-        assert_eq!(users, Some(["users_create", "users_create"]));
-        let groups = scope_rule("access_groups").map(|r| r.required(Method::Remove));
-        assert_eq!(groups, Some(["access_groups_write", "access_groups_write"]));
-        assert!(scope_rule("nope").is_none());
+        use Method::*;
+        let roles = ScopeRule::crud(
+            "roles",
+            "roles_read",
+            "roles_create",
+            "roles_write",
+            "roles_remove",
+        )
+        .umbrella("roles");
+        assert_eq!(roles.required(Remove), ["roles_remove", "roles"]);
+        let groups =
+            ScopeRule::read_write("access_groups", "access_groups_read", "access_groups_write")
+                .create("access_groups_create");
+        assert_eq!(groups.required(Create), ["access_groups_create"; 2]);
+        assert_eq!(groups.required(Remove), ["access_groups_write"; 2]);
+        let messages =
+            ScopeRule::read_write("messages", "messages_read", "messages_write").open(&[Find, Get]);
+        let nobody = Scopes::default();
+        assert!(messages.allows(&nobody, Get) && !messages.allows(&nobody, Patch));
+    }
+
+    #[test]
+    fn a_policy_without_a_scope_rule_lets_any_caller_in() {
+        assert!(Policy::authenticated().scope_rule().is_none());
+        assert_eq!(
+            Policy::authenticated().access(Method::Remove),
+            Access::Authenticated
+        );
     }
 }

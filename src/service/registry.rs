@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Method, Service};
+use super::{Binding, Method, Service};
 
 /// Services by path. Paths are stored without leading or trailing slashes.
 #[derive(Default, Clone)]
@@ -28,6 +28,19 @@ impl Registry {
 
     pub fn get(&self, path: &str) -> Option<&Arc<dyn Service>> {
         self.services.get(normalize_path(path))
+    }
+
+    /// The service whose `create` is a login (Feathers' `authentication`): a socket's
+    /// handshake token logs in through it.
+    pub fn login_path(&self) -> Option<&str> {
+        self.order
+            .iter()
+            .find(|p| {
+                self.services
+                    .get(*p)
+                    .is_some_and(|s| s.binds(Method::Create) == Binding::Login)
+            })
+            .map(String::as_str)
     }
 
     pub fn paths(&self) -> impl Iterator<Item = &str> {

@@ -7,9 +7,17 @@
 //! - Events: `access_group_types created|updated|patched|removed`.
 
 use crate::config::Config;
+use crate::service::{Policy, ScopeRule};
 use crate::store::{Column, SqlService, Table};
 
 pub const PATH: &str = "access_group_types";
+
+/// Who may do what (DESIGN §4).
+pub const POLICY: Policy = Policy::scoped(ScopeRule::read_write(
+    "access_group_types",
+    "access_group_types_read",
+    "access_group_types_write",
+));
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -20,5 +28,5 @@ pub fn table() -> Table {
 }
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "access_group_types", config)
+    super::standard(table(), POLICY, config)
 }

@@ -9,9 +9,18 @@
 //! - Events: `access_groups created|updated|patched|removed`.
 
 use crate::config::Config;
+use crate::service::{Method, Policy, ScopeRule};
 use crate::store::{Column, SqlService, Table};
 
 pub const PATH: &str = "access_groups";
+
+/// Who may do what (DESIGN §4).
+pub const POLICY: Policy = Policy::scoped(
+    ScopeRule::read_write("access_groups", "access_groups_read", "access_groups_write")
+        .create("access_groups_create")
+        .group("id"),
+)
+.changes_scopes(&Method::MUTATIONS);
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -27,5 +36,5 @@ pub fn table() -> Table {
 }
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "access_groups", config)
+    super::standard(table(), POLICY, config)
 }

@@ -16,12 +16,14 @@
 //! - Events: `auth_sessions created|updated|patched|removed`.
 
 use async_trait::async_trait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Method};
-use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
+use crate::service::{Ctx, Db, Method, Policy, Rows, ScopeRule};
+use crate::store::audit::record_custom;
+use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, parse_id};
 
 pub const PATH: &str = "auth_sessions";
 
@@ -50,6 +52,15 @@ const TEXT_FIELDS: [&str; 21] = [
     "cpu_arch",
 ];
 
+/// Who may do what (DESIGN §4).
+pub const POLICY: Policy = Policy::scoped(
+    ScopeRule::read_write("auth_sessions", "auth_sessions_read", "auth_sessions_write").own(
+        "user_id",
+        &[Method::Find, Method::Get, Method::Patch, Method::Remove],
+    ),
+)
+.rows(Rows::Sessions);
+
 pub fn table() -> Table {
     let mut table = Table::new(PATH)
         .column(Column::text("title").internal_write())
@@ -72,11 +83,40 @@ pub fn table() -> Table {
         .column(Column::bool("revoked").default_value(json!(false)))
 }
 
-/// `revoked` only goes from false to true.
+/// `revoked` only goes from false to true; revoking or removing a live session records
+/// `session_revoked` in the same transaction.
 struct SessionRules;
 
+/// The owner of session `id` while it is live (not revoked).
+async fn live_owner(db: Db<'_>, id: &Value) -> Result<Option<i64>> {
+    let Some(id) = parse_id(id) else {
+        return Ok(None);
+    };
+    let select = Query::select()
+        .column(Alias::new("user_id"))
+        .from(Alias::new(PATH))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .and_where(Expr::col(Alias::new("revoked")).eq(false))
+        .to_owned();
+    let row = db
+        .query_one(db.build(&select))
+        .await
+        .map_err(Error::internal)?;
+    row.map(|r| r.try_get::<Option<i64>>("", "user_id"))
+        .transpose()
+        .map(Option::flatten)
+        .map_err(Error::internal)
+}
+
+async fn record_revocation(db: Db<'_>, id: &Value) -> Result<()> {
+    match live_owner(db, id).await? {
+        Some(owner) => record_custom(db, "session_revoked", Some(owner)).await,
+        None => Ok(()),
+    }
+}
+
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "auth_sessions", config)
+    super::standard(table(), POLICY, config)
         .with_methods(&[Method::Find, Method::Get, Method::Patch, Method::Remove])
         .with_rules(SessionRules)
 }
@@ -87,9 +127,14 @@ impl WriteRules for SessionRules {
         &self,
         ctx: &Ctx<'_>,
         _store: &SqlService,
-        _change: Change<'_>,
+        change: Change<'_>,
         data: Value,
     ) -> Result<Prepared> {
+        if data.get("revoked") == Some(&json!(true))
+            && let Some(id) = change.id()
+        {
+            record_revocation(ctx.db, id).await?;
+        }
         if ctx.params.is_internal() {
             return Ok(Prepared::new(data));
         }
@@ -109,5 +154,9 @@ impl WriteRules for SessionRules {
             .with_errors(json!({ "revoked": "must be true" })));
         }
         Ok(Prepared::new(data))
+    }
+
+    async fn before_remove(&self, ctx: &Ctx<'_>, _store: &SqlService, id: &Value) -> Result<()> {
+        record_revocation(ctx.db, id).await
     }
 }

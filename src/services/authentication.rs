@@ -34,7 +34,7 @@ use tokio::sync::OnceCell;
 use crate::auth::sessions::{NewSession, Sessions};
 use crate::auth::{Claims, Keys, password, principal};
 use crate::error::{Error, Result};
-use crate::service::{Access, Ctx, Method, Policy, Principal, Service};
+use crate::service::{Access, Binding, Ctx, Method, Policy, Principal, Service};
 
 pub const PATH: &str = "authentication";
 
@@ -64,16 +64,11 @@ impl AuthenticationService {
         passwords: Arc<password::PasswordGate>,
     ) -> Self {
         let policy = Policy {
-            find: Access::Deny,
-            get: Access::Deny,
             create: Access::Public,
-            update: Access::Deny,
-            patch: Access::Deny,
             remove: Access::Public,
-            scope_prefix: None,
-            audit: false,
-            publish: false,
-        };
+            ..Policy::deny_all()
+        }
+        .secret_ids(); // `DELETE /authentication/<access token>`
         Self {
             keys,
             users,
@@ -255,6 +250,15 @@ impl Service for AuthenticationService {
 
     fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Logging in binds the connection; logging out unbinds it and ends the session.
+    fn binds(&self, method: Method) -> Binding {
+        match method {
+            Method::Create => Binding::Login,
+            Method::Remove => Binding::Logout,
+            _ => Binding::None,
+        }
     }
 
     fn schema(&self) -> Option<Value> {

@@ -20,10 +20,10 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Policy};
+use crate::service::{Ctx, Policy, ScopeRule};
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
 
-pub const PATH: &str = "events";
+pub const PATH: &str = crate::store::audit::TABLE;
 
 /// `source_table` of an event written by hand through this service (not by the pipeline).
 pub const MANUAL: &str = "manual";
@@ -114,7 +114,13 @@ pub fn service(config: &Config) -> SqlService {
     let policy = Policy {
         audit: false,
         publish: true,
-        ..Policy::authenticated("events")
+        ..Policy::scoped(ScopeRule::crud(
+            "events",
+            "events_read",
+            "events_write",
+            "full_access",
+            "full_access",
+        ))
     };
     SqlService::new(table(), policy)
         .paginate(Some(config.paginate))

@@ -27,14 +27,7 @@ pub fn service(_config: &crate::config::Config) -> ExplainService {
     ExplainService {
         policy: Policy {
             find: Access::Authenticated,
-            get: Access::Deny,
-            create: Access::Deny,
-            update: Access::Deny,
-            patch: Access::Deny,
-            remove: Access::Deny,
-            scope_prefix: None,
-            audit: false,
-            publish: false,
+            ..Policy::deny_all()
         },
     }
 }

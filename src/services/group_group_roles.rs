@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::auth::grants::{Grant, GrantRules};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Db};
+use crate::service::{Ctx, Db, Method, Policy, ScopeRule};
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, parse_id};
 
 pub const PATH: &str = "group_group_roles";
@@ -29,6 +29,17 @@ const PARENT: &str = "parent_group_id";
 const CHILD: &str = "child_group_id";
 /// Most groups a cycle check walks before giving up with a 400.
 const MAX_WALK: usize = 10_000;
+
+/// Who may do what (DESIGN §4).
+pub const POLICY: Policy = Policy::scoped(
+    ScopeRule::read_write(
+        "group_group_roles",
+        "group_group_roles_read",
+        "group_group_roles_write",
+    )
+    .group("parent_group_id"),
+)
+.changes_scopes(&Method::MUTATIONS);
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -52,7 +63,7 @@ struct GroupLinkRules;
 const LINK_GRANTS: GrantRules = GrantRules(Grant::GroupGroupRoles);
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "group_group_roles", config).with_rules(GroupLinkRules)
+    super::standard(table(), POLICY, config).with_rules(GroupLinkRules)
 }
 
 /// An integer field of `data` (number or numeric string), if it is one.

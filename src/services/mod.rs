@@ -1,7 +1,7 @@
 //! Services, one file per resource, and the one ordered list of them ([`register_all`]).
 //!
 //! Every resource here is a [`SqlService`] over its table (seed fields exactly), paginated
-//! with `config.paginate`, `multi` off, behind `Policy::authenticated("<scope prefix>")`
+//! with `config.paginate`, `multi` off, behind the `POLICY` its file declares
 //! (DESIGN §4). `users`, `events` and `group_group_roles` wrap it with their own rules.
 //! The `authentication` service is registered by `app::build`.
 
@@ -36,9 +36,9 @@ use crate::config::Config;
 use crate::service::{Policy, Registry};
 use crate::store::{SqlService, Table};
 
-/// The common shape: authenticated, scoped by `scope_prefix`, paginated, multi off.
-pub(crate) fn standard(table: Table, scope_prefix: &'static str, config: &Config) -> SqlService {
-    SqlService::new(table, Policy::authenticated(scope_prefix)).paginate(Some(config.paginate))
+/// The common shape: the resource's policy, paginated, multi off.
+pub(crate) fn standard(table: Table, policy: Policy, config: &Config) -> SqlService {
+    SqlService::new(table, policy).paginate(Some(config.paginate))
 }
 
 /// Registers `module::service(config)` at `module::PATH` for each module, in order.

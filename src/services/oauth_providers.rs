@@ -24,12 +24,19 @@ use crate::auth::crypto::TokenCipher;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::oauth::OAuth;
-use crate::service::{Ctx, Registry};
+use crate::service::{Ctx, Policy, Registry, ScopeRule};
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
 
 pub const PATH: &str = "oauth_providers";
 
 const URL_FIELDS: [&str; 4] = ["issuer", "authorize_url", "token_url", "userinfo_url"];
+
+/// Who may do what (DESIGN §4).
+pub const POLICY: Policy = Policy::scoped(ScopeRule::read_write(
+    "auth_providers",
+    "auth_providers_read",
+    "auth_providers_write",
+));
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -57,7 +64,7 @@ struct ProviderRules {
 }
 
 fn with_cipher(config: &Config, cipher: Arc<TokenCipher>) -> SqlService {
-    super::standard(table(), "auth_providers", config).with_rules(ProviderRules { cipher })
+    super::standard(table(), POLICY, config).with_rules(ProviderRules { cipher })
 }
 
 pub fn service(config: &Config) -> SqlService {

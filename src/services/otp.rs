@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::notify::Kind;
 use crate::notify::accounts::{self, Account, Accounts};
 use crate::notify::tokens::{self, Purpose};
-use crate::service::{Ctx, Method, Policy, Service};
+use crate::service::{Binding, Ctx, Method, Policy, Service};
 
 pub const PATH: &str = "otp";
 
@@ -162,6 +162,15 @@ impl Service for OtpService {
 
     fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Exchanging a code answers like a login, and binds like one.
+    fn binds(&self, method: Method) -> Binding {
+        if method == Method::Patch {
+            Binding::Login
+        } else {
+            Binding::None
+        }
     }
 
     fn schema(&self) -> Option<Value> {

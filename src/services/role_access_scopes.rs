@@ -9,9 +9,18 @@
 
 use crate::auth::grants::{Grant, GrantRules};
 use crate::config::Config;
+use crate::service::{Method, Policy, ScopeRule};
 use crate::store::{Column, SqlService, Table};
 
 pub const PATH: &str = "role_access_scopes";
+
+/// Who may do what (DESIGN §4).
+pub const POLICY: Policy = Policy::scoped(ScopeRule::read_write(
+    "role_scopes",
+    "role_scopes_read",
+    "role_scopes_write",
+))
+.changes_scopes(&Method::MUTATIONS);
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -25,5 +34,5 @@ pub fn table() -> Table {
 }
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "role_scopes", config).with_rules(GrantRules(Grant::RoleScopes))
+    super::standard(table(), POLICY, config).with_rules(GrantRules(Grant::RoleScopes))
 }

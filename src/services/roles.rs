@@ -9,9 +9,23 @@
 
 use crate::auth::grants::{Grant, GrantRules};
 use crate::config::Config;
+use crate::service::{Method, Policy, ScopeRule};
 use crate::store::{Column, SqlService, Table};
 
 pub const PATH: &str = "roles";
+
+/// Who may do what (DESIGN §4).
+pub const POLICY: Policy = Policy::scoped(
+    ScopeRule::crud(
+        "roles",
+        "roles_read",
+        "roles_create",
+        "roles_write",
+        "roles_remove",
+    )
+    .umbrella("roles"),
+)
+.changes_scopes(&Method::MUTATIONS);
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -22,5 +36,5 @@ pub fn table() -> Table {
 }
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "roles", config).with_rules(GrantRules(Grant::Roles))
+    super::standard(table(), POLICY, config).with_rules(GrantRules(Grant::Roles))
 }

@@ -9,9 +9,21 @@
 
 use crate::auth::grants::{Grant, GrantRules};
 use crate::config::Config;
+use crate::service::{Method, Policy, ScopeRule};
 use crate::store::{Column, SqlService, Table};
 
 pub const PATH: &str = "user_group_roles";
+
+/// Who may do what (DESIGN §4).
+pub const POLICY: Policy = Policy::scoped(
+    ScopeRule::read_write(
+        "user_group_roles",
+        "user_group_roles_read",
+        "user_group_roles_write",
+    )
+    .group("group_id"),
+)
+.changes_scopes(&Method::MUTATIONS);
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -26,6 +38,5 @@ pub fn table() -> Table {
 }
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "user_group_roles", config)
-        .with_rules(GrantRules(Grant::UserGroupRoles))
+    super::standard(table(), POLICY, config).with_rules(GrantRules(Grant::UserGroupRoles))
 }

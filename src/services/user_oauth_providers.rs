@@ -20,11 +20,21 @@ use serde_json::Value;
 use crate::auth::grants;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::hooks::record_custom;
-use crate::service::{Ctx, Db, Service};
+use crate::service::{Ctx, Db, Method, Policy, ScopeRule, Service};
+use crate::store::audit::record_custom;
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, parse_id};
 
 pub const PATH: &str = "user_oauth_providers";
+
+/// Who may do what (DESIGN §4).
+pub const POLICY: Policy = Policy::scoped(
+    ScopeRule::read_write(
+        "user_oauth_providers",
+        "user_oauth_providers_read",
+        "user_oauth_providers_write",
+    )
+    .own("user_id", &[Method::Find, Method::Get, Method::Remove]),
+);
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -38,7 +48,7 @@ pub fn table() -> Table {
 struct LinkRules;
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "user_oauth_providers", config).with_rules(LinkRules)
+    super::standard(table(), POLICY, config).with_rules(LinkRules)
 }
 
 const LAST_METHOD: &str =
@@ -155,10 +165,8 @@ impl WriteRules for LinkRules {
             return Ok(());
         };
         match change {
-            // OAuth logins record `oauth_linked` themselves, after the link commits.
-            Change::Create if !ctx.params.is_internal() => {
-                record_custom(ctx.db, "oauth_linked", Some(user_id)).await
-            }
+            // With the link, in its transaction (OAuth logins link through here too).
+            Change::Create => record_custom(ctx.db, "oauth_linked", Some(user_id)).await,
             Change::Remove(_) => record_custom(ctx.db, "oauth_unlinked", Some(user_id)).await,
             _ => Ok(()),
         }

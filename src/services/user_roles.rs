@@ -9,9 +9,18 @@
 
 use crate::auth::grants::{Grant, GrantRules};
 use crate::config::Config;
+use crate::service::{Method, Policy, ScopeRule};
 use crate::store::{Column, SqlService, Table};
 
 pub const PATH: &str = "user_roles";
+
+/// Who may do what (DESIGN §4).
+pub const POLICY: Policy = Policy::scoped(ScopeRule::read_write(
+    "user_roles",
+    "user_roles_read",
+    "user_roles_write",
+))
+.changes_scopes(&Method::MUTATIONS);
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -21,5 +30,5 @@ pub fn table() -> Table {
 }
 
 pub fn service(config: &Config) -> SqlService {
-    super::standard(table(), "user_roles", config).with_rules(GrantRules(Grant::UserRoles))
+    super::standard(table(), POLICY, config).with_rules(GrantRules(Grant::UserRoles))
 }

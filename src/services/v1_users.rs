@@ -16,28 +16,24 @@
 //!   counts as verified). Wrong, used or expired tokens, unknown addresses and members
 //!   who already joined all answer the same 400.
 //!
-//! Authorization is the `users` scope rule (`policy::scope_rule("users")`), applied here
-//! because the seed's `page` / `page_size` are not user fields: `find` needs `users_read`
-//! (else it lists the caller alone), `invite` needs `users_create`; field scopes hide
-//! another user's name / email as on `users`.
+//! `find` is a view over `users.find` run as the caller, so the `users` rules apply as
+//! they are: without `users_read` it lists the caller alone, and field scopes hide another
+//! user's name / email. `invite` is under the `users` scope rule (`users_create`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::TransactionTrait;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement};
+use chrono::{SecondsFormat, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde_json::{Map, Value, json};
 
 use super::verify::INVALID_TOKEN;
-use crate::auth::fields;
 use crate::error::{Error, Result};
-use crate::hooks::record_custom;
 use crate::notify::accounts::{self, Accounts};
 use crate::notify::tokens::{self, Purpose};
 use crate::notify::{Kind, Message, To};
-use crate::service::policy::scope_rule;
 use crate::service::{Access, Ctx, Db, Method, Params, Policy, Service};
+use crate::store::audit::record_custom;
 
 pub const USERS_PATH: &str = "v1/users";
 pub const INVITE_PATH: &str = "v1/users/invite";
@@ -51,54 +47,10 @@ fn a(name: &str) -> Alias {
 fn policy(create: Access, patch: Access, find: Access) -> Policy {
     Policy {
         find,
-        get: Access::Deny,
         create,
-        update: Access::Deny,
         patch,
-        remove: Access::Deny,
-        scope_prefix: None,
-        audit: false,
-        publish: false,
+        ..Policy::deny_all()
     }
-}
-
-/// What the caller may do under the `users` rule: `Ok(true)` with the method's scope,
-/// `Ok(false)` for own records only, else 401 / 403.
-fn authorize(ctx: &Ctx<'_>, method: Method) -> Result<bool> {
-    if ctx.params.is_internal() {
-        return Ok(true);
-    }
-    let principal = ctx
-        .params
-        .principal
-        .as_ref()
-        .ok_or_else(|| Error::not_authenticated("Not authenticated"))?;
-    let scopes = &principal.scopes;
-    if scopes.is_full() {
-        return Ok(true);
-    }
-    let rule = scope_rule("users").ok_or_else(|| Error::forbidden("No rule for users"))?;
-    if scopes.has_any(&rule.required(method)) {
-        return Ok(true);
-    }
-    if rule.own_for(method).is_some() {
-        return Ok(false);
-    }
-    Err(Error::forbidden(format!(
-        "You are not allowed to {} {}",
-        method.as_str(),
-        ctx.path
-    )))
-}
-
-fn stamp(value: Option<DateTime<Utc>>) -> Value {
-    value.map_or(Value::Null, |d| {
-        json!(d.to_rfc3339_opts(SecondsFormat::Millis, true))
-    })
-}
-
-fn id_string(value: Option<i64>) -> Value {
-    value.map_or(Value::Null, |id| json!(id.to_string()))
 }
 
 /// A positive integer query parameter (REST sends strings), or `default`.
@@ -200,12 +152,6 @@ fn role_view(ctx: &Ctx<'_>, own: bool) -> RoleView {
     }
 }
 
-fn filtered(select: &mut SelectStatement, own: Option<i64>) {
-    if let Some(me) = own {
-        select.and_where(Expr::col(a("id")).eq(me));
-    }
-}
-
 #[async_trait]
 impl Service for V1UsersService {
     fn methods(&self) -> &'static [Method] {
@@ -237,109 +183,67 @@ impl Service for V1UsersService {
     }
 
     async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
-        let all = authorize(ctx, Method::Find)?;
-        let me = ctx.params.user_id();
-        let own = if all { None } else { me };
         let query = &ctx.params.query;
         let page = positive(query, "page", 1)?;
         let max = Ord::max(self.accounts.config.paginate.max, 1);
         let page_size = Ord::min(positive(query, "page_size", 10)?, max);
-        let mut count = Query::select()
-            .expr_as(Func::count(Expr::col(a("id"))), a("total"))
-            .from(a("users"))
-            .to_owned();
-        filtered(&mut count, own);
-        let db = ctx.db;
-        let total: i64 = match db
-            .query_one(db.build(&count))
-            .await
-            .map_err(Error::internal)?
-        {
-            Some(row) => row.try_get("", "total").map_err(Error::internal)?,
-            None => 0,
-        };
-        let total = u64::try_from(total).unwrap_or(0);
-        let mut select = Query::select()
-            .columns(
-                [
-                    "id",
-                    "first_name",
-                    "middle_name",
-                    "last_name",
-                    "email",
-                    "username",
-                    "invited_date",
-                    "invited_by",
-                    "joined_date",
-                    "updated_at",
-                    "updated_by",
-                ]
-                .map(a),
-            )
-            .from(a("users"))
-            .order_by(a("id"), Order::Asc)
-            .limit(page_size)
-            .offset(page.saturating_sub(1).saturating_mul(page_size))
-            .to_owned();
-        filtered(&mut select, own);
-        let readable = ctx
-            .params
-            .principal
-            .as_ref()
-            .filter(|p| !p.scopes.is_full())
-            .map(|p| fields::readable_users_fields(&p.scopes));
-        let rows = db
-            .query_all(db.build(&select))
-            .await
-            .map_err(Error::internal)?;
-        let mut users = Vec::with_capacity(rows.len());
-        for row in rows {
-            let get_text = |c: &str| {
-                row.try_get::<Option<String>>("", c)
-                    .map_err(Error::internal)
+        // A view over `users.find` as this caller: its scopes, own-record rule and field
+        // rules decide which accounts and fields are listed.
+        let mut params = ctx.params.clone();
+        params.query = Map::from_iter([
+            ("$sort".to_string(), json!({ "id": 1 })),
+            ("$limit".to_string(), json!(page_size)),
+            (
+                "$skip".to_string(),
+                json!(page.saturating_sub(1).saturating_mul(page_size)),
+            ),
+        ]);
+        let found = self
+            .accounts
+            .run_users(Method::Find, None, Value::Null, params)
+            .await?;
+        let total = found["total"].as_u64().unwrap_or(0);
+        let me = ctx.params.user_id();
+        let records = found["data"].as_array().cloned().unwrap_or_default();
+        let mut users = Vec::with_capacity(records.len());
+        for user in records {
+            let Some(id) = user["id"].as_i64() else {
+                continue;
             };
-            let get_time = |c: &str| {
-                row.try_get::<Option<DateTime<Utc>>>("", c)
-                    .map_err(Error::internal)
-            };
-            let get_id = |c: &str| row.try_get::<Option<i64>>("", c).map_err(Error::internal);
-            let id: i64 = row.try_get("", "id").map_err(Error::internal)?;
-            let parts: Vec<String> = [
-                get_text("first_name")?,
-                get_text("middle_name")?,
-                get_text("last_name")?,
-            ]
-            .into_iter()
-            .flatten()
-            .filter(|s| !s.trim().is_empty())
-            .collect();
+            let parts: Vec<&str> = ["first_name", "middle_name", "last_name"]
+                .iter()
+                .filter_map(|f| user[*f].as_str())
+                .filter(|s| !s.trim().is_empty())
+                .collect();
             let name = (!parts.is_empty()).then(|| parts.join(" "));
-            let sees = |field: &str| {
-                Some(id) == me || readable.as_ref().is_none_or(|r| r.contains(&field))
-            };
-            let hidden = |field: &str, value: Value| if sees(field) { value } else { Value::Null };
             let role = match role_view(ctx, Some(id) == me) {
                 RoleView::Hidden => Value::Null,
                 RoleView::Name => {
-                    let mut role = self.role(db, id).await?;
+                    let mut role = self.role(ctx.db, id).await?;
                     if let Some(role) = role.as_object_mut() {
                         role.insert("permissions".into(), Value::Null);
                     }
                     role
                 }
-                RoleView::Full => self.role(db, id).await?,
+                RoleView::Full => self.role(ctx.db, id).await?,
+            };
+            let field = |f: &str| user.get(f).cloned().unwrap_or(Value::Null);
+            let id_text = |f: &str| {
+                user[f]
+                    .as_i64()
+                    .map_or(Value::Null, |i| json!(i.to_string()))
             };
             users.push(json!({
                 "_id": id.to_string(),
-                "name": hidden("first_name", json!(name)),
-                "email": hidden("email", json!(get_text("email")?)),
-                "username": get_text("username")?,
+                "name": name,
+                "email": field("email"),
+                "username": field("username"),
                 "role": role,
-                "invited_date": hidden("invited_date", stamp(get_time("invited_date")?)),
-                "invited_by": hidden("invited_by", id_string(get_id("invited_by")?)),
-                "joined_date": hidden("joined_date", stamp(get_time("joined_date")?)),
-                "updated_date": hidden("updated_at", stamp(get_time("updated_at")?)),
-                "updated_by": hidden("updated_by", id_string(get_id("updated_by")?)),
+                "invited_date": field("invited_date"),
+                "invited_by": id_text("invited_by"),
+                "joined_date": field("joined_date"),
+                "updated_date": field("updated_at"),
+                "updated_by": id_text("updated_by"),
             }));
         }
         Ok(json!({
@@ -363,7 +267,13 @@ impl InviteService {
     pub fn new(accounts: Arc<Accounts>) -> Self {
         Self {
             accounts,
-            policy: policy(Access::Authenticated, Access::Public, Access::Deny),
+            // Inviting needs `users_create` (the users scope rule); accepting is open. The
+            // id of a patch is the invited address.
+            policy: Policy {
+                scope: super::users::POLICY.scope,
+                ..policy(Access::Authenticated, Access::Public, Access::Deny)
+            }
+            .secret_ids(),
         }
     }
 
@@ -400,12 +310,6 @@ impl Service for InviteService {
     }
 
     async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-        if !authorize(ctx, Method::Create)? {
-            return Err(Error::forbidden(format!(
-                "You are not allowed to create {}",
-                ctx.path
-            )));
-        }
         let data = accounts::object(data)?;
         let (_, email) = accounts::address(&data, false)?;
         let inviter = ctx.params.user_id();
@@ -436,9 +340,8 @@ impl Service for InviteService {
         };
         let token = tokens::random_token();
         {
-            let _writer = self.accounts.write_lock().await;
-            let tx = self.accounts.db.begin().await.map_err(Error::internal)?;
-            let db = Db::Tx(&tx);
+            let write = self.accounts.db.write().await?;
+            let db = write.db();
             tokens::issue(
                 db,
                 user_id,
@@ -450,7 +353,7 @@ impl Service for InviteService {
             )
             .await?;
             record_custom(db, "invited", inviter).await?;
-            tx.commit().await.map_err(Error::internal)?;
+            write.commit().await?;
         }
         let (subject, body) =
             crate::notify::templates::render(Kind::Invite, locale.as_deref(), &token, &email);

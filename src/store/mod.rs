@@ -27,6 +27,7 @@
 //! - Unique indexes must be named `uq_<table>_<cols>` (the migrations do) so a violation is
 //!   reported as 409 naming the field.
 
+pub mod audit;
 mod coerce;
 mod data;
 pub mod errors;

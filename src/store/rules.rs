@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::SqlService;
 use crate::error::Result;
-use crate::service::Ctx;
+use crate::service::{Call, Caller, Ctx};
 
 /// A single-record write about to happen. Multi-record calls and malformed ids never reach
 /// the rules: the store refuses them first.
@@ -99,4 +99,9 @@ pub trait WriteRules: Send + Sync + 'static {
 
     /// Adjusts the JSON schemas the store derives from the table.
     fn schema(&self, _schema: &mut Value) {}
+
+    /// The table's own authorization rules ([`crate::service::Service::authorize`]).
+    async fn authorize(&self, _caller: &Caller<'_>, _call: &mut Call) -> Result<()> {
+        Ok(())
+    }
 }

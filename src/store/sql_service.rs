@@ -19,7 +19,7 @@ use super::rules::{Change, Prepared, StandIn, WriteRules};
 use super::table::{Column, ID, Table};
 use crate::config::PaginateConfig;
 use crate::error::{Error, Result};
-use crate::service::{Call, Ctx, Db, Method, Policy, Query, Service};
+use crate::service::{Call, Caller, Ctx, Db, Method, Policy, Query, Service};
 
 /// A Feathers service over one table. Defaults: no pagination, `multi` off, all six
 /// methods, no [`WriteRules`].
@@ -342,6 +342,13 @@ impl Service for SqlService {
 
     fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    async fn authorize(&self, caller: &Caller<'_>, call: &mut Call) -> Result<()> {
+        match &self.rules {
+            Some(rules) => rules.authorize(caller, call).await,
+            None => Ok(()),
+        }
     }
 
     fn parse(&self, call: &mut Call) -> Result<()> {

@@ -35,6 +35,7 @@ pub fn router(app: App) -> Router {
     let (socket_layer, _io) = socket::socket_layer(app.clone());
     let cors = cors_layer(&app.config.http.cors_origins);
     let openapi = crate::openapi::document(&app.registry);
+    let secret = secret_id_paths(&app.registry);
     Router::new()
         .route("/", get(status::root))
         .route("/health", get(status::health))
@@ -54,7 +55,10 @@ pub fn router(app: App) -> Router {
         .layer(socket_layer)
         .layer(cors)
         .layer(middleware::from_fn(preflight_no_content))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span as fn(&Request) -> _))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(move |req: &Request| request_span(&secret, req)),
+        )
 }
 
 /// What Express' `cors()` answers (feathers-protocol §1.4), limited to the configured
@@ -105,28 +109,31 @@ async fn preflight_no_content(req: Request, next: Next) -> Response {
 
 /// Request spans carry the method and a redacted path: never the query string (it can
 /// hold OAuth codes or tokens), headers or bodies.
-fn request_span(req: &Request) -> tracing::Span {
-    tracing::info_span!("request", method = %req.method(), path = %log_path(req.uri().path()))
+fn request_span(secret: &[String], req: &Request) -> tracing::Span {
+    tracing::info_span!("request", method = %req.method(), path = %log_path(secret, req.uri().path()))
 }
 
-/// Services whose ids are secrets or personal data (`DELETE /authentication/<token>`,
-/// `PATCH /otp/<code>`, `PATCH /verify/<email>`, `PATCH /recover/<email>`,
-/// `PATCH /v1/users/invite/<email>`).
-const SECRET_ID_PATHS: [&str; 5] = [
-    "authentication",
-    "otp",
-    "verify",
-    "recover",
-    "v1/users/invite",
-];
+/// The paths of services whose ids are secrets or personal data (their policy says
+/// `secret_ids`: a token, a code, an address).
+pub fn secret_id_paths(registry: &crate::service::Registry) -> Vec<String> {
+    registry
+        .paths()
+        .filter(|p| registry.get(p).is_some_and(|s| s.policy().secret_ids))
+        .map(str::to_string)
+        .collect()
+}
 
-/// The path as it may appear in logs: ids of [`SECRET_ID_PATHS`] become `:id`.
-pub fn log_path(path: &str) -> String {
+/// The path as it may appear in logs: ids of `secret` services become `:id`.
+pub fn log_path(secret: &[String], path: &str) -> String {
     let trimmed = path.trim_matches('/');
-    for service in SECRET_ID_PATHS {
-        if let Some(rest) = trimmed.strip_prefix(service)
+    // Longest first, so a nested service's ids are not taken for its parent's.
+    for service in secret {
+        if let Some(rest) = trimmed.strip_prefix(service.as_str())
             && rest.starts_with('/')
             && rest.len() > 1
+            && !secret
+                .iter()
+                .any(|other| other.len() > service.len() && trimmed.starts_with(other.as_str()))
         {
             return format!("/{service}/:id");
         }

@@ -37,9 +37,6 @@ use crate::realtime::AUTHENTICATED_ROOM;
 use crate::service::registry::normalize_path;
 use crate::service::{Call, ConnectionEffect, Method, Params, Principal, Provider};
 
-/// Feathers' default authentication service path (the handshake logs in through it).
-const AUTHENTICATION_PATH: &str = "authentication";
-
 /// Builds the Socket.IO layer (Engine.IO v4 at `/socket.io/`, Feathers' ping 25 s /
 /// timeout 20 s, messages up to `http.body_limit`), registers the `/` namespace and
 /// attaches the handle to `app.realtime` for event publishing.
@@ -77,8 +74,11 @@ async fn setup<A: Adapter>(
     let Some(token) = header.and_then(|v| v.to_str().ok()).and_then(access_token) else {
         return Ok(());
     };
+    let Some(login) = app.registry.login_path() else {
+        return Ok(());
+    };
     let call = Call {
-        path: AUTHENTICATION_PATH.into(),
+        path: login.into(),
         method: Method::Create,
         id: None,
         data: json!({ "strategy": "jwt", "accessToken": token }),

@@ -8,8 +8,6 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use migration::MigratorTrait;
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Map, Value, json};
 
 use super::rest;
@@ -43,11 +41,12 @@ pub async fn health() -> Response {
 /// `"ok"`, `"off"` (not used by this instance) or what is wrong.
 pub async fn ready(State(app): State<App>) -> Response {
     let mut checks = Map::new();
-    let database = match tokio::time::timeout(DB_CHECK, migrations_pending(&app)).await {
-        Err(_) => Err(format!("no answer within {DB_CHECK:?}")),
-        Ok(Err(e)) => Err(format!("unreachable: {e}")),
-        Ok(Ok(pending)) => Ok(pending),
-    };
+    let database =
+        match tokio::time::timeout(DB_CHECK, crate::app::migrations_pending(&app.db)).await {
+            Err(_) => Err(format!("no answer within {DB_CHECK:?}")),
+            Ok(Err(e)) => Err(format!("unreachable: {e}")),
+            Ok(Ok(pending)) => Ok(pending),
+        };
     match &database {
         Ok(0) => {
             checks.insert("database".into(), json!("ok"));
@@ -80,22 +79,4 @@ pub async fn ready(State(app): State<App>) -> Response {
         status,
         &json!({ "status": word, "checks": Value::Object(checks) }),
     )
-}
-
-/// How many of the binary's migrations the database has not applied.
-async fn migrations_pending(app: &App) -> Result<usize, sea_orm::DbErr> {
-    let backend = app.db.get_database_backend();
-    let row = app
-        .db
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT COUNT(*) AS n FROM seaql_migrations",
-        ))
-        .await?;
-    let applied: i64 = match row {
-        Some(row) => row.try_get("", "n")?,
-        None => 0,
-    };
-    let known = migration::Migrator::migrations().len();
-    Ok(known.saturating_sub(usize::try_from(applied).unwrap_or(0)))
 }

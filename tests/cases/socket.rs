@@ -338,7 +338,7 @@ async fn handshake_authorization_header_logs_in(s: Setup) {
 /// Holds back every audited write while it lives: the SQLite write gate, or on
 /// PostgreSQL a transaction holding an exclusive lock on `roles`.
 enum WriteBlock {
-    Sqlite(tokio::sync::OwnedMutexGuard<()>),
+    Sqlite(roost::service::Write),
     Pg(sea_orm::DatabaseTransaction),
 }
 
@@ -346,9 +346,10 @@ impl WriteBlock {
     async fn hold(srv: &TestServer) -> Self {
         use sea_orm::{ConnectionTrait, TransactionTrait};
         let app = srv.app();
-        match &app.write_gate {
-            Some(gate) => Self::Sqlite(gate.clone().lock_owned().await),
-            None => {
+        match app.config.is_sqlite() {
+            // A write transaction holds the gate until it ends.
+            true => Self::Sqlite(app.db.write().await.unwrap()),
+            false => {
                 let tx = app.db.begin().await.unwrap();
                 tx.execute_unprepared("LOCK TABLE roles IN EXCLUSIVE MODE")
                     .await
@@ -360,7 +361,7 @@ impl WriteBlock {
 
     async fn release(self) {
         match self {
-            Self::Sqlite(guard) => drop(guard),
+            Self::Sqlite(write) => drop(write),
             Self::Pg(tx) => tx.rollback().await.unwrap(),
         }
     }

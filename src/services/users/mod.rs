@@ -30,17 +30,41 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::auth::throttle::RateLimit;
-use crate::auth::{fields, grants, password};
+use crate::auth::{grants, password};
 use crate::config::{Config, PasswordConfig};
 use crate::error::{Error, Result};
-use crate::hooks::record_custom;
 use crate::notify::{Message, Notifier, To, email_change, templates, tokens};
-use crate::service::{Access, Ctx, Policy};
+use crate::service::{Access, Call, Caller, Ctx, Method, Policy, Rows, ScopeRule};
+use crate::store::audit::record_custom;
 use crate::store::{
     Change, Column, Prepared, SqlService, StandIn, Table, WriteRules, now, parse_id,
 };
 
+mod authorize;
+pub mod fields;
+
+pub use authorize::CURRENT_PASSWORD;
+
 pub const PATH: &str = "users";
+
+/// Who may do what (DESIGN §4): sign-up follows `signup.open`; a user reads and patches
+/// their own record without a scope; removing a user removes their roles (CASCADE).
+pub const POLICY: Policy = Policy {
+    create: Access::Signup,
+    ..Policy::scoped(
+        ScopeRule::crud(
+            "users",
+            "users_read",
+            "users_create",
+            "users_write",
+            "users_remove",
+        )
+        .own("id", &[Method::Find, Method::Get, Method::Patch]),
+    )
+    .changes_scopes(&[Method::Remove])
+    .rows(Rows::Accounts)
+    .readable_fields(fields::readable_users_fields)
+};
 
 pub fn table() -> Table {
     Table::new(PATH)
@@ -114,11 +138,7 @@ pub fn service(
     passwords: std::sync::Arc<password::PasswordGate>,
     notifier: std::sync::Arc<Notifier>,
 ) -> SqlService {
-    let policy = Policy {
-        create: Access::Signup,
-        ..Policy::authenticated("users")
-    };
-    SqlService::new(table(), policy)
+    SqlService::new(table(), POLICY)
         .paginate(Some(config.paginate))
         .with_rules(UserRules {
             password: config.password.clone(),
@@ -565,6 +585,10 @@ impl WriteRules for UserRules {
             keep,
             stand_in,
         })
+    }
+
+    async fn authorize(&self, caller: &Caller<'_>, call: &mut Call) -> Result<()> {
+        authorize::check(&self.passwords, caller, call).await
     }
 
     fn schema(&self, schema: &mut Value) {

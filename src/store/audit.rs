@@ -7,7 +7,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::service::Db;
 
-const EVENTS: &str = "events";
+/// The audit log's table (read through the `events` service).
+pub const TABLE: &str = "events";
 
 /// Records `event` (created/updated/patched/removed) for every record in `value`.
 pub async fn record(
@@ -51,7 +52,7 @@ pub async fn record_custom(db: Db<'_>, custom_event: &str, user_id: Option<i64>)
 async fn previous_actor(db: Db<'_>, source_table: &str, table_id: i64) -> Result<Option<i64>> {
     let select = Query::select()
         .column(Alias::new("user_id"))
-        .from(Alias::new(EVENTS))
+        .from(Alias::new(TABLE))
         .and_where(Expr::col(Alias::new("source_table")).eq(source_table))
         .and_where(Expr::col(Alias::new("table_id")).eq(table_id))
         .order_by(Alias::new("id"), Order::Desc)
@@ -80,7 +81,7 @@ async fn insert(
 ) -> Result<()> {
     let now = chrono::Utc::now();
     let insert = Query::insert()
-        .into_table(Alias::new(EVENTS))
+        .into_table(Alias::new(TABLE))
         .columns(
             [
                 "source_table",
