@@ -133,8 +133,9 @@ impl Default for OAuthConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct NotifyConfig {
-    /// `smtp` (email over SMTP, SMS over `sms.url` when set), `log` (development only:
-    /// messages go to the log) or `none`. Unset: `log` in development, `none` in production.
+    /// The email channel: `smtp`, `log` (development only: messages go to the log, text
+    /// messages too unless `sms.url` is set) or `none`. Unset: `log` in development, `none`
+    /// in production. Text messages have their own channel (`sms.url`).
     pub transport: Option<String>,
     /// Messages waiting to be sent before new ones are refused (and logged).
     pub queue: usize,
@@ -165,8 +166,9 @@ pub struct SmtpConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SmsConfig {
-    /// An `http://` webhook that receives `POST {"to", "message"}` as JSON. Unset: SMS
-    /// is not available (phone codes are logged as undeliverable).
+    /// An `https://` or `http://` webhook that receives `POST {"to", "message"}` as JSON,
+    /// whatever `transport` is (SMS needs no SMTP). Unset: text messages go to the log
+    /// with `transport = "log"`, else are not sent (logged as undeliverable).
     pub url: Option<String>,
     pub timeout_ms: u64,
 }

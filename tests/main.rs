@@ -23,6 +23,8 @@ mod architecture;
 mod audit;
 #[path = "cases/auth.rs"]
 mod auth;
+#[path = "cases/auth_strategies.rs"]
+mod auth_strategies;
 #[path = "cases/authz.rs"]
 mod authz;
 #[path = "cases/bad_input.rs"]

@@ -3,23 +3,32 @@
 //! method; no secret in those).
 //!
 //! [`Notifier::send`] never blocks the request path: it puts the message on a bounded
-//! queue that a background task drains. Each message is delivered by the configured
-//! transport in its own task (at most [`CONCURRENCY`] at once), retried with a doubling
-//! delay; a message that cannot be queued or delivered is logged as an error (address
-//! masked, never its body), never dropped silently.
+//! queue that a background task drains. Each message is delivered by the channel for its
+//! address kind in its own task (at most [`CONCURRENCY`] at once), retried with a doubling
+//! delay; a message that cannot be queued or delivered, or has no channel, is logged as an
+//! error (address masked, never its body), never dropped silently.
 //!
-//! Transports (config `notify.transport`):
-//! - `smtp`: email through lettre (STARTTLS, implicit TLS or plain, optional auth); SMS
-//!   through the `notify.sms.url` webhook (JSON `POST {"to", "message"}`).
-//! - `log`: development only (refused when `env = "production"`): messages are written
-//!   to the log at info level, so a developer can read the code.
-//! - `none`: nothing is sent (each message is logged as undeliverable).
+//! Channels ([`channel::Channel`], one per file, each configured on its own):
+//! - [`smtp`]: email through lettre (STARTTLS, implicit TLS or plain, optional auth), with
+//!   `notify.transport = "smtp"`.
+//! - [`sms`]: text messages through the `notify.sms.url` webhook (JSON `POST {"to",
+//!   "message"}`, http or https), whenever that URL is set: SMS needs no SMTP.
+//! - [`log`]: development only (refused when `env = "production"`): messages are written
+//!   to the log at info level, so a developer can read the code. Email with
+//!   `notify.transport = "log"`, and text messages too when `notify.sms.url` is unset.
+//! - `notify.transport = "none"`: no email channel (each email is logged as undeliverable).
+//!
+//! `accounts`, `email_change` and `tokens` are account logic (what to send and when, not
+//! how); they still live here, to move out of `notify` later (issue 10).
 
 pub mod accounts;
+pub mod channel;
 pub mod email_change;
+pub mod log;
+pub mod sms;
+pub mod smtp;
 pub mod templates;
 pub mod tokens;
-mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,44 +88,20 @@ impl std::fmt::Debug for Message {
     }
 }
 
-/// The transport named by config (see the module docs).
-fn transport_name(config: &Config) -> &str {
-    match config.notify.transport.as_deref() {
-        Some(name) => name,
-        None if config.is_production() => "none",
-        None => "log",
-    }
-}
-
 /// Rejects a notify configuration the server cannot run with (called by
 /// `Config::validate` and again by [`Notifier::start`]).
 pub fn validate(config: &Config) -> anyhow::Result<()> {
     let notify = &config.notify;
-    match transport_name(config) {
+    match channel::email_transport(config) {
         "log" if config.is_production() => {
             anyhow::bail!("notify.transport = \"log\" is for development only (env is production)")
         }
         "log" | "none" => {}
-        "smtp" => {
-            if notify.smtp.host.trim().is_empty() {
-                anyhow::bail!("notify.smtp.host is required with notify.transport = \"smtp\"");
-            }
-            if !matches!(notify.smtp.tls.as_str(), "starttls" | "tls" | "none") {
-                anyhow::bail!("notify.smtp.tls must be starttls, tls or none");
-            }
-            if notify
-                .smtp
-                .from
-                .parse::<lettre::message::Mailbox>()
-                .is_err()
-            {
-                anyhow::bail!("notify.smtp.from is not a valid address");
-            }
-        }
+        "smtp" => smtp::validate(&notify.smtp)?,
         other => anyhow::bail!("notify.transport must be smtp, log or none (got {other:?})"),
     }
     if let Some(url) = &notify.sms.url {
-        transport::parse_http_url(url).map_err(|e| anyhow::anyhow!("notify.sms.url: {e}"))?;
+        sms::parse_url(url).map_err(|e| anyhow::anyhow!("notify.sms.url: {e}"))?;
     }
     if notify.queue == 0 {
         anyhow::bail!("notify.queue must be at least 1");
@@ -146,14 +131,21 @@ impl Default for Notifier {
 }
 
 impl Notifier {
-    /// Checks the config, builds the transport and starts the background sender.
+    /// Checks the config, builds the channels and starts the background sender.
     pub fn start(config: &Config) -> anyhow::Result<Self> {
         validate(config)?;
-        let name = transport_name(config);
-        if name == "none" {
-            tracing::warn!("notify.transport is none: codes and tokens cannot be delivered");
+        let channels = channel::Channels::from_config(config)?;
+        if channels.email.is_none() {
+            tracing::warn!(
+                "notify.transport is none: emailed codes and tokens cannot be delivered"
+            );
         }
-        let transport = Arc::new(transport::Transport::new(config, name)?);
+        Ok(Self::with_channels(channels, config))
+    }
+
+    /// Starts the background sender over `channels` (a test or an embedder may build its
+    /// own; [`Notifier::start`] builds them from config).
+    pub fn with_channels(channels: channel::Channels, config: &Config) -> Self {
         let (tx, mut rx) = mpsc::channel::<Message>(config.notify.queue);
         let retries = config.notify.retries;
         let backoff = Duration::from_millis(config.notify.backoff_ms.max(1));
@@ -176,20 +168,20 @@ impl Notifier {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
-                let transport = transport.clone();
+                let channels = channels.clone();
                 tokio::spawn(async move {
-                    deliver(&transport, &message, retries, backoff).await;
+                    deliver(&channels, &message, retries, backoff).await;
                     drop(permit);
                 });
             }
             // Every permit back: no delivery is running.
             let _ = permits.acquire_many(CONCURRENCY as u32).await;
         });
-        Ok(Self {
+        Self {
             tx,
             closing,
             task: std::sync::Mutex::new(Some(task)),
-        })
+        }
     }
 
     /// Stops taking messages and waits until every queued one has been delivered or
@@ -217,19 +209,27 @@ impl Notifier {
     }
 }
 
-async fn deliver(
-    transport: &transport::Transport,
-    message: &Message,
-    retries: u32,
-    backoff: Duration,
-) {
+async fn deliver(channels: &channel::Channels, message: &Message, retries: u32, backoff: Duration) {
+    let channel = match channels.for_address(&message.to) {
+        Ok(channel) => channel,
+        Err(setting) => {
+            // Nothing to retry: no channel will appear while the server runs.
+            tracing::error!(
+                to = %message.to.masked(),
+                subject = %message.subject,
+                "notification not delivered: no channel for this address ({setting} is not set)"
+            );
+            return;
+        }
+    };
     let mut delay = backoff;
     for attempt in 0..=retries {
-        match transport.send(message).await {
+        match channel.send(message).await {
             Ok(()) => return,
             Err(e) if attempt < retries => {
                 tracing::warn!(
                     to = %message.to.masked(),
+                    channel = channel.name(),
                     attempt = attempt + 1,
                     error = %e,
                     "notification failed; retrying"
@@ -241,6 +241,7 @@ async fn deliver(
                 tracing::error!(
                     to = %message.to.masked(),
                     subject = %message.subject,
+                    channel = channel.name(),
                     attempts = attempt + 1,
                     error = %e,
                     "notification not delivered"

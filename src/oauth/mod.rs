@@ -37,6 +37,7 @@ pub mod provider;
 pub mod redirect;
 pub mod routes;
 pub mod state;
+pub mod strategy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -461,23 +462,25 @@ impl OAuth {
         Identity::from_claims(&info, &provider.subject_field)
     }
 
-    /// `POST /authentication {strategy: <slug>, id_token | access_token [, nonce]}`.
+    /// The provider `slug` for a token login, `None` when there is no such row (then the
+    /// name is no strategy at all). A row that is not fully configured is a 400.
+    pub async fn token_provider(&self, db: Db<'_>, slug: &str) -> Result<Option<Provider>> {
+        match self.provider(db, slug).await {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if e.code() == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /authentication {strategy: <slug>, id_token | access_token [, nonce]}` with
+    /// the provider [`OAuth::token_provider`] found (`strategy::ProviderLogin`).
     pub async fn token_login(
         &self,
         ctx: &Ctx<'_>,
-        slug: &str,
+        provider: &Provider,
         data: &Map<String, Value>,
     ) -> Result<Value> {
         let app = self.app()?;
-        let provider = match self.provider(ctx.db, slug).await {
-            Ok(p) => p,
-            Err(e) if e.code() == 404 => {
-                return Err(Error::not_authenticated(
-                    "Invalid authentication information (strategy not allowed in authStrategies)",
-                ));
-            }
-            Err(e) => return Err(e),
-        };
         let text = |name: &str| {
             data.get(name)
                 .and_then(Value::as_str)
@@ -493,16 +496,16 @@ impl OAuth {
                     text("nonce")
                 };
                 let claims =
-                    idtoken::validate(&self.http, &provider, id_token, nonce, self.config.leeway)
+                    idtoken::validate(&self.http, provider, id_token, nonce, self.config.leeway)
                         .await?;
-                self.with_userinfo(&provider, claims, access_token).await?
+                self.with_userinfo(provider, claims, access_token).await?
             }
             (_, Some(_)) if provider.is_oidc() => {
                 return Err(Error::not_authenticated(
                     "An id_token is required for OpenID Connect providers",
                 ));
             }
-            (_, Some(access_token)) => self.read_userinfo(&provider, access_token).await?,
+            (_, Some(access_token)) => self.read_userinfo(provider, access_token).await?,
             _ => {
                 return Err(Error::not_authenticated(
                     "An id_token or access_token is required",
@@ -510,7 +513,7 @@ impl OAuth {
             }
         };
         let link = ctx.params.principal.as_ref().map(|p| p.user_id);
-        account::sign_in(&app, &provider, &identity, link, &ctx.params.connection).await
+        account::sign_in(&app, provider, &identity, link, &ctx.params.connection).await
     }
 }
 

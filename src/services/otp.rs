@@ -24,6 +24,7 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::principal;
 use crate::auth::sessions::NewSession;
+use crate::auth::strategy::Strategy;
 use crate::error::{Error, Result};
 use crate::notify::Kind;
 use crate::notify::accounts::{self, Account, Accounts};
@@ -31,6 +32,8 @@ use crate::notify::tokens::{self, Purpose};
 use crate::service::{Binding, Ctx, Method, Policy, Service};
 
 pub const PATH: &str = "otp";
+/// The name of the login strategy (`authentication.create({strategy: "otp", ...})`).
+pub const STRATEGY: &str = "otp";
 
 const INVALID_LOGIN: &str = "Invalid login";
 const MAX_ATTEMPTS: i64 = 5;
@@ -64,7 +67,7 @@ impl OtpService {
         // Counted before the code is checked, one count per account (as logins are).
         let throttle_key = format!(
             "otp:{}",
-            super::authentication::throttle_key(account.as_ref().map(|a| a.id), column, &address)
+            crate::auth::strategy::throttle_key(account.as_ref().map(|a| a.id), column, &address)
         );
         let throttle = &self.accounts.sessions.throttle;
         throttle.attempt(&throttle_key, ip)?;
@@ -104,7 +107,7 @@ impl OtpService {
             .sessions
             .open(NewSession {
                 user_id,
-                strategy: "otp",
+                strategy: STRATEGY,
                 connection: &ctx.params.connection,
                 token: &token,
                 jti: &claims.jti,
@@ -114,9 +117,23 @@ impl OtpService {
         let user = principal::load_user(Some(&self.accounts.users), ctx.db, user_id).await?;
         Ok(json!({
             "accessToken": token,
-            "authentication": { "strategy": "otp", "payload": claims },
+            "authentication": { "strategy": STRATEGY, "payload": claims },
             "user": user,
         }))
+    }
+}
+
+/// `authentication.create({strategy: "otp", email|phone, otp})`: the code as a string or
+/// a number.
+#[async_trait]
+impl Strategy for OtpService {
+    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value> {
+        let code = match data.get("otp") {
+            Some(Value::String(code)) => code.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(Error::not_authenticated(INVALID_LOGIN)),
+        };
+        self.login(ctx, data, &code).await
     }
 }
 

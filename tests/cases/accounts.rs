@@ -21,6 +21,7 @@ scenarios!(
     invitation_is_accepted_once,
     v1_users_shape_and_pagination,
     otp_by_text_message_through_the_webhook,
+    notify_sms_without_smtp,
     sends_are_throttled_with_their_own_message,
 );
 
@@ -747,4 +748,51 @@ async fn otp_by_text_message_through_the_webhook(s: Setup) {
     assert_eq!(smtp.count_to("texter@roost.test"), 0);
     assert_not_logged(&code);
     assert_not_logged(&token);
+}
+
+/// The SMS channel stands alone (issue 10): no SMTP, no email channel at all, and a code
+/// still reaches the phone through the webhook (over reqwest, retried after a 500).
+async fn notify_sms_without_smtp(s: Setup) {
+    logs();
+    let (hook, texts) = sms_webhook().await;
+    let srv = s
+        .server_with(|c| {
+            c.notify.transport = Some("none".into());
+            c.notify.sms.url = Some(format!("http://127.0.0.1:{hook}/sms?key=abc"));
+            c.notify.backoff_ms = 20;
+        })
+        .await;
+    let admin = srv.admin().await;
+    let phone = "+15550009876";
+    let u = ok(admin
+        .create(
+            "users",
+            json!({"email": "alone@roost.test", "password": PASSWORD, "phone": phone}),
+            q(),
+        )
+        .await);
+    let c = srv.client().await;
+    ok(c.create("otp", json!({"phone": phone}), q()).await);
+    let deadline = std::time::Instant::now() + WAIT;
+    let text = loop {
+        if let Some(t) = texts.lock().unwrap().first().cloned() {
+            break t;
+        }
+        assert!(std::time::Instant::now() < deadline, "no text message");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(text["to"], phone);
+    let code = text["message"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
+        .unwrap()
+        .to_string();
+    let login = ok(c
+        .authenticate(json!({"strategy": "otp", "phone": phone, "otp": code}))
+        .await);
+    assert_eq!(login["user"]["id"], u["id"]);
+    assert_not_logged(&code);
 }

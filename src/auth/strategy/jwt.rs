@@ -1,0 +1,42 @@
+//! `jwt`: `{strategy: "jwt", accessToken}` answers with the same token (Feathers does not
+//! refresh it). Re-authentication reuses the session of the token it presents (refused
+//! once revoked): no new `auth_sessions` row and no `login` event, so reconnecting
+//! clients do not pile up sessions.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use super::{Strategy, login_result};
+use crate::auth::sessions::Sessions;
+use crate::auth::{Keys, principal};
+use crate::error::{Error, Result};
+use crate::service::{Ctx, Service};
+
+pub const NAME: &str = "jwt";
+
+pub struct Jwt {
+    pub keys: Arc<Keys>,
+    pub users: Arc<dyn Service>,
+    pub sessions: Arc<Sessions>,
+}
+
+#[async_trait]
+impl Strategy for Jwt {
+    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value> {
+        let token = data
+            .get("accessToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::not_authenticated("No access token"))?;
+        let claims = self.keys.verify(token)?;
+        self.sessions.check(&claims.jti).await?;
+        let user_id: i64 = claims
+            .sub
+            .parse()
+            .map_err(|_| Error::not_authenticated("jwt subject is not a user id"))?;
+        let user = principal::load_user(Some(&self.users), ctx.db, user_id).await?;
+        Ok(login_result(NAME, token, &claims, user, true))
+    }
+}
