@@ -35,6 +35,15 @@ export const PEOPLE_BIN = process.env.ROOST_PEOPLE_BIN
   ? path.resolve(here, '..', process.env.ROOST_PEOPLE_BIN)
   : path.join(TARGET_DIR, 'release', 'examples', 'people')
 
+/**
+ * `CHAT_BIN` (relative to client-js/) or <target dir>/release/examples/chat. (Not a
+ * `ROOST_*` name: the binaries refuse unknown `ROOST_*` variables, and this one is not
+ * on their list of test-tool variables.)
+ */
+export const CHAT_BIN = process.env.CHAT_BIN
+  ? path.resolve(here, '..', process.env.CHAT_BIN)
+  : path.join(TARGET_DIR, 'release', 'examples', 'chat')
+
 /** A free TCP port on 127.0.0.1. */
 export function freePort () {
   return new Promise((resolve, reject) => {
@@ -130,6 +139,11 @@ export function startRoost (extraEnv = {}) {
 /** The `people` example (for @feathersjs/adapter-tests). */
 export function startPeople () {
   return startBinary(PEOPLE_BIN)
+}
+
+/** The `chat` example (the Feathers chat reference API on Roost as a library). */
+export function startChat () {
+  return startBinary(CHAT_BIN)
 }
 
 /**
