@@ -33,10 +33,8 @@ use roost::store::Table;
 mod messages {
     use async_trait::async_trait;
     use roost::error::{Error, Result};
-    use roost::service::{Access, Ctx, Method, Policy};
-    use roost::store::{
-        Change, Column, Prepared, SqlService, Table, WriteRules, id_display, parse_id,
-    };
+    use roost::service::{Access, Ctx, Method, Policy, ScopeRule};
+    use roost::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
     use serde_json::{Value, json};
 
     pub const PATH: &str = "messages";
@@ -73,22 +71,17 @@ mod messages {
         Method::Remove,
     ];
 
-    // AUTHZ: who may call what. Every method needs an authenticated caller; no scope
-    // prefix, so any authenticated caller passes the pipeline's authorize stage, and events
-    // go to every authenticated connection. The owner rule ("only the author patches or
-    // removes") is `own_message_only` in `Rules` below. When services declare their own
-    // scope rule and owner field, this policy plus `own_message_only` become that
-    // declaration (owner field `user_id`, for patch and remove).
+    /// Who may do what: any authenticated user finds, gets and creates; patching and
+    /// removing need `messages_write`, and without it reach the caller's own messages only
+    /// (another user's message answers 404, like the reference's `restrictToAuthor`).
+    /// Events go to every connection allowed to read the row: every authenticated one.
     pub const POLICY: Policy = Policy {
-        find: Access::Authenticated,
-        get: Access::Authenticated,
-        create: Access::Authenticated,
         update: Access::Deny,
-        patch: Access::Authenticated,
-        remove: Access::Authenticated,
-        scope_prefix: None,
-        audit: true,
-        publish: true,
+        ..Policy::scoped(
+            ScopeRule::read_write("messages", "messages_read", "messages_write")
+                .open(&[Method::Find, Method::Get, Method::Create])
+                .own("user_id", &[Method::Patch, Method::Remove]),
+        )
     };
 
     pub fn service(paginate: roost::config::PaginateConfig) -> SqlService {
@@ -106,16 +99,13 @@ mod messages {
         async fn before_write(
             &self,
             ctx: &Ctx<'_>,
-            store: &SqlService,
+            _store: &SqlService,
             change: Change<'_>,
             data: Value,
         ) -> Result<Prepared> {
             let internal = ctx.params.is_internal();
             if !internal {
                 only_text(&data)?;
-            }
-            if let Some(id) = change.id() {
-                own_message_only(ctx, store, id).await?;
             }
             let mut prepared = Prepared::new(data);
             if change == Change::Create {
@@ -133,10 +123,6 @@ mod messages {
                 }
             }
             Ok(prepared)
-        }
-
-        async fn before_remove(&self, ctx: &Ctx<'_>, store: &SqlService, id: &Value) -> Result<()> {
-            own_message_only(ctx, store, id).await
         }
     }
 
@@ -157,26 +143,6 @@ mod messages {
             None => Ok(()),
         }
     }
-
-    // AUTHZ: only the author may patch or remove a message. Another user's message (or
-    // one that does not exist) answers 404, exactly like the reference's `restrictToAuthor`
-    // (which ANDs `user_id = me` into the query). Runs inside the write's transaction.
-    // Server-side calls (no caller) are not restricted.
-    async fn own_message_only(ctx: &Ctx<'_>, store: &SqlService, id: &Value) -> Result<()> {
-        let Some(me) = ctx.params.user_id() else {
-            return Ok(());
-        };
-        let row_id = parse_id(id).ok_or_else(|| Error::no_record(id_display(id)))?;
-        let author = store
-            .find_by_id(ctx.db, row_id)
-            .await?
-            .and_then(|m| m.get("user_id").and_then(Value::as_i64));
-        if author == Some(me) {
-            Ok(())
-        } else {
-            Err(Error::no_record(id_display(id)))
-        }
-    }
 }
 // ================================================================================
 
@@ -194,7 +160,7 @@ mod login_queue {
 
     use async_trait::async_trait;
     use roost::error::{Error, Result};
-    use roost::service::{Call, Ctx, Method, Policy, Service};
+    use roost::service::{Binding, Call, Ctx, Method, Policy, Service};
     use serde_json::Value;
     use tokio::sync::Semaphore;
 
@@ -228,6 +194,9 @@ mod login_queue {
         }
         fn schema(&self) -> Option<Value> {
             self.inner.schema()
+        }
+        fn binds(&self, method: Method) -> Binding {
+            self.inner.binds(method) // a login binds the socket
         }
         async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
             let strategy = data.get("strategy").and_then(Value::as_str);
