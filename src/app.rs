@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::{Keys, principal, secret};
+use crate::auth::{Keys, secret};
 use crate::config::Config;
 use crate::realtime::Realtime;
 use crate::service::{Database, Registry};
-use crate::services::{self, authentication, authentication::AuthenticationService};
+use crate::services;
 
 mod database;
 pub mod serve;
@@ -136,40 +136,23 @@ pub async fn build(
     let passwords = Arc::new(crate::auth::password::PasswordGate::per_core(
         config.password.hash_queue,
     ));
-    let mut registry = Registry::new();
-    let mut accounts_link = None;
-    services::register_all(&mut registry, &config, &passwords, &notifier);
     let oauth = Arc::new(crate::oauth::OAuth::new(
         &config,
         Arc::new(crate::auth::crypto::load_or_generate(&config)?),
     )?);
-    services::oauth_providers::register_sealed(&mut registry, &config, &oauth);
-    registry.register(
-        services::explain::PATH,
-        Arc::new(services::explain::service(&config)),
-    );
-    if let Some(users) = registry.get(principal::USERS_PATH).cloned() {
-        let accounts = Arc::new(crate::notify::accounts::Accounts {
-            db: db.clone(),
-            notifier: notifier.clone(),
-            sessions: sessions.clone(),
-            keys: keys.clone(),
-            users: users.clone(),
-            passwords: passwords.clone(),
+    let mut registry = Registry::new();
+    let accounts = services::register_all(
+        &mut registry,
+        &services::Deps {
             config: config.clone(),
-            sends: crate::auth::throttle::Throttle::with_message(
-                "Too many codes or links requested for this address, try again later",
-            ),
-            app: AppLink::default(),
-        });
-        accounts_link = Some(accounts.clone());
-        let otp = services::register_accounts(&mut registry, accounts);
-        let auth =
-            AuthenticationService::new(keys.clone(), users, sessions.clone(), passwords.clone())
-                .with_otp(otp)
-                .with_oauth(oauth.clone());
-        registry.register(authentication::PATH, Arc::new(auth));
-    }
+            db: db.clone(),
+            keys: keys.clone(),
+            sessions: sessions.clone(),
+            notifier: notifier.clone(),
+            passwords: passwords.clone(),
+            oauth: oauth.clone(),
+        },
+    );
     extend(&mut registry, &config);
     let app = Arc::new(AppState {
         config,
@@ -184,9 +167,7 @@ pub async fn build(
         passwords,
     });
     oauth.attach(&app);
-    if let Some(accounts) = accounts_link {
-        accounts.app.set(&app);
-    }
+    accounts.app.set(&app);
     Ok(app)
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Every resource here is a [`SqlService`] over its table (seed fields exactly), paginated
 //! with `config.paginate`, `multi` off, behind the `POLICY` its file declares
-//! (DESIGN §4). `users`, `events` and `group_group_roles` wrap it with their own rules.
-//! The `authentication` service is registered by `app::build`.
+//! (DESIGN §4), with its own `WriteRules` where it has rules. The account services
+//! (`otp`, `verify`, `recover`, `v1/users`) and `authentication` are custom services.
 
 pub mod authentication;
 
@@ -32,13 +32,32 @@ mod tests;
 
 use std::sync::Arc;
 
+use crate::app::AppLink;
+use crate::auth::Keys;
+use crate::auth::password::PasswordGate;
+use crate::auth::sessions::Sessions;
 use crate::config::Config;
-use crate::service::{Policy, Registry};
+use crate::notify::Notifier;
+use crate::notify::accounts::Accounts;
+use crate::oauth::OAuth;
+use crate::service::{Database, Policy, Registry, Service};
 use crate::store::{SqlService, Table};
+use authentication::AuthenticationService;
 
 /// The common shape: the resource's policy, paginated, multi off.
 pub(crate) fn standard(table: Table, policy: Policy, config: &Config) -> SqlService {
     SqlService::new(table, policy).paginate(Some(config.paginate))
+}
+
+/// What the services are built from.
+pub struct Deps {
+    pub config: Arc<Config>,
+    pub db: Database,
+    pub keys: Arc<Keys>,
+    pub sessions: Arc<Sessions>,
+    pub notifier: Arc<Notifier>,
+    pub passwords: Arc<PasswordGate>,
+    pub oauth: Arc<OAuth>,
 }
 
 /// Registers `module::service(config)` at `module::PATH` for each module, in order.
@@ -48,17 +67,17 @@ macro_rules! register {
     };
 }
 
-/// Registers every resource service, in this order (the one list of them).
-pub fn register_all(
-    registry: &mut Registry,
-    config: &Arc<Config>,
-    passwords: &Arc<crate::auth::password::PasswordGate>,
-    notifier: &Arc<crate::notify::Notifier>,
-) {
-    registry.register(
-        users::PATH,
-        Arc::new(users::service(config, passwords.clone(), notifier.clone())),
-    );
+/// Registers every service, in this order: the one list of them. Adding a resource is its
+/// file, its migration and one line here. Returns the account services' shared state,
+/// whose link to the running app `app::build` sets.
+pub fn register_all(registry: &mut Registry, deps: &Deps) -> Arc<Accounts> {
+    let config = &deps.config;
+    let users: Arc<dyn Service> = Arc::new(users::service(
+        config,
+        deps.passwords.clone(),
+        deps.notifier.clone(),
+    ));
+    registry.register(users::PATH, users.clone());
     register!(registry, config;
         roles,
         access_scopes,
@@ -68,20 +87,30 @@ pub fn register_all(
         access_groups,
         user_group_roles,
         group_group_roles,
-        oauth_providers,
+    );
+    registry.register(
+        oauth_providers::PATH,
+        Arc::new(oauth_providers::service(config, deps.oauth.shared_cipher())),
+    );
+    register!(registry, config;
         user_oauth_providers,
         auth_sessions,
         events,
+        explain,
     );
-}
-
-/// Registers the account services (`otp`, `verify`, `recover`, `v1/users`,
-/// `v1/users/invite`), which need the notifier
-/// and sessions; returns `otp` for the `authentication` service's `otp` strategy.
-pub fn register_accounts(
-    registry: &mut Registry,
-    accounts: Arc<crate::notify::accounts::Accounts>,
-) -> Arc<otp::OtpService> {
+    let accounts = Arc::new(Accounts {
+        db: deps.db.clone(),
+        notifier: deps.notifier.clone(),
+        sessions: deps.sessions.clone(),
+        keys: deps.keys.clone(),
+        users: users.clone(),
+        passwords: deps.passwords.clone(),
+        config: config.clone(),
+        sends: crate::auth::throttle::Throttle::with_message(
+            "Too many codes or links requested for this address, try again later",
+        ),
+        app: AppLink::default(),
+    });
     let otp = Arc::new(otp::OtpService::new(accounts.clone()));
     registry.register(otp::PATH, otp.clone());
     registry.register(
@@ -98,7 +127,16 @@ pub fn register_accounts(
     );
     registry.register(
         v1_users::INVITE_PATH,
-        Arc::new(v1_users::InviteService::new(accounts)),
+        Arc::new(v1_users::InviteService::new(accounts.clone())),
     );
-    otp
+    let authentication = AuthenticationService::new(
+        deps.keys.clone(),
+        users,
+        deps.sessions.clone(),
+        deps.passwords.clone(),
+    )
+    .with_otp(otp)
+    .with_oauth(deps.oauth.clone());
+    registry.register(authentication::PATH, Arc::new(authentication));
+    accounts
 }

@@ -23,8 +23,7 @@ use serde_json::{Value, json};
 use crate::auth::crypto::TokenCipher;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::oauth::OAuth;
-use crate::service::{Ctx, Policy, Registry, ScopeRule};
+use crate::service::{Ctx, Policy, ScopeRule};
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
 
 pub const PATH: &str = "oauth_providers";
@@ -57,23 +56,13 @@ pub fn table() -> Table {
 
 /// Seals `secret` before it is stored and checks slugs and provider URLs.
 struct ProviderRules {
-    /// The app's key once `app::build` registered the service with [`register_sealed`]; a
-    /// random one before (a registry built without an app, as in unit tests, never stores
-    /// a secret in clear either).
+    /// The app's key.
     cipher: Arc<TokenCipher>,
 }
 
-fn with_cipher(config: &Config, cipher: Arc<TokenCipher>) -> SqlService {
+/// The service, sealing secrets with `cipher` (the app's, shared with the OAuth flow).
+pub fn service(config: &Config, cipher: Arc<TokenCipher>) -> SqlService {
     super::standard(table(), POLICY, config).with_rules(ProviderRules { cipher })
-}
-
-pub fn service(config: &Config) -> SqlService {
-    with_cipher(config, Arc::new(TokenCipher::ephemeral()))
-}
-
-/// Registers the service with the secret cipher of `oauth`.
-pub fn register_sealed(registry: &mut Registry, config: &Config, oauth: &Arc<OAuth>) {
-    registry.register(PATH, Arc::new(with_cipher(config, oauth.shared_cipher())));
 }
 
 #[async_trait]

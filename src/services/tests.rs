@@ -20,11 +20,18 @@ impl Fixture {
         let mut config = Config::default();
         edit(&mut config);
         let mut registry = Registry::new();
+        let keys = crate::auth::Keys::new(&"k".repeat(32), &config.authentication);
         super::register_all(
             &mut registry,
-            &Arc::new(config),
-            &Arc::new(crate::auth::password::PasswordGate::new(1, 8)),
-            &Arc::new(crate::notify::Notifier::start(&Config::default()).unwrap()),
+            &super::Deps {
+                config: Arc::new(config),
+                db: Default::default(),
+                keys: Arc::new(keys),
+                sessions: Default::default(),
+                notifier: Arc::new(crate::notify::Notifier::start(&Config::default()).unwrap()),
+                passwords: Arc::new(crate::auth::password::PasswordGate::new(1, 8)),
+                oauth: Default::default(),
+            },
         );
         Self {
             db: crate::store::tests::sqlite().await,
