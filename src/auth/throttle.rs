@@ -7,11 +7,17 @@
 //! verification. A successful login then clears its account's count and gives its IP this
 //! attempt back ([`Throttle::succeeded`]). Counts are forgotten a day after the last
 //! attempt. The clock is injectable so tests do not sleep.
+//!
+//! Simultaneous logins to one account wait their turn ([`Throttle::turn`]): at most
+//! [`CHECKS_PER_ACCOUNT`] are checked at once, fewer than the free failures, so many
+//! correct logins at once all succeed (each success clears the count before the next is
+//! counted) while a burst of guesses is still counted attempt by attempt.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, ErrorKind};
 
@@ -55,6 +61,36 @@ const MAX_DELAY_MS: i64 = 15 * 60 * 1_000;
 const FORGET_AFTER_MS: i64 = 24 * 3_600 * 1_000;
 /// Above this many tracked keys, stale ones are swept on the next failure.
 const SWEEP_ABOVE: usize = 10_000;
+/// Attempts on one account checked at once (below [`FREE_PER_ACCOUNT`]).
+pub const CHECKS_PER_ACCOUNT: usize = FREE_PER_ACCOUNT as usize - 1;
+/// Attempts that may wait for their turn on one account; more answer 429 at once.
+const WAITING_PER_ACCOUNT: usize = 64;
+
+/// The checks running and waiting on one account.
+struct Turns {
+    running: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+/// An attempt's turn on its account ([`Throttle::turn`]); ends when dropped.
+pub struct Turn<'a> {
+    throttle: &'a Throttle,
+    key: String,
+    turns: Option<Arc<Turns>>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.permit.take();
+        self.turns.take();
+        // The last one out forgets the account (under the map's lock, so a newcomer
+        // either shares this entry or makes a new one).
+        self.throttle
+            .turns
+            .remove_if(&self.key, |_, t| Arc::strong_count(t) == 1);
+    }
+}
 
 #[derive(Clone, Copy)]
 struct Entry {
@@ -66,6 +102,7 @@ struct Entry {
 pub struct Throttle {
     clock: RwLock<Arc<dyn Clock>>,
     entries: DashMap<String, Entry>,
+    turns: DashMap<String, Arc<Turns>>,
     /// The 429 message: says what was limited.
     message: &'static str,
 }
@@ -91,6 +128,7 @@ impl Throttle {
         Self {
             clock: RwLock::new(Arc::new(SystemClock)),
             entries: DashMap::new(),
+            turns: DashMap::new(),
             message,
         }
     }
@@ -119,6 +157,36 @@ impl Throttle {
             return Ok(());
         }
         Err(self.too_many(wait_ms))
+    }
+
+    /// Waits until an attempt on `account` may be checked (see the module docs); 429 when
+    /// too many already wait.
+    pub async fn turn(&self, account: &str) -> Result<Turn<'_>, Error> {
+        let key = account_key(account);
+        let turns = self
+            .turns
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Turns {
+                    running: Arc::new(Semaphore::new(CHECKS_PER_ACCOUNT)),
+                    waiting: AtomicUsize::new(0),
+                })
+            })
+            .clone();
+        let mut turn = Turn {
+            throttle: self,
+            key,
+            turns: Some(turns.clone()),
+            permit: None,
+        };
+        if turns.waiting.fetch_add(1, Ordering::AcqRel) >= WAITING_PER_ACCOUNT {
+            turns.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(self.too_many(BASE_DELAY_MS));
+        }
+        let permit = turns.running.clone().acquire_owned().await;
+        turns.waiting.fetch_sub(1, Ordering::AcqRel);
+        turn.permit = Some(permit.map_err(Error::internal)?);
+        Ok(turn)
     }
 
     /// Counts one attempt for `account` and `ip` before it is checked; 429 (nothing more

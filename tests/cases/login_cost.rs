@@ -14,6 +14,7 @@ use crate::support::*;
 scenarios!(
     password_checks_past_the_queue_are_unavailable,
     simultaneous_attempts_count_before_they_are_checked,
+    simultaneous_right_logins_all_succeed,
     one_count_per_account_whatever_the_identifier,
     otp_code_bursts_count_before_they_are_checked,
     rotating_the_left_most_forwarded_entry_gains_nothing,
@@ -112,6 +113,19 @@ async fn simultaneous_attempts_count_before_they_are_checked(s: Setup) {
         "TooManyRequests",
         429,
     );
+}
+
+async fn simultaneous_right_logins_all_succeed(s: Setup) {
+    // Many devices (or a load test) signing in to one account at once: they take turns
+    // (`Throttle::turn`), so none is refused although each is counted before its check.
+    let srv = s.server().await;
+    let admin = srv.rest_admin().await;
+    srv.create_user(&admin, "many@roost.test").await;
+    let datas = (0..24)
+        .map(|_| json!({"email": "many@roost.test", "password": PASSWORD}))
+        .collect();
+    let codes = codes(&burst(&srv, datas).await);
+    assert!(codes.iter().all(|c| *c == 201), "{codes:?}");
 }
 
 async fn one_count_per_account_whatever_the_identifier(s: Setup) {

@@ -100,6 +100,7 @@ impl Strategy for Local {
         // One count per account, whichever identifier names it (see `throttle_key`),
         // taken before the password is checked.
         let throttle_key = throttle_key(stored.as_ref().map(|(id, _)| *id), column, &login);
+        let _turn = self.sessions.throttle.turn(&throttle_key).await?;
         self.sessions.throttle.attempt(&throttle_key, ip)?;
         let known_id = stored.as_ref().map(|(id, _)| *id);
         let (user_id, hash) = match stored {
