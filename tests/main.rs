@@ -27,6 +27,12 @@ mod auth;
 mod auth_strategies;
 #[path = "cases/authz.rs"]
 mod authz;
+#[path = "cases/authz_fields.rs"]
+mod authz_fields;
+#[path = "cases/authz_groups.rs"]
+mod authz_groups;
+#[path = "cases/authz_realtime.rs"]
+mod authz_realtime;
 #[path = "cases/bad_input.rs"]
 mod bad_input;
 #[path = "cases/cluster.rs"]
