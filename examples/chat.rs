@@ -146,72 +146,6 @@ mod messages {
 }
 // ================================================================================
 
-/// Concurrent password logins wait in a short queue instead of being refused.
-///
-/// Roost's login throttle (`auth::throttle`) counts an attempt before the password is
-/// checked and gives it back only when it succeeds, so more than 5 *simultaneous* logins
-/// to one account (20 from one IP) are answered 429 although every password is right, and
-/// the refused ones count against the IP (which then backs off up to 15 minutes). The
-/// reference has no throttle, and the harness logs in as one user on 32 connections. With
-/// at most `IN_FLIGHT` local logins running (the password gate has one worker per core, so
-/// a few suffice to keep it busy) the throttle only ever sees real failures.
-mod login_queue {
-    use std::sync::Arc;
-
-    use async_trait::async_trait;
-    use roost::error::{Error, Result};
-    use roost::service::{Binding, Call, Ctx, Method, Policy, Service};
-    use serde_json::Value;
-    use tokio::sync::Semaphore;
-
-    /// Below both throttle allowances (5 per account, 20 per IP).
-    const IN_FLIGHT: usize = 4;
-
-    pub struct LoginQueue {
-        inner: Arc<dyn Service>,
-        permits: Semaphore,
-    }
-
-    impl LoginQueue {
-        pub fn new(inner: Arc<dyn Service>) -> Self {
-            Self {
-                inner,
-                permits: Semaphore::new(IN_FLIGHT),
-            }
-        }
-    }
-
-    #[async_trait]
-    impl Service for LoginQueue {
-        fn methods(&self) -> &'static [Method] {
-            self.inner.methods()
-        }
-        fn policy(&self) -> &Policy {
-            self.inner.policy()
-        }
-        fn parse(&self, call: &mut Call) -> Result<()> {
-            self.inner.parse(call)
-        }
-        fn schema(&self) -> Option<Value> {
-            self.inner.schema()
-        }
-        fn binds(&self, method: Method) -> Binding {
-            self.inner.binds(method) // a login binds the socket
-        }
-        async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-            let strategy = data.get("strategy").and_then(Value::as_str);
-            if !matches!(strategy, None | Some("local")) {
-                return self.inner.create(ctx, data).await; // tokens: no password check
-            }
-            let _permit = self.permits.acquire().await.map_err(Error::internal)?;
-            self.inner.create(ctx, data).await
-        }
-        async fn remove(&self, ctx: &Ctx<'_>, id: Option<&Value>) -> Result<Value> {
-            self.inner.remove(ctx, id).await
-        }
-    }
-}
-
 /// Where the example keeps its data unless `ROOST_DATABASE_URL` says otherwise.
 const DEFAULT_DATABASE: &str = "sqlite://data/chat.db?mode=rwc";
 
@@ -268,12 +202,6 @@ async fn main() -> anyhow::Result<()> {
     let paginate = config.paginate;
     let server = roost::app::start_with(config, move |registry, _config| {
         registry.register(messages::PATH, Arc::new(messages::service(paginate)));
-        if let Some(auth) = registry.get("authentication").cloned() {
-            registry.register(
-                "authentication",
-                Arc::new(login_queue::LoginQueue::new(auth)),
-            );
-        }
     })
     .await?;
     tracing::info!("chat example serving on http://{}", server.addr);
