@@ -202,6 +202,17 @@ pub async fn start_with(
     config: Config,
     extend: impl FnOnce(&mut Registry, &Arc<Config>),
 ) -> anyhow::Result<Server> {
+    start_with_routes(config, extend, axum::Router::new()).await
+}
+
+/// [`start_with`] plus HTTP routes of the caller's own (a page, its scripts), served
+/// beside Roost's before the REST fallback. They must not overlap Roost's routes or
+/// service paths.
+pub async fn start_with_routes(
+    config: Config,
+    extend: impl FnOnce(&mut Registry, &Arc<Config>),
+    routes: axum::Router,
+) -> anyhow::Result<Server> {
     let app = build(config, extend).await?;
     let (host, port) = (app.config.host.as_str(), app.config.port);
     let listener = tokio::net::TcpListener::bind((host, port))
@@ -215,7 +226,7 @@ pub async fn start_with(
     crate::bootstrap::admin_from_config(&app).await?;
     crate::bootstrap::warn_if_no_admin(&app).await?;
     crate::realtime::bus::start(&app).await;
-    let router = crate::transport::router(app.clone());
+    let router = crate::transport::router(app.clone(), routes);
     let timeouts = serve::Timeouts::from_config(&app.config.http);
     let (stopping, stop) = serve::Stopping::new();
     let handle = tokio::spawn(serve::serve(listener, router, timeouts, stop));

@@ -129,6 +129,17 @@ pub fn document(registry: &Registry) -> Value {
         } }),
     );
     paths.insert(
+        "/docs/".into(),
+        json!({ "get": {
+            "operationId": "docs",
+            "tags": ["server"],
+            "summary": "A readable reference of this document (Swagger UI, served from the binary; `/docs` redirects here)",
+            "security": [],
+            "responses": { "200": { "description": "The reference page",
+                "content": { "text/html": { "schema": { "type": "string" } } } } },
+        } }),
+    );
+    paths.insert(
         "/openapi.json".into(),
         json!({ "get": {
             "operationId": "openapi",

@@ -142,8 +142,9 @@ export function startPeople () {
 }
 
 /** The `chat` example (the Feathers chat reference API on Roost as a library). */
-export function startChat () {
-  return startBinary(CHAT_BIN)
+export function startChat (extraEnv = {}) {
+  // The page's browser builds come from this package's node_modules.
+  return startBinary(CHAT_BIN, { CHAT_NODE_MODULES: path.join(here, '..', 'node_modules'), ...extraEnv })
 }
 
 /**

@@ -5,6 +5,7 @@
 //! Serve [`router`] with connect info so calls see the peer address: `app::serve` does
 //! (or `axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())`).
 
+mod docs;
 pub mod query_string;
 pub mod rest;
 pub mod socket;
@@ -27,11 +28,13 @@ use crate::service::Connection;
 
 pub use socket::socket_layer;
 
-/// The whole HTTP surface: `GET /`, `/health`, `/ready` (`status`), `GET /openapi.json`, every registered service over REST (a fallback
+/// The whole HTTP surface: `GET /`, `/health`, `/ready` (`status`), `GET /openapi.json` and
+/// its reference at `/docs/`, every registered service over REST (a fallback
 /// that resolves the path itself), Socket.IO at `/socket.io/`, CORS and request tracing.
 ///
-/// Builds the Socket.IO layer and attaches it to `app.realtime`: call it once per app.
-pub fn router(app: App) -> Router {
+/// `extra` routes (an embedding app's own pages) are served beside these, under the same
+/// layers. Builds the Socket.IO layer and attaches it to `app.realtime`: call it once per app.
+pub fn router(app: App, extra: Router) -> Router {
     let (socket_layer, _io) = socket::socket_layer(app.clone());
     let cors = cors_layer(&app.config.http.cors_origins);
     let openapi = crate::openapi::document(&app.registry);
@@ -46,12 +49,16 @@ pub fn router(app: App) -> Router {
             "/oauth/{slug}/callback",
             get(crate::oauth::routes::callback),
         )
+        .route("/docs", get(docs::redirect))
+        .route("/docs/", get(docs::index))
+        .route("/docs/{*path}", get(docs::asset))
         .route(
             "/openapi.json",
             get(move || std::future::ready(rest::json_response(StatusCode::OK, &openapi))),
         )
         .fallback(rest::handle)
         .with_state(app)
+        .merge(extra)
         .layer(socket_layer)
         .layer(cors)
         .layer(middleware::from_fn(preflight_no_content))

@@ -24,6 +24,7 @@ pub async fn root() -> Response {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Identity and access server speaking the FeathersJS v5 protocol (REST and Socket.IO)",
             "links": {
+                "docs": "/docs/",
                 "openapi": "/openapi.json",
                 "health": "/health",
                 "ready": "/ready",

@@ -191,7 +191,7 @@ pub(crate) async fn send(app: &App, req: Request<Body>) -> (StatusCode, HeaderMa
     let mut req = req;
     req.extensions_mut()
         .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
-    let res = match router(app.clone()).oneshot(req).await {
+    let res = match router(app.clone(), Router::new()).oneshot(req).await {
         Ok(res) => res,
         Err(never) => match never {},
     };

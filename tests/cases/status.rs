@@ -21,6 +21,7 @@ async fn root_names_the_server_and_readiness_names_what_is_missing() {
     assert_eq!(about["name"], "roost");
     assert_eq!(about["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(about["links"]["openapi"], "/openapi.json");
+    assert_eq!(about["links"]["docs"], "/docs/");
     let (status, ready) = get(&srv, "/ready").await;
     assert_eq!(status, 200, "{ready}");
     assert_eq!(
@@ -104,4 +105,68 @@ async fn readiness_follows_the_database_pg() {
     let back = wait_for(200).await;
     assert_eq!(back["checks"]["database"], "ok");
     let _ = admin.close().await;
+}
+
+/// `/docs/` is Swagger UI over `/openapi.json`, every file served from the binary.
+#[tokio::test]
+async fn docs_are_served_from_the_binary() {
+    let srv = Setup::new(Backend::Sqlite, Transport::Rest).server().await;
+    let rest = srv.rest();
+    let page = rest.raw_anonymous("GET", "/docs/", None, &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text.contains("swagger-ui"), "{}", page.text);
+    assert!(
+        !page.text.contains("https://") && !page.text.contains("//cdn"),
+        "the page loads nothing from elsewhere: {}",
+        page.text
+    );
+    assert!(
+        page.header("content-security-policy")
+            .unwrap()
+            .starts_with("default-src 'self'")
+    );
+    // `/docs` (no slash) ends up on the page too.
+    assert_eq!(
+        rest.raw_anonymous("GET", "/docs", None, &[]).await.text,
+        page.text
+    );
+    let init = rest
+        .raw_anonymous("GET", "/docs/swagger-initializer.js", None, &[])
+        .await;
+    assert_eq!(init.status, 200);
+    assert!(init.text.contains("\"/openapi.json\""), "{}", init.text);
+    assert!(
+        init.text.contains("\"validatorUrl\": \"none\""),
+        "{}",
+        init.text
+    );
+    let bundle = rest
+        .raw_anonymous("GET", "/docs/swagger-ui-bundle.js", None, &[])
+        .await;
+    assert_eq!(bundle.status, 200);
+    assert!(
+        bundle
+            .header("content-type")
+            .unwrap()
+            .contains("javascript")
+    );
+    assert!(bundle.text.len() > 100_000);
+    let missing = rest
+        .raw_anonymous("GET", "/docs/../openapi.json", None, &[])
+        .await;
+    assert_ne!(missing.status, 500);
+    let missing = rest.raw_anonymous("GET", "/docs/nope.js", None, &[]).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.error().name(), "NotFound");
+    // The document declares the page.
+    let doc = rest
+        .raw_anonymous("GET", "/openapi.json", None, &[])
+        .await
+        .json();
+    assert_eq!(doc["paths"]["/docs/"]["get"]["operationId"], "docs");
 }

@@ -20,7 +20,10 @@
 //! harness in `../shared/bench` runs against it unchanged; see `bench/README.md`.
 //!
 //! Everything Roost does not already provide is the `messages` section below: a complete
-//! messages service in one file.
+//! messages service in one file. The `web` section serves a small browser app at `/chat/`
+//! (`web/`: sign up, log in, read and send messages, see others' arrive live) with the
+//! official Feathers and Socket.IO browser builds from `client-js/node_modules` (`npm ci`
+//! there first; `CHAT_NODE_MODULES` names another `node_modules`).
 
 use std::sync::Arc;
 
@@ -200,11 +203,19 @@ async fn main() -> anyhow::Result<()> {
     drop(db);
 
     let paginate = config.paginate;
-    let server = roost::app::start_with(config, move |registry, _config| {
-        registry.register(messages::PATH, Arc::new(messages::service(paginate)));
-    })
+    let page = web::routes(&web::node_modules());
+    let server = roost::app::start_with_routes(
+        config,
+        move |registry, _config| {
+            registry.register(messages::PATH, Arc::new(messages::service(paginate)));
+        },
+        page,
+    )
     .await?;
-    tracing::info!("chat example serving on http://{}", server.addr);
+    tracing::info!(
+        "chat example serving on http://{0} (the page: http://{0}/chat/)",
+        server.addr
+    );
     let grace = std::time::Duration::from_secs(server.app.config.http.shutdown_grace_secs);
     stopped().await?;
     server.shutdown(grace).await;
@@ -331,5 +342,110 @@ mod seed {
             started.elapsed()
         );
         Ok(())
+    }
+}
+
+// ================================================================================
+// The browser app: three files of its own and the two official browser builds.
+// ================================================================================
+
+mod web {
+    use std::path::{Path, PathBuf};
+
+    use axum::Router;
+    use axum::body::Bytes;
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Redirect, Response};
+    use axum::routing::get;
+
+    const INDEX: &str = include_str!("web/index.html");
+    const APP: &str = include_str!("web/app.js");
+    const STYLE: &str = include_str!("web/style.css");
+    const ICON: &str = include_str!("web/icon.svg");
+
+    /// The browser builds the page loads, from their npm packages.
+    const VENDOR: &[(&str, &str)] = &[
+        ("feathers.js", "@feathersjs/client/dist/feathers.min.js"),
+        ("socket.io.js", "socket.io-client/dist/socket.io.min.js"),
+    ];
+
+    /// `CHAT_NODE_MODULES`, else this repository's `client-js/node_modules`.
+    pub fn node_modules() -> PathBuf {
+        std::env::var_os("CHAT_NODE_MODULES").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("client-js/node_modules"),
+            PathBuf::from,
+        )
+    }
+
+    /// `/chat/` and its files. The browser builds are read once, here; a missing one is
+    /// a warning at start and a 503 saying what to install when asked for.
+    pub fn routes(node_modules: &Path) -> Router {
+        let mut router = Router::new()
+            .route("/chat", get(|| async { Redirect::permanent("/chat/") }))
+            .route(
+                "/chat/",
+                get(|| async { asset("text/html; charset=utf-8", INDEX) }),
+            )
+            .route(
+                "/chat/app.js",
+                get(|| async { asset("text/javascript; charset=utf-8", APP) }),
+            )
+            .route(
+                "/chat/style.css",
+                get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+            )
+            .route(
+                "/chat/icon.svg",
+                get(|| async { asset("image/svg+xml", ICON) }),
+            );
+        for (name, package_path) in VENDOR {
+            let file = node_modules.join(package_path);
+            let body = match std::fs::read(&file) {
+                Ok(bytes) => Ok(Bytes::from(bytes)),
+                Err(e) => {
+                    tracing::warn!(
+                        "the chat page needs {} ({e}): run `npm ci` in client-js",
+                        file.display()
+                    );
+                    Err(format!(
+                        "{} is missing on the server: run `npm ci` in client-js, or set \
+                         CHAT_NODE_MODULES to a node_modules holding @feathersjs/client and \
+                         socket.io-client\n",
+                        file.display()
+                    ))
+                }
+            };
+            router = router.route(
+                &format!("/chat/vendor/{name}"),
+                get(move || {
+                    let body = body.clone();
+                    async move {
+                        match body {
+                            Ok(bytes) => asset("text/javascript; charset=utf-8", bytes),
+                            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+                        }
+                    }
+                }),
+            );
+        }
+        router
+    }
+
+    /// A file of the page, with a policy that lets it load only its own origin's files
+    /// (and connect back to it), so a message can never run as script.
+    fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {
+        let mut response = body.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; object-src 'none'; base-uri 'none'"),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
     }
 }
