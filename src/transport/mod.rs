@@ -27,7 +27,8 @@ use crate::service::Connection;
 
 pub use socket::socket_layer;
 
-/// The whole HTTP surface: `GET /`, `/health`, `/ready` (`status`), `GET /openapi.json`, every registered service over REST (a fallback
+/// The whole HTTP surface: `GET /`, `/health`, `/ready`, `/.well-known/jwks.json`
+/// (`status`), `GET /openapi.json`, every registered service over REST (a fallback
 /// that resolves the path itself), Socket.IO at `/socket.io/`, CORS and request tracing.
 ///
 /// Builds the Socket.IO layer and attaches it to `app.realtime`: call it once per app.
@@ -50,6 +51,7 @@ pub fn router(app: App) -> Router {
             "/openapi.json",
             get(move || std::future::ready(rest::json_response(StatusCode::OK, &openapi))),
         )
+        .route("/.well-known/jwks.json", get(status::jwks))
         .fallback(rest::handle)
         .with_state(app)
         .layer(socket_layer)
