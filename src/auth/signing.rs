@@ -94,7 +94,7 @@ enum Material {
         public: Vec<u8>,
     },
     Rsa {
-        private: Option<RsaPrivateKey>,
+        private: Option<Box<RsaPrivateKey>>,
         public: RsaPublicKey,
     },
 }
@@ -350,7 +350,7 @@ fn read_material(path: &Path, setting: &str) -> anyhow::Result<Material> {
 fn rsa_material(private: RsaPrivateKey) -> Material {
     let public = private.to_public_key();
     Material::Rsa {
-        private: Some(private),
+        private: Some(Box::new(private)),
         public,
     }
 }
