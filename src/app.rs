@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::{Keys, secret};
+use crate::auth::Keys;
 use crate::config::Config;
 use crate::realtime::Realtime;
 use crate::service::{Database, Registry};
@@ -121,10 +121,7 @@ pub async fn build(
 ) -> anyhow::Result<App> {
     let config = Arc::new(config);
     let db = Database::new(connect(&config).await?);
-    let keys = Arc::new(Keys::new(
-        &secret::load_or_generate(&config)?,
-        &config.authentication,
-    ));
+    let keys = Arc::new(Keys::from_config(&config)?);
     let sessions = Arc::new(crate::auth::sessions::Sessions::new(
         db.clone(),
         crate::auth::crypto::load_or_generate(&config)?,

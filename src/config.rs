@@ -225,6 +225,21 @@ pub struct AuthConfig {
     /// `data_dir/jwt-secret` on first start when neither this nor `secret_file` is set.
     pub secret: Option<String>,
     pub secret_file: Option<PathBuf>,
+    /// How access tokens are signed: `HS256` (with `secret`, as Feathers does), `EdDSA`
+    /// or `RS256` (with `signing_key_file`; other apps verify them with the public keys
+    /// at `/.well-known/jwks.json`, no shared secret). Any case.
+    pub algorithm: String,
+    /// PKCS#8 PEM private key for `EdDSA` (Ed25519) or `RS256` (RSA, 2048 to 4096 bits).
+    /// Never generated: `openssl genpkey -algorithm ed25519 -out roost-signing.pem`.
+    pub signing_key_file: Option<PathBuf>,
+    /// The `kid` of tokens and of the published key. Unset: the key's RFC 7638 JWK
+    /// thumbprint.
+    pub kid: Option<String>,
+    /// PEM files (public or private) of earlier signing keys: tokens they signed stay
+    /// valid until they expire, and they stay published. In the environment: a
+    /// comma-separated list.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub previous_keys: Vec<String>,
     /// `aud` claim written and required.
     pub audience: String,
     /// `iss` claim written and required.
@@ -348,6 +363,10 @@ impl Default for AuthConfig {
         Self {
             secret: None,
             secret_file: None,
+            algorithm: "HS256".into(),
+            signing_key_file: None,
+            kid: None,
+            previous_keys: Vec::new(),
             audience: "roost".into(),
             issuer: "roost".into(),
             expires_in: 86_400,
@@ -500,6 +519,17 @@ impl Config {
         {
             anyhow::bail!("authentication.secret must be at least 32 bytes");
         }
+        // Kept in its JOSE spelling (`eddsa` -> `EdDSA`).
+        let algorithm = crate::auth::signing::algorithm(&self.authentication.algorithm)?;
+        self.authentication.algorithm = crate::auth::signing::alg_name(algorithm).into();
+        if let Some(kid) = &self.authentication.kid
+            && (kid.is_empty() || kid.len() > 128 || !kid.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            anyhow::bail!(
+                "{} must be 1 to 128 printable ASCII characters without spaces",
+                named("authentication.kid")
+            );
+        }
         if let Some(key) = &self.authentication.token_key
             && crate::auth::crypto::parse_key(key).is_none()
         {
@@ -554,7 +584,7 @@ impl Config {
 
 /// A setting and its environment variable: `admin_email (ROOST_ADMIN_EMAIL)`; `a or b`
 /// gives both.
-fn named(keys: &str) -> String {
+pub(crate) fn named(keys: &str) -> String {
     keys.split(" or ")
         .map(|key| format!("{key} ({})", keys::env_name(key)))
         .collect::<Vec<_>>()

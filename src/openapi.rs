@@ -128,6 +128,7 @@ pub fn document(registry: &Registry) -> Value {
                     } } } } } },
         } }),
     );
+    paths.insert("/.well-known/jwks.json".into(), jwks_path());
     paths.insert(
         "/docs/".into(),
         json!({ "get": {
@@ -167,6 +168,41 @@ pub fn document(registry: &Registry) -> Value {
         "security": [{ "bearer": [] }],
         "paths": paths,
     })
+}
+
+/// `GET /.well-known/jwks.json`: exactly the members Roost publishes (public parts only).
+fn jwks_path() -> Value {
+    let common = |kty: &str, alg: &str, members: &[&str]| {
+        let mut properties = Map::new();
+        properties.insert("kty".into(), json!({ "type": "string", "const": kty }));
+        for member in members {
+            properties.insert((*member).into(), json!({ "type": "string" }));
+        }
+        properties.insert("alg".into(), json!({ "type": "string", "const": alg }));
+        properties.insert("use".into(), json!({ "type": "string", "const": "sig" }));
+        properties.insert("kid".into(), json!({ "type": "string" }));
+        let mut required: Vec<&str> = vec!["kty"];
+        required.extend(members);
+        required.extend(["alg", "use", "kid"]);
+        json!({ "type": "object", "properties": properties, "required": required,
+            "additionalProperties": false })
+    };
+    let mut okp = common("OKP", "EdDSA", &["crv", "x"]);
+    okp["properties"]["crv"] = json!({ "type": "string", "const": "Ed25519" });
+    let rsa = common("RSA", "RS256", &["n", "e"]);
+    json!({ "get": {
+        "operationId": "jwks",
+        "tags": ["server"],
+        "summary": "The public keys that verify access tokens (JWK Set, RFC 7517); empty with the default HS256, whose secret is never published",
+        "security": [],
+        "responses": { "200": { "description": "The JWK Set (Cache-Control: public, max-age=300)",
+            "content": { "application/json": { "schema": {
+                "type": "object",
+                "required": ["keys"],
+                "additionalProperties": false,
+                "properties": { "keys": { "type": "array", "items": { "oneOf": [okp, rsa] } } },
+            } } } } },
+    } })
 }
 
 fn operation(

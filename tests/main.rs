@@ -49,6 +49,8 @@ mod escalation_property;
 mod faults;
 #[path = "cases/http_limits.rs"]
 mod http_limits;
+#[path = "cases/jwks.rs"]
+mod jwks;
 #[path = "cases/login_cost.rs"]
 mod login_cost;
 #[path = "cases/oauth.rs"]

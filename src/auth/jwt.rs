@@ -1,14 +1,19 @@
-//! Access tokens exactly as Feathers issues them: HS256, header `typ: access`, claims
+//! Access tokens exactly as Feathers issues them: header `typ: access`, claims
 //! `iat exp aud iss sub jti` in that order, `sub` the user id as a string, `jti` a UUID v4
 //! that names the authentication session. Verification failures read like Node's
 //! `jsonwebtoken` messages, which Feathers passes through.
+//!
+//! `authentication.algorithm` picks the signature: HS256 over the shared secret (the
+//! default, byte for byte what Feathers writes), or EdDSA / RS256 with a private key file
+//! (`auth::signing`), whose public keys anyone can fetch at `/.well-known/jwks.json`.
 
 use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::config::AuthConfig;
+use crate::auth::signing::{self, Verifier};
+use crate::config::{AuthConfig, Config, named};
 use crate::error::{Error, Result};
 
 /// The JOSE header Feathers writes.
@@ -16,10 +21,17 @@ const FEATHERS_HEADER: &str = r#"{"alg":"HS256","typ":"access"}"#;
 
 const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// HS256 keys over the configured secret (its raw UTF-8 bytes, as Feathers uses it).
+/// The key that signs access tokens and the keys that verify them.
 pub struct Keys {
+    alg: Algorithm,
+    /// The base64url header every token starts with.
+    header: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// The signing key's public half first, then `previous_keys`. Each verifies only its
+    /// own algorithm.
+    verifiers: Vec<Verifier>,
+    /// `{"keys": [...]}`: the public JWKs (none with HS256).
+    jwks: Value,
     audience: String,
     issuer: String,
     expires_in: i64,
@@ -37,14 +49,116 @@ pub struct Claims {
 }
 
 impl Keys {
+    /// HS256 keys over `secret` (its raw UTF-8 bytes, as Feathers uses it).
     pub fn new(secret: &str, config: &AuthConfig) -> Self {
+        let verifier = Verifier {
+            alg: Algorithm::HS256,
+            kid: None,
+            key: DecodingKey::from_secret(secret.as_bytes()),
+            jwk: None,
+        };
+        Self::assemble(
+            Algorithm::HS256,
+            FEATHERS_HEADER.to_string(),
+            EncodingKey::from_secret(secret.as_bytes()),
+            vec![verifier],
+            config,
+        )
+    }
+
+    /// The keys `config.authentication` asks for: the HS256 secret (configured, or
+    /// generated once into the data directory), or the EdDSA / RS256 key files. Errors
+    /// name the setting to change.
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let auth = &config.authentication;
+        let alg = signing::algorithm(&auth.algorithm)?;
+        if alg == Algorithm::HS256 {
+            for (set, key) in [
+                (auth.signing_key_file.is_some(), signing::SIGNING_KEY),
+                (!auth.previous_keys.is_empty(), signing::PREVIOUS_KEYS),
+                (auth.kid.is_some(), "authentication.kid"),
+            ] {
+                if set {
+                    anyhow::bail!(
+                        "{} is set but {} is HS256, which signs with the shared secret: set \
+                         ROOST_AUTHENTICATION__ALGORITHM=EdDSA (or RS256) to sign with a key \
+                         file, or remove {key}",
+                        named(key),
+                        named("authentication.algorithm")
+                    );
+                }
+            }
+            return Ok(Self::new(
+                &crate::auth::secret::load_or_generate(config)?,
+                auth,
+            ));
+        }
+        let Some(path) = &auth.signing_key_file else {
+            anyhow::bail!(
+                "{} is {} but {} is not set: create a private key with `{}` and set \
+                 ROOST_AUTHENTICATION__SIGNING_KEY_FILE=roost-signing.pem (Roost never \
+                 generates signing keys)",
+                named("authentication.algorithm"),
+                signing::alg_name(alg),
+                named(signing::SIGNING_KEY),
+                if alg == Algorithm::EdDSA {
+                    signing::ED25519_COMMAND
+                } else {
+                    signing::RSA_COMMAND
+                }
+            );
+        };
+        if auth.secret.is_some() {
+            tracing::warn!(
+                "authentication.secret is not used: access tokens are signed with {} \
+                 (authentication.signing_key_file)",
+                signing::alg_name(alg)
+            );
+        }
+        let signer = signing::load_signer(path, alg, auth.kid.as_deref())?;
+        let kid = signer.verifier.kid.clone().unwrap_or_default();
+        let header = format!(
+            r#"{{"alg":"{}","typ":"access","kid":{}}}"#,
+            signing::alg_name(alg),
+            serde_json::to_string(&kid)?
+        );
+        let mut verifiers = vec![signer.verifier];
+        for previous in &auth.previous_keys {
+            let verifier = signing::load_previous(std::path::Path::new(previous))?;
+            // The current key listed again (a rotation half done) is published once.
+            if verifiers.iter().all(|v| v.kid != verifier.kid) {
+                verifiers.push(verifier);
+            }
+        }
+        Ok(Self::assemble(alg, header, signer.key, verifiers, auth))
+    }
+
+    fn assemble(
+        alg: Algorithm,
+        header: String,
+        encoding: EncodingKey,
+        verifiers: Vec<Verifier>,
+        config: &AuthConfig,
+    ) -> Self {
+        let jwks = json!({
+            "keys": verifiers.iter().filter_map(|v| v.jwk.clone()).collect::<Vec<_>>(),
+        });
         Self {
-            encoding: EncodingKey::from_secret(secret.as_bytes()),
-            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            alg,
+            header: b64url(header.as_bytes()),
+            encoding,
+            verifiers,
+            jwks,
             audience: config.audience.clone(),
             issuer: config.issuer.clone(),
             expires_in: i64::try_from(config.expires_in).unwrap_or(i64::MAX / 2),
         }
+    }
+
+    /// The public keys, as served at `/.well-known/jwks.json` (`{"keys": []}` with HS256:
+    /// the secret is never published).
+    pub fn jwks(&self) -> &Value {
+        &self.jwks
     }
 
     /// Issues a token for `user_id` with a fresh `jti`, valid from `now` (epoch seconds).
@@ -59,33 +173,79 @@ impl Keys {
         };
         // Assembled by hand so the header bytes are exactly Feathers' (`alg` before `typ`).
         let payload = serde_json::to_vec(&claims).map_err(Error::internal)?;
-        let message = format!(
-            "{}.{}",
-            b64url(FEATHERS_HEADER.as_bytes()),
-            b64url(&payload)
-        );
-        let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), &self.encoding, Algorithm::HS256)
-                .map_err(Error::internal)?;
+        let message = format!("{}.{}", self.header, b64url(&payload));
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &self.encoding, self.alg)
+            .map_err(Error::internal)?;
         Ok((format!("{message}.{signature}"), claims))
     }
 
-    /// Verifies signature, algorithm, `exp` (no leeway), `aud` and `iss`.
+    /// Verifies signature, algorithm, `exp` (no leeway), `aud` and `iss`. Checks run in
+    /// Node `jsonwebtoken`'s order: shape, signature present, algorithm, signature, claims.
     pub fn verify(&self, token: &str) -> Result<Claims> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_audience(&[&self.audience]);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let malformed = || self.describe(&JwtErrorKind::InvalidToken, token);
+        let parts: Vec<&str> = token.split('.').collect();
+        let [header, _, signature] = parts[..] else {
+            return Err(malformed());
+        };
+        let header = base64_url_decode(header)
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .ok_or_else(malformed)?;
+        if signature.trim().is_empty() {
+            return Err(Error::not_authenticated("jwt signature is required")
+                .with_data(json!({ "name": "JsonWebTokenError" })));
+        }
+        // Only keys of the token's algorithm are candidates: an HS256 token finds no key
+        // when Roost signs with EdDSA / RS256, whatever it was signed with.
+        let alg = header.get("alg").and_then(Value::as_str);
+        let candidates: Vec<&Verifier> = self
+            .verifiers
+            .iter()
+            .filter(|v| Some(signing::alg_name(v.alg)) == alg)
+            .collect();
+        if candidates.is_empty() {
+            return Err(self.describe(&JwtErrorKind::InvalidAlgorithm, token));
+        }
+        // The key its `kid` names; else (no or unknown `kid`) each key of that algorithm.
+        let kid = header.get("kid").and_then(Value::as_str);
+        let named_by_kid: Vec<&Verifier> = candidates
+            .iter()
+            .copied()
+            .filter(|v| kid.is_some() && v.kid.as_deref() == kid)
+            .collect();
+        let candidates = if named_by_kid.is_empty() {
+            candidates
+        } else {
+            named_by_kid
+        };
+        let mut outcome = Err(JwtErrorKind::InvalidSignature);
+        for verifier in candidates {
+            outcome = jsonwebtoken::decode::<Claims>(
+                token,
+                &verifier.key,
+                &self.validation(verifier.alg),
+            )
             .map(|data| data.claims)
-            .map_err(|e| self.describe(e.kind(), token))?;
+            .map_err(|e| e.into_kind());
+            if !matches!(outcome, Err(JwtErrorKind::InvalidSignature)) {
+                break;
+            }
+        }
+        let claims = outcome.map_err(|kind| self.describe(&kind, token))?;
         // Node's jsonwebtoken (and so Feathers) treats `now >= exp` as expired; the crate
         // only `now > exp`.
         if claims.exp <= chrono::Utc::now().timestamp() {
             return Err(self.describe(&JwtErrorKind::ExpiredSignature, token));
         }
         Ok(claims)
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
+        validation.leeway = 0;
+        validation.set_audience(&[&self.audience]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation
     }
 
     /// Node `jsonwebtoken` wording, so Feathers clients see familiar messages.

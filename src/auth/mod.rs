@@ -11,6 +11,7 @@ pub mod principal;
 pub mod scopes;
 pub mod secret;
 pub mod sessions;
+pub mod signing;
 pub mod strategy;
 pub mod throttle;
 pub mod useragent;

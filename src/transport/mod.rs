@@ -28,9 +28,10 @@ use crate::service::Connection;
 
 pub use socket::socket_layer;
 
-/// The whole HTTP surface: `GET /`, `/health`, `/ready` (`status`), `GET /openapi.json` and
-/// its reference at `/docs/`, every registered service over REST (a fallback
-/// that resolves the path itself), Socket.IO at `/socket.io/`, CORS and request tracing.
+/// The whole HTTP surface: `GET /`, `/health`, `/ready`, `/.well-known/jwks.json`
+/// (`status`), `GET /openapi.json` and its reference at `/docs/`, every registered service
+/// over REST (a fallback that resolves the path itself), Socket.IO at `/socket.io/`, CORS
+/// and request tracing.
 ///
 /// `extra` routes (an embedding app's own pages) are served beside these, under the same
 /// layers. Builds the Socket.IO layer and attaches it to `app.realtime`: call it once per app.
@@ -56,6 +57,7 @@ pub fn router(app: App, extra: Router) -> Router {
             "/openapi.json",
             get(move || std::future::ready(rest::json_response(StatusCode::OK, &openapi))),
         )
+        .route("/.well-known/jwks.json", get(status::jwks))
         .fallback(rest::handle)
         .with_state(app)
         .merge(extra)

@@ -1,7 +1,8 @@
 //! The server's own routes beside the services: `GET /` (what this is and where to go),
 //! `GET /health` (liveness: the process answers) and `GET /ready` (readiness: the
 //! database answers, every migration is applied, and with several instances the cluster
-//! bus is listening). A load balancer sends traffic only to ready instances.
+//! bus is listening). A load balancer sends traffic only to ready instances. And
+//! `GET /.well-known/jwks.json`: the public keys that verify access tokens.
 
 use std::time::Duration;
 
@@ -26,12 +27,25 @@ pub async fn root() -> Response {
             "links": {
                 "docs": "/docs/",
                 "openapi": "/openapi.json",
+                "jwks": "/.well-known/jwks.json",
                 "health": "/health",
                 "ready": "/ready",
                 "socketio": "/socket.io/",
             },
         }),
     )
+}
+
+/// The public keys that verify access tokens (`{"keys": []}` with HS256: the shared
+/// secret is never published). Cacheable for five minutes; verifiers such as `jose`'s
+/// `createRemoteJWKSet` fetch again when a token names a `kid` they have not seen.
+pub async fn jwks(State(app): State<App>) -> Response {
+    let mut res = rest::json_response(StatusCode::OK, app.keys.jwks());
+    res.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("public, max-age=300"),
+    );
+    res
 }
 
 pub async fn health() -> Response {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::support::TempDir;
 
 /// What one run printed and how it ended.
-struct Run {
+pub(crate) struct Run {
     /// `None`: it was started and stopped by the test.
     code: Option<i32>,
     stderr: String,
@@ -20,7 +20,7 @@ struct Run {
 
 impl Run {
     /// Asserts it stopped with exit code 1, saying `message` exactly once.
-    fn refused_with(&self, message: &str) {
+    pub(crate) fn refused_with(&self, message: &str) {
         assert_eq!(self.code, Some(1), "stderr:\n{}", self.stderr);
         assert_eq!(
             self.stderr.matches(message).count(),
@@ -30,7 +30,7 @@ impl Run {
         );
     }
 
-    fn started(&self) {
+    pub(crate) fn started(&self) {
         assert!(
             self.code.is_none() && self.stderr.contains("listening on http://127.0.0.1:"),
             "did not start (exit {:?}):\n{}",
@@ -101,7 +101,7 @@ fn roost_until(dir: &Path, vars: &[(&str, &str)], until: &str) -> Run {
 }
 
 /// Runs `roost` until it exits or listens.
-fn roost(dir: &Path, vars: &[(&str, &str)]) -> Run {
+pub(crate) fn roost(dir: &Path, vars: &[(&str, &str)]) -> Run {
     roost_until(dir, vars, "listening on")
 }
 
