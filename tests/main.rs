@@ -51,6 +51,8 @@ mod faults;
 mod http_limits;
 #[path = "cases/login_cost.rs"]
 mod login_cost;
+#[path = "cases/metrics.rs"]
+mod metrics;
 #[path = "cases/oauth.rs"]
 mod oauth;
 #[path = "cases/oauth_link.rs"]
