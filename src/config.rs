@@ -526,7 +526,12 @@ impl Config {
             );
         }
         self.log.format = format;
-        if self.metrics.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if self
+            .metrics
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
             anyhow::bail!(
                 "metrics.token (ROOST_METRICS__TOKEN) or metrics.token_file is empty: set a \
                  token or leave both unset"

@@ -135,7 +135,11 @@ fn init_tracing(json: bool) {
         .with_writer(std::io::stderr)
         .with_target(false);
     if json {
-        builder.json().with_current_span(true).with_span_list(true).init();
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
     } else {
         builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -177,10 +177,7 @@ impl Metrics {
         let refused_of = |transport: Transport| {
             REFUSALS.map(|(_, reason)| refused_vec.with_label_values(&[transport.as_str(), reason]))
         };
-        let refused = [
-            refused_of(Transport::Rest),
-            refused_of(Transport::Socketio),
-        ];
+        let refused = [refused_of(Transport::Rest), refused_of(Transport::Socketio)];
         let http = counter_vec(
             "roost_http_requests_total",
             "HTTP requests to the server's own routes (not services, not Socket.IO), by route \

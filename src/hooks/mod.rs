@@ -41,7 +41,8 @@ pub async fn run(app: &App, call: Call) -> Result<Outcome> {
     let result = run_stages(app, call).instrument(span).await;
     if login {
         let status = result.as_ref().map_or_else(|e| e.code(), |_| 200);
-        app.metrics.login(crate::metrics::Login::from_status(status));
+        app.metrics
+            .login(crate::metrics::Login::from_status(status));
     }
     result
 }

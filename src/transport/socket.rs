@@ -30,10 +30,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use tracing::Instrument;
 
+use super::rest::Seen;
 use super::{access_token, connection_info};
 use crate::app::App;
 use crate::error::{Error, ErrorKind, Result};
-use super::rest::Seen;
 use crate::hooks;
 use crate::metrics::{self, Transport};
 use crate::realtime::AUTHENTICATED_ROOM;

@@ -388,7 +388,9 @@ async fn metrics_scrape_without_a_database() {
         .unwrap();
     let text = String::from_utf8(bytes.to_vec()).unwrap();
     assert!(
-        text.contains(r#"roost_requests_total{method="find",service="echo",status="200",transport="rest"} 1"#),
+        text.contains(
+            r#"roost_requests_total{method="find",service="echo",status="200",transport="rest"} 1"#
+        ),
         "{text}"
     );
     assert!(text.contains("roost_db_pool_connections 0"), "{text}");

@@ -100,8 +100,8 @@ async fn counts_a_known_sequence_of_calls() {
     let srv = Setup::new(Backend::Sqlite, Transport::Rest).server().await;
     let admin = srv.rest_admin().await;
     let listener = srv.admin_socket().await;
-    let admin_id = ok(admin.find("users", json!({"email": ADMIN_EMAIL})).await)["data"][0]["id"]
-        .clone();
+    let admin_id =
+        ok(admin.find("users", json!({"email": ADMIN_EMAIL})).await)["data"][0]["id"].clone();
     let before = scrape(&srv).await;
 
     // REST: a find, a get, a get of a missing id (404 of `users`), an unknown path (404
@@ -157,21 +157,34 @@ async fn counts_a_known_sequence_of_calls() {
             &[("transport", t), ("service", "users"), ("method", m)],
         )
     };
-    assert_eq!(count(&after, "rest", "get") - count(&before, "rest", "get"), 2.0);
+    assert_eq!(
+        count(&after, "rest", "get") - count(&before, "rest", "get"),
+        2.0
+    );
     assert_eq!(
         count(&after, "socketio", "find") - count(&before, "socketio", "find"),
         2.0
     );
-    let delta = |name: &str, pairs: &[(&str, &str)]| after.get(name, pairs) - before.get(name, pairs);
+    let delta =
+        |name: &str, pairs: &[(&str, &str)]| after.get(name, pairs) - before.get(name, pairs);
     assert_eq!(delta("roost_logins_total", &[("result", "success")]), 1.0);
     assert_eq!(delta("roost_logins_total", &[("result", "failure")]), 1.0);
     assert_eq!(delta("roost_logins_total", &[("result", "throttled")]), 0.0);
     let refused = |reason| [("transport", "rest"), ("reason", reason)];
-    assert_eq!(delta("roost_calls_refused_total", &refused("unauthenticated")), 1.0);
-    assert_eq!(delta("roost_calls_refused_total", &refused("forbidden")), 0.0);
+    assert_eq!(
+        delta("roost_calls_refused_total", &refused("unauthenticated")),
+        1.0
+    );
+    assert_eq!(
+        delta("roost_calls_refused_total", &refused("forbidden")),
+        0.0
+    );
     let event = [("service", "roles"), ("event", "created")];
     assert_eq!(delta("roost_events_published_total", &event), 1.0);
-    assert_eq!(delta("roost_events_delivered_total", &[("service", "roles")]), 1.0);
+    assert_eq!(
+        delta("roost_events_delivered_total", &[("service", "roles")]),
+        1.0
+    );
     // The first scrape is counted by its route template.
     let route = [("route", "/metrics"), ("status", "200")];
     assert_eq!(delta("roost_http_requests_total", &route), 1.0);
@@ -182,13 +195,19 @@ async fn counts_a_known_sequence_of_calls() {
     assert!(after.get("roost_db_pool_connections", &[]) >= 1.0);
     assert_eq!(after.get("roost_bus_enabled", &[]), 0.0);
     // No raw path became a label.
-    let text = srv.rest().raw_anonymous("GET", "/metrics", None, &[]).await.text;
+    let text = srv
+        .rest()
+        .raw_anonymous("GET", "/metrics", None, &[])
+        .await
+        .text;
     assert!(!text.contains("no-such-service"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_gauge_follows_connections() {
-    let srv = Setup::new(Backend::Sqlite, Transport::Socket).server().await;
+    let srv = Setup::new(Backend::Sqlite, Transport::Socket)
+        .server()
+        .await;
     let gauge = |s: &Scrape| s.get("roost_sockets_connected", &[]);
     assert_eq!(gauge(&scrape(&srv).await), 0.0);
     let socket = srv.socket().await;
@@ -200,7 +219,10 @@ async fn sockets_gauge_follows_connections() {
         if now == 0.0 {
             break;
         }
-        assert!(Instant::now() < deadline, "still {now} sockets after disconnect");
+        assert!(
+            Instant::now() < deadline,
+            "still {now} sockets after disconnect"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -230,9 +252,16 @@ async fn token_guards_metrics_when_set() {
         .raw_anonymous("GET", "/metrics", None, &[("Authorization", &bearer)])
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
-    assert!(res.text.contains("# TYPE roost_sockets_connected gauge"), "{}", res.text);
+    assert!(
+        res.text.contains("# TYPE roost_sockets_connected gauge"),
+        "{}",
+        res.text
+    );
     // The document says so.
-    let doc = rest.raw_anonymous("GET", "/openapi.json", None, &[]).await.json();
+    let doc = rest
+        .raw_anonymous("GET", "/openapi.json", None, &[])
+        .await
+        .json();
     let op = &doc["paths"]["/metrics"]["get"];
     assert!(op["responses"]["401"].is_object(), "{op}");
     assert_eq!(op["security"], json!([{"metrics_token": []}]));
@@ -248,11 +277,18 @@ async fn metrics_can_be_switched_off() {
     let res = rest.raw_anonymous("GET", "/metrics", None, &[]).await;
     assert_eq!(res.status, 404, "{}", res.text);
     assert_eq!(res.json()["name"], "NotFound");
-    let doc = rest.raw_anonymous("GET", "/openapi.json", None, &[]).await.json();
+    let doc = rest
+        .raw_anonymous("GET", "/openapi.json", None, &[])
+        .await
+        .json();
     assert!(doc["paths"].get("/metrics").is_none());
     // Open by default, declared without security.
     let srv = Setup::new(Backend::Sqlite, Transport::Rest).server().await;
-    let doc = srv.rest().raw_anonymous("GET", "/openapi.json", None, &[]).await.json();
+    let doc = srv
+        .rest()
+        .raw_anonymous("GET", "/openapi.json", None, &[])
+        .await
+        .json();
     let op = &doc["paths"]["/metrics"]["get"];
     assert_eq!(op["security"], json!([]));
     assert!(op["responses"]["401"].is_null());
@@ -318,7 +354,11 @@ async fn json_logs_carry_the_request_id() {
         .iter()
         .filter(|v| v.to_string().contains("abc-123"))
         .collect();
-    assert!(of_call.len() >= 2, "lines of the call:\n{}", lines.join("\n"));
+    assert!(
+        of_call.len() >= 2,
+        "lines of the call:\n{}",
+        lines.join("\n")
+    );
     for line in of_call {
         assert!(carries(line), "{line}");
     }
