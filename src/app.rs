@@ -34,6 +34,8 @@ pub struct AppState {
     pub oauth: Arc<crate::oauth::OAuth>,
     /// The one gate every password hash and check passes (`auth::password`).
     pub passwords: Arc<crate::auth::password::PasswordGate>,
+    /// What `GET /metrics` exports (`crate::metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub type App = Arc<AppState>;
@@ -162,6 +164,7 @@ pub async fn build(
         notifier,
         oauth: oauth.clone(),
         passwords,
+        metrics: crate::metrics::Metrics::new()?,
     });
     oauth.attach(&app);
     accounts.app.set(&app);

@@ -38,6 +38,53 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub oauth: OAuthConfig,
     pub cluster: ClusterConfig,
+    pub metrics: MetricsConfig,
+    pub log: LogConfig,
+}
+
+/// Prometheus metrics at `GET /metrics` (see `metrics`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics`. Off: it is a 404 like any unknown path.
+    pub enabled: bool,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>` (else 401). A secret:
+    /// never logged.
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            token: None,
+            token_file: None,
+        }
+    }
+}
+
+/// Logging. The filter is `ROOST_LOG` (tracing's EnvFilter syntax), not a setting.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `text` (human-readable lines) or `json` (one JSON object per line, with the
+    /// request span's fields, `request_id` included).
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+        }
+    }
+}
+
+impl LogConfig {
+    pub fn is_json(&self) -> bool {
+        self.format == "json"
+    }
 }
 
 /// Several instances on one PostgreSQL database (DESIGN §2): realtime events, session
@@ -354,6 +401,8 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             oauth: OAuthConfig::default(),
             cluster: ClusterConfig::default(),
+            metrics: MetricsConfig::default(),
+            log: LogConfig::default(),
         }
     }
 }
@@ -472,6 +521,9 @@ impl Config {
         if let Some(path) = &self.notify.smtp.password_file {
             self.notify.smtp.password = Some(read_secret(path, "notify.smtp.password_file")?);
         }
+        if let Some(path) = &self.metrics.token_file {
+            self.metrics.token = Some(read_secret(path, "metrics.token_file")?);
+        }
         Ok(())
     }
 
@@ -485,6 +537,25 @@ impl Config {
             );
         }
         self.env = env;
+        let format = self.log.format.trim().to_ascii_lowercase();
+        if format != "text" && format != "json" {
+            anyhow::bail!(
+                "log.format (ROOST_LOG__FORMAT) must be text or json, not '{}'",
+                self.log.format
+            );
+        }
+        self.log.format = format;
+        if self
+            .metrics
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            anyhow::bail!(
+                "metrics.token (ROOST_METRICS__TOKEN) or metrics.token_file is empty: set a \
+                 token or leave both unset"
+            );
+        }
         database_scheme(&self.database_url)?;
         // Read after the `*_file` keys, so a password from a file counts.
         both_or_neither(

@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod hooks;
+pub mod metrics;
 pub mod notify;
 pub mod oauth;
 pub mod openapi;

@@ -42,8 +42,18 @@ enum AdminCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    // The log format is a setting: the configuration is read first. An invalid one is
+    // reported through a text logger, as any other start-up error.
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(e) => {
+            init_tracing(false);
+            tracing::error!("{}", describe(&e));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    init_tracing(config.log.is_json());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -51,7 +61,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{}", describe(&e));
@@ -77,8 +87,7 @@ fn describe(e: &anyhow::Error) -> String {
     text
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load()?;
+async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let server = roost::app::start(config).await?;
@@ -115,16 +124,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr, filtered by `ROOST_LOG`: text lines, or with `json` one JSON object
+/// per line carrying the fields of its spans (the request's `request_id` included).
+fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("ROOST_LOG").unwrap_or_else(|_| EnvFilter::new("roost=info,warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }
 
 async fn shutdown_signal() {

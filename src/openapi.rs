@@ -3,10 +3,12 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::config::MetricsConfig;
 use crate::service::{Method, Registry};
 
-/// Builds the document for every service that describes itself.
-pub fn document(registry: &Registry) -> Value {
+/// Builds the document for every service that describes itself, and the server's own
+/// routes (`/metrics` as configured).
+pub fn document(registry: &Registry, metrics: &MetricsConfig) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     schemas.insert("Error".into(), error_schema());
@@ -151,6 +153,15 @@ pub fn document(registry: &Registry) -> Value {
                 "content": { "application/json": { "schema": { "type": "object" } } } } },
         } }),
     );
+    let mut security_schemes =
+        json!({ "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } });
+    if metrics.enabled {
+        paths.insert("/metrics".into(), metrics_path(metrics.token.is_some()));
+        if metrics.token.is_some() {
+            security_schemes["metrics_token"] = json!({ "type": "http", "scheme": "bearer",
+                "description": "The configured metrics.token" });
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -162,7 +173,7 @@ pub fn document(registry: &Registry) -> Value {
     $or/$and, $sort[field]=1|-1, $select[]=field, $limit, $skip.",
         },
         "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } },
+            "securitySchemes": security_schemes,
             "schemas": schemas,
         },
         "security": [{ "bearer": [] }],
@@ -202,6 +213,28 @@ fn jwks_path() -> Value {
                 "additionalProperties": false,
                 "properties": { "keys": { "type": "array", "items": { "oneOf": [okp, rsa] } } },
             } } } } },
+    } })
+}
+
+/// `GET /metrics`: Prometheus text; with a token, 401 without it.
+fn metrics_path(token: bool) -> Value {
+    let text = json!({ "text/plain": { "schema": { "type": "string" } } });
+    let mut responses = json!({
+        "200": { "description": "Prometheus text exposition format (version 0.0.4)", "content": text },
+    });
+    let security = if token {
+        responses["401"] = json!({ "description": "Missing or wrong metrics token",
+            "content": { "application/json": { "schema": reference("Error") } } });
+        json!([{ "metrics_token": [] }])
+    } else {
+        json!([])
+    };
+    json!({ "get": {
+        "operationId": "metrics",
+        "tags": ["server"],
+        "summary": "Prometheus metrics: service calls, logins, refusals, realtime events, sockets, password hashing, database pool, cluster bus",
+        "security": security,
+        "responses": responses,
     } })
 }
 

@@ -53,6 +53,8 @@ mod http_limits;
 mod jwks;
 #[path = "cases/login_cost.rs"]
 mod login_cost;
+#[path = "cases/metrics.rs"]
+mod metrics;
 #[path = "cases/oauth.rs"]
 mod oauth;
 #[path = "cases/oauth_link.rs"]

@@ -183,6 +183,11 @@ impl PasswordGate {
         self.queue
     }
 
+    /// Jobs accepted and not yet finished (running or waiting), for the metrics.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
     /// Runs `f` on a worker; 503 at once when every worker is busy and the queue is full.
     async fn run<T: Send + 'static>(
         &self,

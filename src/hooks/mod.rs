@@ -21,9 +21,11 @@ use tracing::Instrument;
 
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::service::{Call, Outcome, Service};
+use crate::service::{Binding, Call, Outcome, Service};
 
-/// Runs `call` through every stage and returns what the caller may see.
+/// Runs `call` through every stage and returns what the caller may see. An outside
+/// call to a method that logs in (the service says so: `Binding::Login`) is counted in
+/// the login metrics by its result.
 pub async fn run(app: &App, call: Call) -> Result<Outcome> {
     let span = tracing::debug_span!(
         "call",
@@ -31,7 +33,18 @@ pub async fn run(app: &App, call: Call) -> Result<Outcome> {
         method = call.method.as_str(),
         provider = call.params.provider.as_str(),
     );
-    run_stages(app, call).instrument(span).await
+    let login = !call.params.is_internal()
+        && app
+            .registry
+            .get(&call.path)
+            .is_some_and(|s| s.binds(call.method) == Binding::Login);
+    let result = run_stages(app, call).instrument(span).await;
+    if login {
+        let status = result.as_ref().map_or_else(|e| e.code(), |_| 200);
+        app.metrics
+            .login(crate::metrics::Login::from_status(status));
+    }
+    result
 }
 
 async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {

@@ -19,6 +19,7 @@ pub async fn run(app: &App, service: &dyn Service, call: &Call, value: &Value) {
         record => vec![record],
     };
     for record in records {
+        app.metrics.event_published(&call.path, event);
         app.realtime
             .publish_filtered(app, policy, &call.path, event, record)
             .await;

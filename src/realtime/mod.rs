@@ -85,14 +85,23 @@ impl Realtime {
     }
 
     /// Sends `<path> <event>` with `record` as the single argument to every
-    /// authenticated connection (services without a scope prefix).
-    pub async fn publish(&self, path: &str, event: &str, record: &Value) {
-        let Some(ns) = self.io.get().and_then(|io| io.of("/")) else {
-            return;
+    /// authenticated connection (services without a scope prefix). Returns how many
+    /// connections it was sent to.
+    pub async fn publish(&self, path: &str, event: &str, record: &Value) -> usize {
+        let Some(io) = self.io.get() else {
+            return 0;
+        };
+        let (Some(ns), Some(count)) = (io.of("/"), io.of("/")) else {
+            return 0;
         };
         let name = format!("{path} {event}");
-        if let Err(e) = ns.to(AUTHENTICATED_ROOM).emit(&name, record).await {
-            tracing::warn!(event = %name, error = %e, "realtime publish failed");
+        let recipients = count.to(AUTHENTICATED_ROOM).sockets().len();
+        match ns.to(AUTHENTICATED_ROOM).emit(&name, record).await {
+            Ok(()) => recipients,
+            Err(e) => {
+                tracing::warn!(event = %name, error = %e, "realtime publish failed");
+                0
+            }
         }
     }
 
@@ -102,6 +111,8 @@ impl Realtime {
     /// Per event: one scope-cache lookup per connection; what a connection receives is
     /// decided once per (scopes, owns the row), and each distinct payload (a [`Shape`]) is
     /// shaped and serialised once, then sent as is to every connection that gets it.
+    ///
+    /// Counted in the metrics: one delivery per connection sent to.
     pub async fn publish_filtered(
         &self,
         app: &AppState,
@@ -110,12 +121,25 @@ impl Realtime {
         event: &str,
         record: &Value,
     ) {
+        let sent = self.send_filtered(app, policy, path, event, record).await;
+        app.metrics.events_delivered(path, sent);
+    }
+
+    async fn send_filtered(
+        &self,
+        app: &AppState,
+        policy: &Policy,
+        path: &str,
+        event: &str,
+        record: &Value,
+    ) -> usize {
         if policy.scope_rule().is_none() {
             return self.publish(path, event, record).await;
         }
         let Some(ns) = self.io.get().and_then(|io| io.of("/")) else {
-            return;
+            return 0;
         };
+        let mut sent = 0;
         let name = format!("{path} {event}");
         let mut by_recipient: HashMap<(Arc<Scopes>, bool), Option<usize>> = HashMap::new();
         let mut by_shape: HashMap<Shape, usize> = HashMap::new();
@@ -153,12 +177,16 @@ impl Realtime {
                     *e.insert(slot)
                 }
             };
-            if let Some(payload) = slot.and_then(|i| payloads.get(i))
-                && let Err(e) = socket.emit(&name, payload.as_ref())
-            {
-                tracing::warn!(event = %name, error = %e, "realtime publish failed");
+            if let Some(payload) = slot.and_then(|i| payloads.get(i)) {
+                match socket.emit(&name, payload.as_ref()) {
+                    Ok(()) => sent += 1,
+                    Err(e) => {
+                        tracing::warn!(event = %name, error = %e, "realtime publish failed")
+                    }
+                }
             }
         }
+        sent
     }
 }
 

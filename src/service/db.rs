@@ -76,6 +76,24 @@ impl Database {
         &self.pool
     }
 
+    /// `(open, idle)` connections of the pool, for the metrics; `(0, 0)` without one.
+    /// Each getter panics on another kind of connection (as `get_database_backend` does
+    /// on none): the kind is matched first.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        use sea_orm::DatabaseConnectionType as Kind;
+        match &self.pool.inner {
+            Kind::SqlxSqlitePoolConnection(_) => {
+                let pool = self.pool.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            Kind::SqlxPostgresPoolConnection(_) => {
+                let pool = self.pool.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        }
+    }
+
     /// The pool, for reads and single statements that need no queue.
     pub fn read(&self) -> Db<'_> {
         Db::Pool(&self.pool)

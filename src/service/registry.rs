@@ -30,6 +30,14 @@ impl Registry {
         self.services.get(normalize_path(path))
     }
 
+    /// The path as registered (`/users/` -> `users`), borrowed from the registry: a label
+    /// that is always one of the registered paths.
+    pub fn key(&self, path: &str) -> Option<&str> {
+        self.services
+            .get_key_value(normalize_path(path))
+            .map(|(k, _)| k.as_str())
+    }
+
     /// The service whose `create` is a login (Feathers' `authentication`): a socket's
     /// handshake token logs in through it.
     pub fn login_path(&self) -> Option<&str> {

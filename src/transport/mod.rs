@@ -14,7 +14,7 @@ mod status;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -38,9 +38,13 @@ pub use socket::socket_layer;
 pub fn router(app: App, extra: Router) -> Router {
     let (socket_layer, _io) = socket::socket_layer(app.clone());
     let cors = cors_layer(&app.config.http.cors_origins);
-    let openapi = crate::openapi::document(&app.registry);
+    let openapi = crate::openapi::document(&app.registry, &app.config.metrics);
     let secret = secret_id_paths(&app.registry);
-    Router::new()
+    let mut router = Router::new();
+    if app.config.metrics.enabled {
+        router = router.route("/metrics", get(status::metrics));
+    }
+    router
         .route("/", get(status::root))
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))
@@ -58,6 +62,8 @@ pub fn router(app: App, extra: Router) -> Router {
             get(move || std::future::ready(rest::json_response(StatusCode::OK, &openapi))),
         )
         .route("/.well-known/jwks.json", get(status::jwks))
+        // The routes above only: services count themselves (`rest::handle`).
+        .route_layer(middleware::from_fn_with_state(app.clone(), count_route))
         .fallback(rest::handle)
         .with_state(app)
         .merge(extra)
@@ -68,6 +74,55 @@ pub fn router(app: App, extra: Router) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(move |req: &Request| request_span(&secret, req)),
         )
+        .layer(middleware::from_fn(with_request_id))
+}
+
+/// Counts a request to one of the server's own routes by its template (`/oauth/{slug}`),
+/// so the label set stays bounded.
+async fn count_route(State(app): State<App>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let res = next.run(req).await;
+    if let Some(route) = route {
+        app.metrics.http(route.as_str(), res.status().as_u16());
+    }
+    res
+}
+
+/// The header carrying a request's id, in both directions.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest request id taken from a client.
+const REQUEST_ID_MAX: usize = 128;
+
+/// Gives every request an id: the client's `x-request-id` when it is one (1-128 visible
+/// ASCII characters), else a new UUID. The request span carries it (so every log line of
+/// the request does) and the response echoes it.
+async fn with_request_id(mut req: Request, next: Next) -> Response {
+    let id = request_id(req.headers());
+    req.headers_mut().insert(REQUEST_ID, id.clone());
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(REQUEST_ID, id);
+    res
+}
+
+/// The id of a request with `headers`: see [`with_request_id`].
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    headers
+        .get(REQUEST_ID)
+        .filter(|v| valid_request_id(v.as_bytes()))
+        .cloned()
+        .unwrap_or_else(new_request_id)
+}
+
+/// 1-128 visible ASCII characters: nothing that could break a log line or a header.
+pub fn valid_request_id(id: &[u8]) -> bool {
+    !id.is_empty() && id.len() <= REQUEST_ID_MAX && id.iter().all(u8::is_ascii_graphic)
+}
+
+/// A fresh request id (a UUID v4), also for Socket.IO calls.
+pub fn new_request_id() -> HeaderValue {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"))
 }
 
 /// What Express' `cors()` answers (feathers-protocol §1.4), limited to the configured
@@ -116,10 +171,21 @@ async fn preflight_no_content(req: Request, next: Next) -> Response {
     res
 }
 
-/// Request spans carry the method and a redacted path: never the query string (it can
-/// hold OAuth codes or tokens), headers or bodies.
+/// Request spans carry the method, a redacted path and the request id
+/// ([`with_request_id`]): never the query string (it can hold OAuth codes or tokens),
+/// other headers or bodies.
 fn request_span(secret: &[String], req: &Request) -> tracing::Span {
-    tracing::info_span!("request", method = %req.method(), path = %log_path(secret, req.uri().path()))
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %log_path(secret, req.uri().path()),
+        request_id = %id,
+    )
 }
 
 /// The paths of services whose ids are secrets or personal data (their policy says

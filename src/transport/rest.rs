@@ -29,6 +29,7 @@ use super::{access_token, connection_info};
 use crate::app::App;
 use crate::error::Error;
 use crate::hooks;
+use crate::metrics::{self, Transport};
 use crate::service::{Call, Method, Params, Provider, Registry, not_supported};
 
 /// Names a custom service method on `POST` (Feathers' `X-Service-Method`).
@@ -36,21 +37,43 @@ pub const SERVICE_METHOD_HEADER: &str = "x-service-method";
 
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
-/// The axum fallback: every path that is not `/health` or `/socket.io/`.
+/// The axum fallback: every path that is not `/health` or `/socket.io/`. Each request is
+/// counted once in the metrics, under its registered service path (`unknown` for any
+/// other path) and method.
 pub async fn handle(State(app): State<App>, req: Request) -> Response {
-    match serve(&app, req).await {
+    let started = std::time::Instant::now();
+    let mut seen = Seen::default();
+    let res = match serve(&app, req, &mut seen).await {
         Ok(res) | Err(res) => res,
-    }
+    };
+    app.metrics.call(
+        Transport::Rest,
+        seen.service.unwrap_or(metrics::UNKNOWN),
+        seen.method.map_or(metrics::UNKNOWN, Method::as_str),
+        res.status().as_u16(),
+        started.elapsed(),
+    );
+    res
 }
 
-async fn serve(app: &App, req: Request) -> Result<Response, Response> {
+/// What a request turned out to call, as far as it got: the metrics' labels.
+#[derive(Default)]
+pub struct Seen<'a> {
+    /// The registered path (borrowed from the registry, never the raw URL).
+    pub service: Option<&'a str>,
+    pub method: Option<Method>,
+}
+
+async fn serve<'a>(app: &'a App, req: Request, seen: &mut Seen<'a>) -> Result<Response, Response> {
     let (parts, body) = req.into_parts();
     let Some((path, id)) = resolve(parts.uri.path(), |p| app.registry.get(p).is_some()) else {
         let message = format!("Path {} not found", parts.uri.path());
         return Err(error_response(&Error::not_found(message)));
     };
+    seen.service = app.registry.key(&path);
     let method = select_method(&parts, id.is_some(), &app.registry, &path)
         .map_err(|e| error_response(&e))?;
+    seen.method = Some(method);
     let query =
         query_string::parse(parts.uri.query().unwrap_or("")).map_err(|e| error_response(&e))?;
     let data = match method {

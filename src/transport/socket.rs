@@ -28,11 +28,14 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::{Sid, Socket};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
+use tracing::Instrument;
 
+use super::rest::Seen;
 use super::{access_token, connection_info};
 use crate::app::App;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hooks;
+use crate::metrics::{self, Transport};
 use crate::realtime::AUTHENTICATED_ROOM;
 use crate::service::registry::normalize_path;
 use crate::service::{Call, ConnectionEffect, Method, Params, Principal, Provider};
@@ -84,7 +87,11 @@ async fn setup<A: Adapter>(
         data: json!({ "strategy": "jwt", "accessToken": token }),
         params: params_for(&app, &socket),
     };
-    match hooks::run(&app, call).await {
+    let span = tracing::info_span!(
+        "socket_handshake",
+        request_id = %super::new_request_id().to_str().unwrap_or("-"),
+    );
+    match hooks::run(&app, call).instrument(span).await {
         Ok(outcome) => {
             if let Some(effect) = outcome.effect {
                 apply(&socket, &io, effect);
@@ -146,7 +153,9 @@ impl fmt::Display for HandshakeError {
     }
 }
 
-/// Every event: a service method call, or an error ack.
+/// Every event: a service method call, or an error ack. Each runs in a span of its own
+/// with a fresh `request_id` (so every log line of the call carries it), and is counted
+/// once in the metrics.
 async fn on_event<A: Adapter>(
     InFlight(slot): InFlight,
     socket: SocketRef<A>,
@@ -156,19 +165,42 @@ async fn on_event<A: Adapter>(
     ack: AckSender<A>,
     TryData(args): TryData<Args>,
 ) {
-    let result = match (slot, args) {
-        (None, _) => Err(Error::new(
-            ErrorKind::TooManyRequests,
-            "Too many calls in flight on this connection",
-        )),
-        (Some(slot), Ok(Args(args))) => {
-            let result = run(&app, &socket, &io, &event, args).await;
-            // Freed before the ack goes out: a client that waits for it may call again.
-            drop(slot);
-            result
+    let started = std::time::Instant::now();
+    let request_id = super::new_request_id();
+    let span = tracing::info_span!(
+        "socket_call",
+        request_id = %request_id.to_str().unwrap_or("-"),
+    );
+    let mut seen = Seen::default();
+    let result = async {
+        match (slot, args) {
+            (None, _) => Err(Error::new(
+                ErrorKind::TooManyRequests,
+                "Too many calls in flight on this connection",
+            )),
+            (Some(slot), Ok(Args(args))) => {
+                let result = run(&app, &socket, &io, &event, args, &mut seen).await;
+                // Freed before the ack goes out: a client that waits for it may call again.
+                drop(slot);
+                result
+            }
+            (Some(_), Err(_)) => Err(Error::bad_request("Invalid event arguments")),
         }
-        (Some(_), Err(_)) => Err(Error::bad_request("Invalid event arguments")),
+    }
+    .instrument(span.clone())
+    .await;
+    let _entered = span.enter();
+    let status = match &result {
+        Ok(value) => success_status(seen.method, value),
+        Err(err) => err.code(),
     };
+    app.metrics.call(
+        Transport::Socketio,
+        seen.service.unwrap_or(metrics::UNKNOWN),
+        seen.method.map_or(metrics::UNKNOWN, Method::as_str),
+        status,
+        started.elapsed(),
+    );
     let sent = match &result {
         Ok(value) => ack.send(&(Value::Null, value)),
         Err(err) => ack.send(&(err,)),
@@ -178,15 +210,30 @@ async fn on_event<A: Adapter>(
     }
 }
 
-async fn run<A: Adapter>(
-    app: &App,
+/// The status REST would have answered for a successful call, for the metrics: 201 for a
+/// create, 204 for a null result, else 200.
+fn success_status(method: Option<Method>, value: &Value) -> u16 {
+    if value.is_null() {
+        204
+    } else if method == Some(Method::Create) {
+        201
+    } else {
+        200
+    }
+}
+
+async fn run<'a, A: Adapter>(
+    app: &'a App,
     socket: &SocketRef<A>,
     io: &SocketIo<A>,
     event: &str,
     args: Vec<Value>,
+    seen: &mut Seen<'a>,
 ) -> Result<Value> {
     let registry = &app.registry;
     let planned = plan(event, args, |path| registry.get(path).map(|s| s.methods()))?;
+    seen.service = registry.key(&planned.path);
+    seen.method = Some(planned.method);
     let mut params = params_for(app, socket);
     params.query = planned.query;
     let call = Call {

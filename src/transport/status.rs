@@ -1,14 +1,17 @@
 //! The server's own routes beside the services: `GET /` (what this is and where to go),
 //! `GET /health` (liveness: the process answers) and `GET /ready` (readiness: the
 //! database answers, every migration is applied, and with several instances the cluster
-//! bus is listening). A load balancer sends traffic only to ready instances. And
-//! `GET /.well-known/jwks.json`: the public keys that verify access tokens.
+//! bus is listening). A load balancer sends traffic only to ready instances. `GET /metrics`
+//! (unless `metrics.enabled` is off): the Prometheus text of `crate::metrics`, behind
+//! `metrics.token` when one is set. And `GET /.well-known/jwks.json`: the public keys that
+//! verify access tokens.
 
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::rest;
@@ -94,4 +97,75 @@ pub async fn ready(State(app): State<App>) -> Response {
         status,
         &json!({ "status": word, "checks": Value::Object(checks) }),
     )
+}
+
+/// The metrics (`crate::metrics`), with the gauges read now. With `metrics.token` set, a
+/// request without `Authorization: Bearer <token>` is 401 (compared in constant time).
+pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Some(token) = app.config.metrics.token.as_deref() {
+        let given = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer);
+        if !given.is_some_and(|given| same_secret(given, token)) {
+            let err = crate::error::Error::not_authenticated(
+                "Missing or invalid metrics token (Authorization: Bearer <metrics.token>)",
+            );
+            let mut res = rest::error_response(&err);
+            res.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return res;
+        }
+    }
+    let (pool_connections, pool_idle) = app.db.pool_usage();
+    let sample = crate::metrics::Sample {
+        sockets: app
+            .realtime
+            .io()
+            .map_or(0, |io| crate::realtime::sockets(io).len()),
+        password_jobs: app.passwords.in_flight(),
+        password_capacity: app.passwords.workers() + app.passwords.queue(),
+        pool_connections,
+        pool_idle,
+        bus_enabled: app.realtime.bus().is_some(),
+    };
+    let text = app.metrics.render(&sample);
+    ([(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+}
+
+/// The token of `Bearer <token>` (scheme in any case).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Compares SHA-256 digests byte by byte without stopping early, so the time taken
+/// depends on neither the token's content nor its length.
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_token_is_a_bearer_token() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert!(same_secret("s3cret-token", "s3cret-token"));
+        assert!(!same_secret("s3cret-tokem", "s3cret-token"));
+        assert!(!same_secret("s3cret", "s3cret-token"));
+    }
 }

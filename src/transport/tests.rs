@@ -184,6 +184,7 @@ pub(crate) fn fake_app(configure: impl FnOnce(&mut Config)) -> App {
         notifier: Default::default(),
         oauth: Default::default(),
         passwords: Arc::new(crate::auth::password::PasswordGate::new(1, 4)),
+        metrics: crate::metrics::Metrics::new().unwrap(),
     })
 }
 
@@ -334,4 +335,63 @@ async fn cors_origin_list() {
         .unwrap();
     let (_, headers, _) = send(&app, other).await;
     assert!(headers.get("access-control-allow-origin").is_none());
+}
+
+#[test]
+fn request_ids_are_taken_when_valid_else_generated() {
+    let with = |value: &[u8]| {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_bytes(value).unwrap());
+        request_id(&headers)
+    };
+    assert_eq!(with(b"abc-123"), "abc-123");
+    assert_eq!(with("x".repeat(128).as_bytes()), "x".repeat(128).as_str());
+    for bad in [
+        "x".repeat(129).into_bytes(),
+        b"a b".to_vec(),
+        b"tab\there".to_vec(),
+        b"caf\xc3\xa9".to_vec(),
+        Vec::new(),
+    ] {
+        let id = with(&bad);
+        assert_ne!(id.as_bytes(), bad.as_slice());
+        assert_eq!(id.len(), 36, "{id:?}");
+        assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok());
+    }
+    assert_ne!(request_id(&HeaderMap::new()), request_id(&HeaderMap::new()));
+}
+
+#[tokio::test]
+async fn every_response_carries_the_request_id() {
+    let app = fake_app(|_| {});
+    let request = req("GET", "/health").header("x-request-id", "abc-123");
+    let (status, headers, _) = send(&app, request.body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-request-id"], "abc-123");
+    // Service calls too, errors included.
+    let (status, headers, _) = send(&app, req("GET", "/nope").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["x-request-id"].len(), 36);
+}
+
+#[tokio::test]
+async fn metrics_scrape_without_a_database() {
+    let app = fake_app(|_| {});
+    send(&app, req("GET", "/echo").body(Body::empty()).unwrap()).await;
+    let res = router(app.clone(), Router::new())
+        .oneshot(req("GET", "/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(
+        text.contains(
+            r#"roost_requests_total{method="find",service="echo",status="200",transport="rest"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("roost_db_pool_connections 0"), "{text}");
 }

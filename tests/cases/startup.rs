@@ -40,9 +40,23 @@ impl Run {
     }
 }
 
-/// Runs `roost` in `dir` with only `vars` (plus `PATH`, and a data directory in `dir`
-/// unless given) until it exits or logs a line containing `until`, then stops it.
-fn roost_until(dir: &Path, vars: &[(&str, &str)], until: &str) -> Run {
+/// A started `roost` and the lines of its stderr; killed on drop.
+pub(crate) struct Spawned {
+    pub child: std::process::Child,
+    pub lines: mpsc::Receiver<String>,
+    pub start: Instant,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `roost` in `dir` with only `vars` (plus `PATH`, port 0, and a data directory in
+/// `dir` unless given), its stderr read line by line.
+pub(crate) fn spawn(dir: &Path, vars: &[(&str, &str)]) -> Spawned {
     let mut command = Command::new(env!("CARGO_BIN_EXE_roost"));
     command
         .env_clear()
@@ -65,17 +79,28 @@ fn roost_until(dir: &Path, vars: &[(&str, &str)], until: &str) -> Run {
             }
         }
     });
+    Spawned {
+        child,
+        lines: rx,
+        start,
+    }
+}
+
+/// Runs `roost` in `dir` with only `vars` (see [`spawn`]) until it exits or logs a line
+/// containing `until`, then stops it.
+fn roost_until(dir: &Path, vars: &[(&str, &str)], until: &str) -> Run {
+    let mut roost = spawn(dir, vars);
+    let start = roost.start;
     let deadline = start + Duration::from_secs(30);
     let mut text = String::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
+        match roost.lines.recv_timeout(left) {
             Ok(line) => {
                 text.push_str(&line);
                 text.push('\n');
                 if line.contains(until) {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    drop(roost);
                     return Run {
                         code: None,
                         stderr: text,
@@ -84,7 +109,7 @@ fn roost_until(dir: &Path, vars: &[(&str, &str)], until: &str) -> Run {
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait().expect("wait for roost");
+                let status = roost.child.wait().expect("wait for roost");
                 return Run {
                     code: status.code(),
                     stderr: text,
@@ -92,8 +117,7 @@ fn roost_until(dir: &Path, vars: &[(&str, &str)], until: &str) -> Run {
                 };
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                drop(roost);
                 panic!("roost neither exited nor got to '{until}' in 30 s:\n{text}");
             }
         }
@@ -159,6 +183,19 @@ fn env_is_development_or_production_in_any_case() {
     let run = roost(&dir.0, &[("ROOST_ENV", "prod")]);
     run.refused_with("env (ROOST_ENV) must be development or production, not 'prod'");
     roost(&dir.0, &[("ROOST_ENV", "Production")]).started();
+}
+
+#[test]
+fn log_format_is_text_or_json() {
+    let dir = TempDir::new();
+    let run = roost(&dir.0, &[("ROOST_LOG__FORMAT", "xml")]);
+    run.refused_with("log.format (ROOST_LOG__FORMAT) must be text or json, not 'xml'");
+    let run = roost(&dir.0, &[("ROOST_LOG__FORMAT", "JSON")]);
+    run.started();
+    for line in run.stderr.lines() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not JSON: {line}");
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::oneshot;
 
-use super::{BACKOFF, Incoming, Message};
+use super::{BACKOFF, Incoming, Message, lag_since};
 use crate::app::{AppState, redact_url};
 
 /// A listener connection that lasted less than this before failing counts as flapping.
@@ -110,18 +110,19 @@ async fn receive(
         if incoming.from == instance {
             continue;
         }
-        let msg = match incoming.msg {
+        let (msg, at) = match incoming.msg {
             Message::Outbox { id } => match read_outbox(&app, id).await {
-                Some(msg) => msg,
+                Some(inner) => (inner.msg, inner.at),
                 None => continue,
             },
-            msg => msg,
+            msg => (msg, incoming.at),
         };
+        app.metrics.bus_received(lag_since(at));
         apply(&app, msg).await;
     }
 }
 
-async fn read_outbox(app: &AppState, id: i64) -> Option<Message> {
+async fn read_outbox(app: &AppState, id: i64) -> Option<Incoming> {
     let stmt = Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT payload FROM bus_outbox WHERE id = $1",
@@ -143,7 +144,7 @@ async fn read_outbox(app: &AppState, id: i64) -> Option<Message> {
             msg: Message::Outbox { .. },
             ..
         }) => None,
-        Ok(incoming) => Some(incoming.msg),
+        Ok(incoming) => Some(incoming),
         Err(e) => {
             tracing::warn!(id, error = %e, "cluster bus: unreadable outbox message");
             None

@@ -91,12 +91,29 @@ pub enum Message {
 struct Outgoing<'a> {
     from: &'a str,
     msg: &'a Message,
+    /// When it was sent (milliseconds since the epoch): the receiver's lag metric.
+    at: i64,
 }
 
 #[derive(Deserialize)]
 struct Incoming {
     from: String,
     msg: Message,
+    /// Absent from the outbox pointers built by SQL (and from older senders).
+    #[serde(default)]
+    at: Option<i64>,
+}
+
+/// Milliseconds since the epoch, by this machine's clock.
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// How long ago (by this machine's clock) a message sent at `at` was sent; `None` when
+/// unknown. A sender whose clock runs ahead gives a lag of 0.
+fn lag_since(at: Option<i64>) -> Option<Duration> {
+    let ms = now_ms().saturating_sub(at?).max(0);
+    Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
 /// The running bus of this instance.
@@ -209,15 +226,21 @@ mod tests {
             let text = serde_json::to_string(&Outgoing {
                 from: "i1",
                 msg: &msg,
+                at: 1_700_000_000_000,
             })
             .unwrap();
             let back: Incoming = serde_json::from_str(&text).unwrap();
             assert_eq!(back.from, "i1");
+            assert_eq!(back.at, Some(1_700_000_000_000));
             assert_eq!(back.msg, msg);
         }
         // The outbox pointer built by SQL has this shape.
         let sql: Incoming =
             serde_json::from_str(r#"{"from":"i2","msg":{"kind":"outbox","id":12}}"#).unwrap();
         assert_eq!(sql.msg, Message::Outbox { id: 12 });
+        assert_eq!(sql.at, None);
+        assert_eq!(lag_since(None), None);
+        assert_eq!(lag_since(Some(now_ms() + 60_000)), Some(Duration::ZERO));
+        assert!(lag_since(Some(now_ms() - 1_500)).unwrap() >= Duration::from_millis(1_500));
     }
 }

@@ -13,7 +13,8 @@ const SEND_ATTEMPTS: u32 = 4;
 /// What the sender task is given: a message, or a request to say when the messages
 /// queued before it have been sent.
 pub(super) enum Queued {
-    Send(Message),
+    /// A message and when it was queued (milliseconds since the epoch).
+    Send(Message, i64),
     Flushed(oneshot::Sender<()>),
 }
 
@@ -25,7 +26,7 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn send(&self, msg: Message) {
-        if self.tx.send(Queued::Send(msg)).is_err() {
+        if self.tx.send(Queued::Send(msg, super::now_ms())).is_err() {
             tracing::warn!("cluster bus: sender stopped; message dropped");
         }
     }
@@ -47,8 +48,8 @@ pub(super) async fn send_loop(
     mut rx: mpsc::UnboundedReceiver<Queued>,
 ) {
     while let Some(queued) = rx.recv().await {
-        let msg = match queued {
-            Queued::Send(msg) => msg,
+        let (msg, queued_at) = match queued {
+            Queued::Send(msg, at) => (msg, at),
             Queued::Flushed(done) => {
                 let _ = done.send(());
                 continue;
@@ -57,6 +58,7 @@ pub(super) async fn send_loop(
         let payload = match serde_json::to_string(&Outgoing {
             from: &instance,
             msg: &msg,
+            at: queued_at,
         }) {
             Ok(payload) => payload,
             Err(e) => {
