@@ -186,7 +186,11 @@ mod tests {
         let uap = Uap::new(REGEXES).unwrap();
         assert_eq!(uap.sizes(), [350, 197, 628, 21, 28]);
         uap.check().unwrap();
-        assert!(uap.unfiltered() <= 5, "{} patterns run on every agent", uap.unfiltered());
+        assert!(
+            uap.unfiltered() <= 5,
+            "{} patterns run on every agent",
+            uap.unfiltered()
+        );
     }
 
     #[test]
@@ -204,7 +208,15 @@ mod tests {
     #[test]
     fn odd_agents_do_not_panic() {
         let long = "Mozilla/5.0 (".repeat(40);
-        for ua in ["", " ", "Other", "$1", "é ž \u{200e}", "((((", long.as_str()] {
+        for ua in [
+            "",
+            " ",
+            "Other",
+            "$1",
+            "é ž \u{200e}",
+            "((((",
+            long.as_str(),
+        ] {
             let _ = parse(ua).title();
         }
         assert_eq!(parse("Other").browser_name, None);

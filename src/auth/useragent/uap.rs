@@ -308,13 +308,18 @@ fn substitute(replacement: &str, caps: &Captures<'_>) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
-
 /// The layout engine and CPU patterns (with the name each one gives) of the
 /// `user-agent-parser` 0.5.0 crate (MIT, Magic Len; after ua-parser-js), which Roost used
 /// before: uap-core has no such sections. First match wins; an engine's version is groups 2..4.
 const ENGINES: &[(&str, &str)] = &[
-    (r"(?i)(windows.+\sedge)/(\w+)(?:\.(\w+))?(?:\.(\w+))?", "EdgeHTML"),
-    (r"(?i)webkit/537\.36.+(chrome)/(\d{3,}|2[89]|[3-9]\d)(?:\.(\w+))?(?:\.(\w+))?", "Blink"),
+    (
+        r"(?i)(windows.+\sedge)/(\w+)(?:\.(\w+))?(?:\.(\w+))?",
+        "EdgeHTML",
+    ),
+    (
+        r"(?i)webkit/537\.36.+(chrome)/(\d{3,}|2[89]|[3-9]\d)(?:\.(\w+))?(?:\.(\w+))?",
+        "Blink",
+    ),
     (r"(?i)(presto)/(\w+)(?:\.(\w+))?(?:\.(\w+))?", "Presto"),
     (r"(?i)(webkit)/(\w+)(?:\.(\w+))?(?:\.(\w+))?", "WebKit"),
     (r"(?i)(trident)/(\w+)(?:\.(\w+))?(?:\.(\w+))?", "Trident"),
@@ -328,7 +333,10 @@ const ENGINES: &[(&str, &str)] = &[
     (r"(?i)(arkweb)/(\w+)(?:\.(\w+))?(?:\.(\w+))?", "ArkWeb"),
     (r"(?i)ekioh(flow)/(\w+)(?:\.(\w+))?(?:\.(\w+))?", "Flow"),
     (r"(?i)(khtml)[/\s]\(?(\w+)(?:\.(\w+))?(?:\.(\w+))?", "KHTML"),
-    (r"(?i)(tasman)[/\s]\(?(\w+)(?:\.(\w+))?(?:\.(\w+))?", "Tasman"),
+    (
+        r"(?i)(tasman)[/\s]\(?(\w+)(?:\.(\w+))?(?:\.(\w+))?",
+        "Tasman",
+    ),
     (r"(?i)(links)[/\s]\(?(\w+)(?:\.(\w+))?(?:\.(\w+))?", "Links"),
     (r"(?i)(dillo)[/\s]\(?(\w+)(?:\.(\w+))?(?:\.(\w+))?", "Dillo"),
     (r"(?i)(icab)[/\s]([23])(?:\.(\d+))?(?:\.(\d+))?", "iCab"),
@@ -345,7 +353,10 @@ const CPUS: &[(&str, &str)] = &[
     (r"(?i)(?:ppc|powerpc)64(?:le|el)?(?:\smac|;|\))", "ppc64"),
     (r"(?i)(?:ppc|powerpc)(?:\smac|;|\))", "ppc"),
     (r"(?i)sun4\w[;)]", "sparc"),
-    (r"(?i)(?:\b(?:osf1|(?:free|open|net|dragonfly)bsd)(?:\s+v[\d.]+)?\s+alpha\b|winnt.+\[axp)", "alpha"),
+    (
+        r"(?i)(?:\b(?:osf1|(?:free|open|net|dragonfly)bsd)(?:\s+v[\d.]+)?\s+alpha\b|winnt.+\[axp)",
+        "alpha",
+    ),
     (r"(?i)ia64[;)]", "ia64"),
     (r"(?i)(?:68k\)|mc680[\dx]0)", "68k"),
     (r"(?i)\b(?:aarch32|armeabi(?:[-_]v\d+)?)\b", "arm"),
@@ -463,6 +474,8 @@ fn all_of(hir: &Hir) -> Vec<Vec<Vec<u8>>> {
             }
             vec![union]
         }
-        _ => literal(hir).map(|text| vec![vec![text]]).unwrap_or_default(),
+        _ => literal(hir)
+            .map(|text| vec![vec![text]])
+            .unwrap_or_default(),
     }
 }
