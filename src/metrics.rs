@@ -18,7 +18,7 @@
 //! | `roost_events_published_total` | counter | `service`, `event` |
 //! | `roost_events_delivered_total` | counter | `service` |
 //! | `roost_sockets_connected` | gauge | — |
-//! | `roost_password_jobs` / `roost_password_jobs_capacity` | gauge | — |
+//! | `roost_password_jobs` / `roost_password_jobs_capacity` / `roost_password_buffers` | gauge | — |
 //! | `roost_db_pool_connections` / `roost_db_pool_idle_connections` | gauge | — |
 //! | `roost_bus_enabled` | gauge | — (0: no cluster bus) |
 //! | `roost_bus_messages_received_total` | counter | — |
@@ -107,6 +107,8 @@ pub struct Sample {
     pub password_jobs: usize,
     /// Workers + queue: more jobs than this are refused with 503.
     pub password_capacity: usize,
+    /// Workers holding their 19 MiB hashing buffer (freed after a few idle seconds).
+    pub password_buffers: usize,
     /// Open connections of the database pool, and how many of them are idle.
     pub pool_connections: u32,
     pub pool_idle: usize,
@@ -128,6 +130,7 @@ pub struct Metrics {
     sockets: IntGauge,
     password_jobs: IntGauge,
     password_capacity: IntGauge,
+    password_buffers: IntGauge,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     bus_enabled: IntGauge,
@@ -213,6 +216,10 @@ impl Metrics {
             "roost_password_jobs_capacity",
             "Password jobs accepted at once (workers + queue); more are refused with 503",
         )?;
+        let password_buffers = gauge(
+            "roost_password_buffers",
+            "Password workers holding their 19 MiB hashing buffer (freed after 5 idle seconds)",
+        )?;
         let pool_connections = gauge(
             "roost_db_pool_connections",
             "Open connections of the database pool",
@@ -256,6 +263,7 @@ impl Metrics {
             sockets,
             password_jobs,
             password_capacity,
+            password_buffers,
             pool_connections,
             pool_idle,
             bus_enabled,
@@ -333,6 +341,7 @@ impl Metrics {
         self.sockets.set(int(sample.sockets));
         self.password_jobs.set(int(sample.password_jobs));
         self.password_capacity.set(int(sample.password_capacity));
+        self.password_buffers.set(int(sample.password_buffers));
         self.pool_connections
             .set(i64::from(sample.pool_connections));
         self.pool_idle.set(int(sample.pool_idle));

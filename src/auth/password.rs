@@ -3,14 +3,16 @@
 //! Every hash and every verification (argon2 or imported bcrypt, including the decoy
 //! hash checked for unknown accounts) runs on [`PasswordGate`]: a few dedicated worker
 //! threads (one per core) fed by a bounded queue, each hashing in one 19 MiB buffer it
-//! allocates once and reuses. So at most `workers x 19 MiB` of argon2 memory is ever
-//! live, with no allocator churn, and
-//! a burst beyond `workers + queue` jobs is refused at once with 503 `Unavailable` and
-//! `Retry-After` instead of piling up blocking threads and memory.
+//! allocates once and reuses while busy. So at most `workers x 19 MiB` of argon2 memory is
+//! ever live, with no allocator churn during a burst, and a burst beyond `workers + queue`
+//! jobs is refused at once with 503 `Unavailable` and `Retry-After` instead of piling up
+//! blocking threads and memory. A buffer idle for [`RELEASE_AFTER`] is freed (a janitor
+//! thread), so resident memory falls back after a burst of logins.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
@@ -29,6 +31,23 @@ const RETRY_AFTER_SECS: u64 = 1;
 /// argon2 allocate 19 MiB per hash made glibc keep ~100 MiB per worker thread in
 /// fragmented arena heaps; measured in the commit that introduced this.)
 type Memory = Vec<Block>;
+
+/// A worker's buffer is freed once it has not hashed for this long.
+const RELEASE_AFTER: Duration = Duration::from_secs(5);
+/// Blocks (1 KiB each) reserved for a worker's buffer, of which only the 19 MiB in use are
+/// ever touched. Over glibc's 32 MiB ceiling for its mmap threshold, so the buffer is
+/// always a mapping of its own, unmapped (given back to the system) when freed: a 19 MiB
+/// one raises the threshold when first freed, and the next one would then come from an
+/// arena that keeps the memory.
+const RESERVED_BLOCKS: usize = 33 * 1024;
+/// How often the janitor looks.
+const JANITOR_EVERY: Duration = Duration::from_secs(1);
+
+/// A worker's memory and when it last used it, shared with the janitor.
+struct Slot {
+    memory: Memory,
+    used: Instant,
+}
 
 fn params() -> Params {
     // Fixed, valid parameters: construction cannot fail.
@@ -54,7 +73,8 @@ fn argon2_into(
         return argon.hash_password_into_with_memory(password, salt, out, &mut own[..]);
     }
     if memory.len() < default_blocks {
-        *memory = vec![Block::new(); default_blocks];
+        *memory = Vec::with_capacity(RESERVED_BLOCKS.max(default_blocks));
+        memory.resize(default_blocks, Block::new());
     }
     argon.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
 }
@@ -143,6 +163,8 @@ pub struct PasswordGate {
     /// Counted here rather than left to the channel, whose room depends on whether a
     /// worker happens to be parked on it at that instant.
     in_flight: Arc<AtomicUsize>,
+    /// The workers' buffers (the janitor frees idle ones).
+    slots: Vec<Weak<Mutex<Slot>>>,
 }
 
 impl PasswordGate {
@@ -151,21 +173,38 @@ impl PasswordGate {
         let workers = workers.max(1);
         let (jobs, rx) = sync_channel::<Job>(workers + queue);
         let rx = Arc::new(Mutex::new(rx));
+        let mut slots = Vec::with_capacity(workers);
         for i in 0..workers {
             let rx = rx.clone();
+            let slot = Arc::new(Mutex::new(Slot {
+                memory: Memory::new(),
+                used: Instant::now(),
+            }));
+            slots.push(Arc::downgrade(&slot));
             let spawned = std::thread::Builder::new()
                 .name(format!("roost-password-{i}"))
                 .stack_size(256 * 1024)
-                .spawn(move || work(&rx));
+                .spawn(move || work(&rx, &slot));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start a password worker");
             }
+        }
+        let spawned = std::thread::Builder::new()
+            .name("roost-password-janitor".into())
+            .stack_size(64 * 1024)
+            .spawn({
+                let slots = slots.clone();
+                move || janitor(&slots)
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the password janitor: buffers stay");
         }
         Self {
             jobs,
             workers,
             queue,
             in_flight: Arc::new(AtomicUsize::new(0)),
+            slots,
         }
     }
 
@@ -181,6 +220,16 @@ impl PasswordGate {
 
     pub fn queue(&self) -> usize {
         self.queue
+    }
+
+    /// Workers holding a hashing buffer (19 MiB each) right now, for the metrics.
+    pub fn buffers(&self) -> usize {
+        self.slots
+            .iter()
+            .filter_map(Weak::upgrade)
+            // A locked slot is a worker hashing: it holds its buffer.
+            .filter(|slot| slot.try_lock().map_or(true, |slot| !slot.memory.is_empty()))
+            .count()
     }
 
     /// Jobs accepted and not yet finished (running or waiting), for the metrics.
@@ -245,18 +294,38 @@ impl PasswordGate {
     }
 }
 
-/// A worker: takes jobs until the gate is dropped. The lock is held only while waiting
-/// for the next job, never while hashing.
-fn work(rx: &Mutex<Receiver<Job>>) {
-    let mut memory = Memory::new();
+/// A worker: takes jobs until the gate is dropped. The queue's lock is held only while
+/// waiting for the next job, never while hashing; its slot's lock only while hashing.
+fn work(rx: &Mutex<Receiver<Job>>, slot: &Mutex<Slot>) {
     loop {
         let job = match rx.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        match job {
-            Ok(job) => job(&mut memory),
-            Err(_) => return,
+        let Ok(job) = job else { return };
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        job(&mut slot.memory);
+        slot.used = Instant::now();
+    }
+}
+
+/// Frees the buffers of workers idle for [`RELEASE_AFTER`]; ends with the workers. A
+/// worker that is hashing holds its slot, so it is skipped, never waited for.
+fn janitor(slots: &[Weak<Mutex<Slot>>]) {
+    loop {
+        std::thread::sleep(JANITOR_EVERY);
+        let mut alive = false;
+        for slot in slots.iter().filter_map(Weak::upgrade) {
+            alive = true;
+            if let Ok(mut slot) = slot.try_lock()
+                && !slot.memory.is_empty()
+                && slot.used.elapsed() >= RELEASE_AFTER
+            {
+                slot.memory = Memory::new();
+            }
+        }
+        if !alive {
+            return;
         }
     }
 }
@@ -265,6 +334,21 @@ fn work(rx: &Mutex<Receiver<Job>>) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A buffer is kept while the worker is busy and freed once it has been idle.
+    #[tokio::test]
+    async fn idle_buffers_are_freed() {
+        let gate = PasswordGate::new(1, 4);
+        assert_eq!(gate.buffers(), 0);
+        let hash = gate.hash(PASSWORD.into()).await.unwrap();
+        assert_eq!(gate.buffers(), 1);
+        assert!(gate.verify(PASSWORD.into(), hash.clone()).await.unwrap());
+        tokio::time::sleep(RELEASE_AFTER + JANITOR_EVERY * 3).await;
+        assert_eq!(gate.buffers(), 0, "freed after {RELEASE_AFTER:?} idle");
+        // And allocated again when needed.
+        assert!(gate.verify(PASSWORD.into(), hash).await.unwrap());
+        assert_eq!(gate.buffers(), 1);
+    }
 
     #[tokio::test]
     async fn hashes_and_verifies() {

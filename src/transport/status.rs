@@ -125,6 +125,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
             .map_or(0, |io| crate::realtime::sockets(io).len()),
         password_jobs: app.passwords.in_flight(),
         password_capacity: app.passwords.workers() + app.passwords.queue(),
+        password_buffers: app.passwords.buffers(),
         pool_connections,
         pool_idle,
         bus_enabled: app.realtime.bus().is_some(),
