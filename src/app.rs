@@ -24,8 +24,9 @@ pub struct AppState {
     pub registry: Registry,
     pub keys: Arc<Keys>,
     pub realtime: Realtime,
-    /// Effective scopes per user (DESIGN §4), invalidated by the pipeline after commits.
-    pub scopes: crate::auth::scopes::ScopeCache,
+    /// Each user's safe record and effective scopes (DESIGN §4), cleared by the pipeline
+    /// after commits that may change them.
+    pub principals: crate::auth::principal_cache::PrincipalCache,
     /// Authentication sessions: the revocation cache and login throttling.
     pub sessions: Arc<crate::auth::sessions::Sessions>,
     /// Outgoing emails and text messages (codes, tokens), sent in the background.
@@ -159,7 +160,7 @@ pub async fn build(
         registry,
         keys,
         realtime: Realtime::default(),
-        scopes: Default::default(),
+        principals: Default::default(),
         sessions,
         notifier,
         oauth: oauth.clone(),

@@ -15,6 +15,9 @@ use crate::config::{Config, Scheme, database_scheme};
 /// connection is tried first: it fails at once with the real reason.
 const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pooled PostgreSQL connection idle this long is pinged before use.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
+
 /// Connects to the configured database (creating the SQLite file and its directory) and
 /// applies every pending migration.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
@@ -26,7 +29,13 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .acquire_timeout(Duration::from_secs(10));
     let target = match database_scheme(url)? {
         Scheme::Sqlite => sqlite(&mut options, url)?,
-        Scheme::Postgres => first_postgres_connection(url).await?,
+        Scheme::Postgres => {
+            // sqlx pings a pooled connection on every acquire by default: one more round
+            // trip per query. Only a connection idle long enough to have been dropped (a
+            // server restart, a proxy, a firewall) is checked.
+            options.test_before_acquire_if_idle_for(IDLE_BEFORE_PING);
+            first_postgres_connection(url).await?
+        }
     };
     let db = Database::connect(options)
         .await
@@ -119,6 +128,9 @@ fn sqlite(options: &mut ConnectOptions, url: &str) -> anyhow::Result<Target> {
     }
     // A `mode` in the URL is kept (`rwc` creates, `rw` and `ro` do not).
     let create = !has_mode(url);
+    // A local file cannot drop a connection: no ping before a query (sqlx's default
+    // costs one more round trip to the connection's thread per query).
+    options.test_before_acquire(false);
     options.map_sqlx_sqlite_opts(move |o| {
         let o = crate::store::sqlite_options(o)
             .journal_mode(SqliteJournalMode::Wal)

@@ -8,6 +8,7 @@ pub mod jwt;
 pub mod password;
 pub mod password_policy;
 pub mod principal;
+pub mod principal_cache;
 pub mod scopes;
 pub mod secret;
 pub mod sessions;

@@ -12,7 +12,8 @@ use crate::service::{Ctx, Db, Effects, Params, Principal, Service};
 /// The path of the users service, which authentication loads principals from.
 pub const USERS_PATH: &str = "users";
 
-/// Verifies `token` and loads its user. A deleted user is `NotAuthenticated`.
+/// Verifies `token` and finds its user (in the principal cache, or loaded once). A deleted
+/// user is `NotAuthenticated`.
 pub async fn from_token(app: &AppState, token: &str) -> Result<Principal> {
     let claims = app.keys.verify(token)?;
     app.sessions.check(&claims.jti).await?;
@@ -20,8 +21,14 @@ pub async fn from_token(app: &AppState, token: &str) -> Result<Principal> {
         .sub
         .parse()
         .map_err(|_| Error::not_authenticated("jwt subject is not a user id"))?;
-    let user = load_user(app.registry.get(USERS_PATH), Db::Pool(&app.db), user_id).await?;
-    let scopes = app.scopes.get(Db::Pool(&app.db), user_id).await?;
+    let db = Db::Pool(&app.db);
+    let user = app
+        .principals
+        .record(user_id, || {
+            load_user(app.registry.get(USERS_PATH), db, user_id)
+        })
+        .await?;
+    let scopes = app.principals.scopes(db, user_id).await?;
     Ok(Principal {
         user_id,
         user,
@@ -62,7 +69,7 @@ pub fn from_auth_result(result: &Value) -> Option<Principal> {
     let user = result.get("user")?;
     Some(Principal {
         user_id: payload.get("sub")?.as_str()?.parse().ok()?,
-        user: user.clone(),
+        user: Arc::new(user.clone()),
         access_token: token.to_string(),
         payload: payload.clone(),
         session_id: payload.get("jti")?.as_str()?.to_string(),

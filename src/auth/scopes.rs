@@ -1,17 +1,12 @@
 //! Effective global access scopes (DESIGN §4): `user_roles -> roles -> role_access_scopes ->
 //! access_scopes`; `full_access` implies every scope.
 //!
-//! Resolved once per user and cached in memory ([`ScopeCache`]), so a permission check is a
-//! hash lookup. The pipeline clears the cache after a commit that touches any table the
-//! resolution reads (services declare them: `Policy::changes_scopes`); a generation counter keeps a load that raced
-//! with an invalidation from re-inserting stale scopes.
+//! Resolved once per user and cached in memory
+//! ([`PrincipalCache`](super::principal_cache::PrincipalCache)), so a permission check is a
+//! hash lookup.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-
-use dashmap::DashMap;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::error::{Error, Result};
 use crate::service::Db;
@@ -110,64 +105,6 @@ impl Scopes {
     /// The slugs actually granted (without the `full_access` expansion).
     pub fn slugs(&self) -> impl Iterator<Item = &str> {
         self.slugs.iter().map(String::as_str)
-    }
-}
-
-/// Per-user cache of effective scopes.
-#[derive(Default)]
-pub struct ScopeCache {
-    users: DashMap<i64, Arc<Scopes>>,
-    generation: AtomicU64,
-    /// Set while the cluster bus is down ([`ScopeCache::trust_cache`]).
-    untrusted: std::sync::atomic::AtomicBool,
-    /// The cluster bus: invalidations reach the other instances' caches too.
-    bus: OnceLock<crate::realtime::bus::Publisher>,
-}
-
-impl ScopeCache {
-    /// The scopes of `user_id`, from the cache or loaded from the database.
-    pub async fn get(&self, db: Db<'_>, user_id: i64) -> Result<Arc<Scopes>> {
-        let trusted = !self.untrusted.load(Ordering::Acquire);
-        if trusted && let Some(found) = self.users.get(&user_id) {
-            return Ok(found.clone());
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        let scopes = Arc::new(load(db, user_id).await?);
-        // Only cache what was read after the last invalidation, while the bus is up.
-        if trusted && self.generation.load(Ordering::Acquire) == generation {
-            self.users.insert(user_id, scopes.clone());
-        }
-        Ok(scopes)
-    }
-
-    /// Forgets every cached user (after a committed change to roles, scopes or
-    /// memberships), here and on the other instances (cluster bus).
-    pub fn invalidate_all(&self) {
-        self.invalidate_local();
-        if let Some(bus) = self.bus.get() {
-            bus.send(crate::realtime::bus::Message::Scopes);
-        }
-    }
-
-    /// Forgets every cached user of this instance only.
-    pub fn invalidate_local(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.users.clear();
-    }
-
-    /// While the cluster bus is down, other instances' grant changes cannot reach this
-    /// cache: every lookup then reads the database (fail closed) until the bus is back.
-    pub fn trust_cache(&self, trusted: bool) {
-        if !trusted {
-            self.invalidate_local();
-        }
-        self.untrusted
-            .store(!trusted, std::sync::atomic::Ordering::Release);
-    }
-
-    /// Announces invalidations to the other instances from now on.
-    pub fn attach_bus(&self, bus: crate::realtime::bus::Publisher) {
-        let _ = self.bus.set(bus);
     }
 }
 

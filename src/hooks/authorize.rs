@@ -53,7 +53,11 @@ pub async fn run(app: &App, service: &dyn Service, call: &mut Call) -> Result<()
     let needs_scopes = !open || policy.scope_rule().is_some();
     let current = match call.params.principal.clone().filter(|_| needs_scopes) {
         Some(principal) => {
-            let scopes = match app.scopes.get(Db::Pool(&app.db), principal.user_id).await {
+            let scopes = match app
+                .principals
+                .scopes(Db::Pool(&app.db), principal.user_id)
+                .await
+            {
                 Ok(scopes) => scopes,
                 // An open method does not depend on scopes: keep the ones it had.
                 Err(_) if open => principal.scopes.clone(),

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::app::App;
 use crate::error::{Error, Result};
-use crate::service::{Binding, Call, Outcome, Service};
+use crate::service::{Binding, Call, Outcome, Rows, Service};
 
 /// Runs `call` through every stage and returns what the caller may see. An outside
 /// call to a method that logs in (the service says so: `Binding::Login`) is counted in
@@ -56,8 +56,9 @@ async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {
     let (records, changed) = execute::run(app, service.as_ref(), &call).await?;
     if changed {
         crate::auth::sessions::after_commit(app, service.as_ref(), &call, &records).await;
-        if policy.changes_scopes_on(call.method) {
-            app.scopes.invalidate_all(); // committed: roles or memberships may have changed
+        // Committed: an account, a role or a membership may have changed.
+        if policy.changes_scopes_on(call.method) || policy.rows == Rows::Accounts {
+            app.principals.invalidate_all();
         }
     }
     let records = protect::run(records);

@@ -354,6 +354,10 @@ impl Accounts {
         }
         record_custom(db, event, Some(user_id)).await?;
         tx.commit().await?;
+        // The account's record changed: cached principals are stale (on every instance).
+        if let Ok(app) = self.app.get() {
+            app.principals.invalidate_all();
+        }
         Ok(())
     }
 }

@@ -148,7 +148,11 @@ impl Realtime {
             let Some(principal) = socket.extensions.get::<Arc<Principal>>() else {
                 continue;
             };
-            let scopes = match app.scopes.get(Db::Pool(&app.db), principal.user_id).await {
+            let scopes = match app
+                .principals
+                .scopes(Db::Pool(&app.db), principal.user_id)
+                .await
+            {
                 Ok(scopes) => scopes,
                 Err(e) => {
                     tracing::warn!(error = %e.message, "realtime: cannot resolve scopes");

@@ -104,8 +104,9 @@ impl Provider {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     pub user_id: i64,
-    /// The user's safe record (no password hash), as `get` returns it.
-    pub user: Value,
+    /// The user's safe record (no password hash), as `get` returns it. Shared with the
+    /// principal cache.
+    pub user: Arc<Value>,
     /// The token this principal was authenticated with. Kept in memory only, to answer
     /// `jwt` re-authentication and logout; never logged.
     pub access_token: String,

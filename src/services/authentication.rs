@@ -95,7 +95,7 @@ fn principal_result(p: &Principal) -> Value {
     json!({
         "accessToken": p.access_token,
         "authentication": { "strategy": "jwt", "accessToken": p.access_token, "payload": p.payload },
-        "user": p.user,
+        "user": *p.user,
     })
 }
 

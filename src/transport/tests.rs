@@ -179,7 +179,7 @@ pub(crate) fn fake_app(configure: impl FnOnce(&mut Config)) -> App {
         registry,
         keys: keys.into(),
         realtime: Realtime::default(),
-        scopes: Default::default(),
+        principals: Default::default(),
         sessions: Default::default(),
         notifier: Default::default(),
         oauth: Default::default(),

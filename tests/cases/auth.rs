@@ -19,6 +19,7 @@ scenarios!(
     signup_open_allows_anonymous_create,
     short_password_is_rejected,
     login_creates_an_auth_session,
+    the_caller_follows_account_changes,
 );
 
 async fn login_local_by_email(s: Setup) {
@@ -439,4 +440,68 @@ async fn login_creates_an_auth_session(s: Setup) {
     let newest = &page_data(&page)[0];
     assert_eq!(newest["user_id"], json!(me));
     assert_eq!(newest["revoked"], json!(false), "{newest}");
+}
+
+/// The caller's record is cached between calls (no query per call); a committed change to
+/// the account shows at the next `jwt` login, and a removed account's token stops working.
+async fn the_caller_follows_account_changes(s: Setup) {
+    let srv = s.server().await;
+    let admin = srv.admin().await;
+    let user = ok(admin
+        .create(
+            "users",
+            json!({"email": "cora@roost.test", "username": "cora", "password": PASSWORD}),
+            q(),
+        )
+        .await);
+    let c = srv.client().await;
+    let token = ok(c
+        .authenticate(
+            json!({"strategy": "local", "email": "cora@roost.test", "password": PASSWORD}),
+        )
+        .await)["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let jwt_login = || async {
+        let fresh = srv.client().await;
+        ok(fresh
+            .authenticate(json!({"strategy": "jwt", "accessToken": token}))
+            .await)
+    };
+    assert_eq!(jwt_login().await["user"]["username"], "cora");
+    // Changed by someone else (the admin): the next login answers the new record.
+    ok(admin
+        .patch(
+            "users",
+            user["id"].clone(),
+            json!({"username": "cora2"}),
+            q(),
+        )
+        .await);
+    assert_eq!(jwt_login().await["user"]["username"], "cora2");
+    // Changed by the caller itself.
+    ok(c.patch(
+        "users",
+        user["id"].clone(),
+        json!({"username": "cora3"}),
+        q(),
+    )
+    .await);
+    let again = jwt_login().await;
+    assert_eq!(again["user"]["username"], "cora3", "{again}");
+    assert_no_password(&again, PASSWORD);
+    // Removed: the token is refused on either transport.
+    ok(admin.remove("users", user["id"].clone(), q()).await);
+    let rest = srv.rest();
+    rest.set_token(Some(token.clone()));
+    expect_err(rest.find("roles", q()).await, "NotAuthenticated", 401);
+    expect_err(
+        srv.client()
+            .await
+            .authenticate(json!({"strategy": "jwt", "accessToken": token}))
+            .await,
+        "NotAuthenticated",
+        401,
+    );
 }

@@ -481,7 +481,7 @@ async fn caches_fail_closed_while_the_bus_is_down() {
     ok(rest.get("users", uid.clone(), q()).await); // session cached as valid
     // What the listener does when it notices a lost connection.
     a.app().sessions.trust_cache(false);
-    a.app().scopes.trust_cache(false);
+    a.app().principals.trust_cache(false);
     let db = sea_orm::Database::connect(a.config.database_url.as_str())
         .await
         .unwrap();
@@ -526,6 +526,51 @@ async fn cluster_deleted_users_are_logged_out_everywhere() {
         bound_on_a.wait_closed(BUS).await.is_some(),
         "the deleted user's socket on A stays connected"
     );
+}
+
+/// Each instance caches who a token's user is; a change to the account on one instance
+/// reaches the other's cache over the bus, and a deleted user's token stops working there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_account_changes_reach_every_instance_cache() {
+    let Some((a, b)) = pair().await else { return };
+    let admin_b = b.rest_admin().await;
+    let user = ok(admin_b
+        .create(
+            "users",
+            json!({"email": "cached@roost.test", "username": "before", "password": PASSWORD}),
+            q(),
+        )
+        .await);
+    let uid = user["id"].clone();
+    let on_a = a.rest();
+    let login = ok(on_a
+        .authenticate(
+            json!({"strategy": "local", "email": "cached@roost.test", "password": PASSWORD}),
+        )
+        .await);
+    let token = login["accessToken"].as_str().unwrap().to_string();
+    let jwt_user = || async {
+        a.rest()
+            .authenticate(json!({"strategy": "jwt", "accessToken": token}))
+            .await
+            .map(|r| r["user"]["username"].clone())
+    };
+    assert_eq!(jwt_user().await.unwrap(), "before"); // cached on A now
+    ok(admin_b
+        .patch("users", uid.clone(), json!({"username": "after"}), q())
+        .await);
+    within_bus("an account change", || async {
+        jwt_user().await.is_ok_and(|u| u == "after")
+    })
+    .await;
+    ok(on_a.get("users", uid.clone(), q()).await);
+    ok(admin_b.remove("users", uid.clone(), q()).await);
+    within_bus("a deleted account", || async {
+        on_a.get("users", uid.clone(), q())
+            .await
+            .is_err_and(|e| e.code() == 401)
+    })
+    .await;
 }
 
 /// The revocation bound the README states, held over many trials: a logout on B is

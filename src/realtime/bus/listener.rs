@@ -181,7 +181,7 @@ pub async fn apply(app: &AppState, msg: Message) {
                 }
             }
         }
-        Message::Scopes => app.scopes.invalidate_local(),
+        Message::Principals => app.principals.invalidate_local(),
         Message::Outbox { .. } => {}
     }
 }
@@ -191,13 +191,13 @@ pub async fn apply(app: &AppState, msg: Message) {
 /// back and [`resync`] ran.
 pub(super) fn trust_caches(app: &AppState, trusted: bool) {
     app.sessions.trust_cache(trusted);
-    app.scopes.trust_cache(trusted);
+    app.principals.trust_cache(trusted);
 }
 
-/// After a gap in listening: forget every cached scope and session state, and log out
+/// After a gap in listening: forget every cached principal and session state, and log out
 /// the local sockets whose session was revoked meanwhile.
 async fn resync(app: &AppState) {
-    app.scopes.invalidate_local();
+    app.principals.invalidate_local();
     app.sessions.forget_all();
     let Some(io) = app.realtime.io() else { return };
     let bound: HashSet<String> = crate::realtime::sockets(io)

@@ -81,8 +81,8 @@ pub enum Message {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         users: Vec<i64>,
     },
-    /// Effective scopes may have changed.
-    Scopes,
+    /// Accounts or effective scopes may have changed: cached principals are stale.
+    Principals,
     /// The message is row `id` of `bus_outbox` (too large to notify).
     Outbox { id: i64 },
 }
@@ -183,7 +183,7 @@ pub async fn start(app: &App) {
         return;
     }
     app.sessions.attach_bus(publisher.clone());
-    app.scopes.attach_bus(publisher);
+    app.principals.attach_bus(publisher);
     match tokio::time::timeout(READY_TIMEOUT, ready_rx).await {
         Ok(Ok(())) => {
             tracing::info!(%instance, %channel, "cluster bus: listening");
@@ -219,7 +219,7 @@ mod tests {
                 ids: vec![3],
                 users: vec![9],
             },
-            Message::Scopes,
+            Message::Principals,
             Message::Outbox { id: 7 },
         ];
         for msg in msgs {

@@ -87,7 +87,7 @@ fn kind(msg: &Message) -> &'static str {
     match msg {
         Message::Event { .. } => "event",
         Message::Revoked { .. } => "revoked",
-        Message::Scopes => "scopes",
+        Message::Principals => "principals",
         Message::Outbox { .. } => "outbox",
     }
 }
