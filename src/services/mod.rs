@@ -32,13 +32,13 @@ mod tests;
 
 use std::sync::Arc;
 
+use crate::accounts::Accounts;
 use crate::app::AppLink;
 use crate::auth::Keys;
 use crate::auth::password::PasswordGate;
 use crate::auth::sessions::Sessions;
 use crate::config::Config;
 use crate::notify::Notifier;
-use crate::notify::accounts::Accounts;
 use crate::oauth::OAuth;
 use crate::service::{Database, Policy, Registry, Service};
 use crate::store::{SqlService, Table};

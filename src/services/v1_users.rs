@@ -28,9 +28,9 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use serde_json::{Map, Value, json};
 
 use super::verify::INVALID_TOKEN;
+use crate::accounts::tokens::{self, Purpose};
+use crate::accounts::{self, Accounts};
 use crate::error::{Error, Result};
-use crate::notify::accounts::{self, Accounts};
-use crate::notify::tokens::{self, Purpose};
 use crate::notify::{Kind, Message, To};
 use crate::service::{Access, Ctx, Db, Method, Params, Policy, Service};
 use crate::store::audit::record_custom;

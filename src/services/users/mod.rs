@@ -18,7 +18,7 @@
 //!   with a password.
 //! - A sign-up (create with no caller) whose email or phone has an account answers like a
 //!   new account without writing one, and mails the owner. An email change by a caller
-//!   without `users_read` waits for the link sent to the new address (`notify::email_change`,
+//!   without `users_read` waits for the link sent to the new address (`accounts::email_change`,
 //!   completed by `verify`). See the README, "Answers that do not tell whether an address
 //!   has an account".
 //! - Access: `create` follows `signup.open` (`Access::Signup`); the rest needs a caller.
@@ -29,11 +29,12 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
+use crate::accounts::{email_change, tokens};
 use crate::auth::throttle::RateLimit;
 use crate::auth::{grants, password};
 use crate::config::{Config, PasswordConfig};
 use crate::error::{Error, Result};
-use crate::notify::{Message, Notifier, To, email_change, templates, tokens};
+use crate::notify::{Message, Notifier, To, templates};
 use crate::service::{Access, Call, Caller, Ctx, Method, Policy, Rows, ScopeRule};
 use crate::store::audit::record_custom;
 use crate::store::{
@@ -470,7 +471,7 @@ impl UserRules {
     /// A caller who cannot read every account does not move an account to a new email at
     /// once: the email is taken out of the write (kept as it is on an update) and a link
     /// goes to the new address, or a notice to its owner when it has an account
-    /// (`notify::email_change`). The answer is the same either way.
+    /// (`accounts::email_change`). The answer is the same either way.
     async fn defer_email_change(
         &self,
         ctx: &Ctx<'_>,
