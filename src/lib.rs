@@ -3,6 +3,7 @@
 // Unit tests may unwrap: a panic there is a failed test, not a crash.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod bootstrap;

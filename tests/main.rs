@@ -31,6 +31,8 @@ mod authz;
 mod authz_fields;
 #[path = "cases/authz_groups.rs"]
 mod authz_groups;
+#[path = "cases/authz_own.rs"]
+mod authz_own;
 #[path = "cases/authz_realtime.rs"]
 mod authz_realtime;
 #[path = "cases/bad_input.rs"]

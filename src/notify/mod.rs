@@ -18,17 +18,14 @@
 //!   `notify.transport = "log"`, and text messages too when `notify.sms.url` is unset.
 //! - `notify.transport = "none"`: no email channel (each email is logged as undeliverable).
 //!
-//! `accounts`, `email_change` and `tokens` are account logic (what to send and when, not
-//! how); they still live here, to move out of `notify` later (issue 10).
+//! What to send and when (one-time codes, email changes, the account services' shared
+//! lookups) is account logic and lives in [`crate::accounts`]; this module only delivers.
 
-pub mod accounts;
 pub mod channel;
-pub mod email_change;
 pub mod log;
 pub mod sms;
 pub mod smtp;
 pub mod templates;
-pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;

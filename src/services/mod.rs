@@ -3,7 +3,8 @@
 //! Every resource here is a [`SqlService`] over its table (seed fields exactly), paginated
 //! with `config.paginate`, `multi` off, behind the `POLICY` its file declares
 //! (DESIGN §4), with its own `WriteRules` where it has rules. The account services
-//! (`otp`, `verify`, `recover`, `v1/users`) and `authentication` are custom services.
+//! (`otp`, `verify`, `recover`, `v1/users`, `v1/users/invite`; their shared logic is in
+//! [`crate::accounts`]) and `authentication` are custom services.
 
 pub mod authentication;
 
@@ -23,6 +24,7 @@ pub mod user_group_roles;
 pub mod user_oauth_providers;
 pub mod user_roles;
 pub mod users;
+pub mod v1_invite;
 pub mod v1_users;
 pub mod verify;
 
@@ -32,13 +34,13 @@ mod tests;
 
 use std::sync::Arc;
 
+use crate::accounts::Accounts;
 use crate::app::AppLink;
 use crate::auth::Keys;
 use crate::auth::password::PasswordGate;
 use crate::auth::sessions::Sessions;
 use crate::config::Config;
 use crate::notify::Notifier;
-use crate::notify::accounts::Accounts;
 use crate::oauth::OAuth;
 use crate::service::{Database, Policy, Registry, Service};
 use crate::store::{SqlService, Table};
@@ -126,8 +128,8 @@ pub fn register_all(registry: &mut Registry, deps: &Deps) -> Arc<Accounts> {
         Arc::new(v1_users::V1UsersService::new(accounts.clone())),
     );
     registry.register(
-        v1_users::INVITE_PATH,
-        Arc::new(v1_users::InviteService::new(accounts.clone())),
+        v1_invite::INVITE_PATH,
+        Arc::new(v1_invite::InviteService::new(accounts.clone())),
     );
     let authentication = AuthenticationService::new(
         deps.keys.clone(),

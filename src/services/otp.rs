@@ -22,13 +22,13 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value, json};
 
+use crate::accounts::tokens::{self, Purpose};
+use crate::accounts::{self, Account, Accounts};
 use crate::auth::principal;
 use crate::auth::sessions::NewSession;
 use crate::auth::strategy::Strategy;
 use crate::error::{Error, Result};
 use crate::notify::Kind;
-use crate::notify::accounts::{self, Account, Accounts};
-use crate::notify::tokens::{self, Purpose};
 use crate::service::{Binding, Ctx, Method, Policy, Service};
 
 pub const PATH: &str = "otp";

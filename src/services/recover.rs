@@ -15,10 +15,10 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value, json};
 
 use super::verify::{INVALID_TOKEN, MAX_ATTEMPTS, address_of_id};
+use crate::accounts::tokens::Purpose;
+use crate::accounts::{self, Accounts};
 use crate::error::{Error, Result};
 use crate::notify::Kind;
-use crate::notify::accounts::{self, Accounts};
-use crate::notify::tokens::Purpose;
 use crate::service::{Ctx, Method, Policy, Service};
 
 pub const PATH: &str = "recover";

@@ -6,7 +6,7 @@
 //! - `patch(emailOrPhone, {token})` -> `{verified: true}` and sets `email_verified_at` /
 //!   `phone_verified_at` (audited as `verified`). A wrong, expired or used token, or an
 //!   unknown address, is the same 400 "Invalid or expired token". The same call completes
-//!   an email change waiting for the new address (`notify::email_change`): the account
+//!   an email change waiting for the new address (`accounts::email_change`): the account
 //!   moves to it, verified.
 
 use std::sync::Arc;
@@ -15,10 +15,10 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value, json};
 
+use crate::accounts::tokens::Purpose;
+use crate::accounts::{self, Accounts};
 use crate::error::{Error, Result};
 use crate::notify::Kind;
-use crate::notify::accounts::{self, Accounts};
-use crate::notify::tokens::Purpose;
 use crate::service::{Ctx, Method, Policy, Service};
 
 pub const PATH: &str = "verify";

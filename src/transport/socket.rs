@@ -5,30 +5,39 @@
 //! - every event that carries an ack gets an answer, also unknown ones (Feathers leaves
 //!   those hanging): a bad path is `NotFound`, a method the service lacks `MethodNotAllowed`;
 //! - a login on the socket binds it: the principal lives in the socket's extensions, the
-//!   socket joins [`AUTHENTICATED_ROOM`], and the server disconnects it (frame `41`) when
-//!   the token expires; a logout unbinds it and leaves every room. Nothing else is pushed.
+//!   socket joins [`crate::realtime::AUTHENTICATED_ROOM`], and the server disconnects it
+//!   (frame `41`) when the token expires; a logout unbinds it and leaves every room.
+//!   Nothing else is pushed.
 //! - a handshake `Authorization` header (socket.io `extraHeaders`) logs in during connect;
 //!   a bad token refuses the connection with a `connect_error` (feathers-protocol §3.5).
 //! - at most `socket.max_in_flight` calls run at once per socket; an event beyond that is
 //!   answered at once with a 429 `TooManyRequests` ack and not run.
+//!
+//! This file holds the layer and the event loop; decoding an event's arguments is in
+//! `socket/args.rs`, binding a socket to a login and ending it in `socket/binding.rs`.
 
 use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::http::header::AUTHORIZATION;
-use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::{ConnectHandler, FromMessageParts};
 use socketioxide::layer::SocketIoLayer;
-use socketioxide::socket::{Sid, Socket};
+use socketioxide::socket::Socket;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::AbortHandle;
 use tracing::Instrument;
+
+mod args;
+mod binding;
+
+pub use args::{Args, Planned, plan};
+use binding::{ExpiryTimer, apply};
+pub use binding::{log_out_sessions, log_out_users};
 
 use super::rest::Seen;
 use super::{access_token, connection_info};
@@ -36,9 +45,7 @@ use crate::app::App;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hooks;
 use crate::metrics::{self, Transport};
-use crate::realtime::AUTHENTICATED_ROOM;
-use crate::service::registry::normalize_path;
-use crate::service::{Call, ConnectionEffect, Method, Params, Principal, Provider};
+use crate::service::{Call, Method, Params, Principal, Provider};
 
 /// Builds the Socket.IO layer (Engine.IO v4 at `/socket.io/`, Feathers' ping 25 s /
 /// timeout 20 s, messages up to `http.body_limit`), registers the `/` namespace and
@@ -263,201 +270,6 @@ fn params_for<A: Adapter>(app: &App, socket: &SocketRef<A>) -> Params {
             app.config.http.proxies(),
             Some(socket.id.to_string()),
         ),
-    }
-}
-
-/// A socket event decoded into call arguments.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Planned {
-    pub path: String,
-    pub method: Method,
-    pub id: Option<Value>,
-    pub data: Value,
-    pub query: Map<String, Value>,
-}
-
-/// Reads `event` + `[path, ...args]` by Feathers' argument positions: `find(query)`,
-/// `get|remove(id, query)`, `create(data, query)`, `update|patch(id, data, query)`.
-/// `methods_of` gives the methods of the service at a path, if there is one.
-pub fn plan<'a>(
-    event: &str,
-    args: Vec<Value>,
-    methods_of: impl Fn(&str) -> Option<&'a [Method]>,
-) -> Result<Planned> {
-    let mut args = args.into_iter();
-    let Some(Value::String(path)) = args.next() else {
-        return Err(Error::not_found("Invalid service path"));
-    };
-    let methods = methods_of(normalize_path(&path))
-        .ok_or_else(|| Error::not_found(format!("Service '{path}' not found")))?;
-    let method = Method::parse(event)
-        .filter(|m| methods.contains(m))
-        .ok_or_else(|| {
-            Error::method_not_allowed(format!("Method '{event}' not allowed on service '{path}'"))
-        })?;
-    let rest: Vec<Value> = args.collect();
-    let position = match method {
-        Method::Find => 0,
-        Method::Get | Method::Remove | Method::Create => 1,
-        Method::Update | Method::Patch => 2,
-    };
-    if rest.len() > position + 1 {
-        return Err(Error::bad_request(format!(
-            "Too many arguments for '{event}' method"
-        )));
-    }
-    let mut rest = rest.into_iter();
-    let id_of = |v: Option<Value>| v.filter(|v| !v.is_null());
-    let (id, data) = match method {
-        Method::Find => (None, Value::Null),
-        Method::Get | Method::Remove => (id_of(rest.next()), Value::Null),
-        Method::Create => (None, rest.next().unwrap_or_else(|| json!({}))),
-        Method::Update | Method::Patch => {
-            (id_of(rest.next()), rest.next().unwrap_or_else(|| json!({})))
-        }
-    };
-    let query = match rest.next() {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(query)) => query,
-        Some(_) => return Err(Error::bad_request("Invalid query: expected an object")),
-    };
-    Ok(Planned {
-        path: normalize_path(&path).to_string(),
-        method,
-        id,
-        data,
-        query,
-    })
-}
-
-/// Login binds the socket, logout unbinds it.
-fn apply<A: Adapter>(socket: &SocketRef<A>, io: &SocketIo<A>, effect: ConnectionEffect) {
-    match effect {
-        ConnectionEffect::Login(principal) => {
-            socket.extensions.insert(principal.clone());
-            socket.join(AUTHENTICATED_ROOM);
-            let timer = expire_at(io.clone(), socket.id, principal);
-            if let Some(previous) = socket.extensions.insert(timer) {
-                previous.0.abort();
-            }
-        }
-        ConnectionEffect::Logout => {
-            socket.extensions.remove::<Arc<Principal>>();
-            if let Some(timer) = socket.extensions.remove::<ExpiryTimer>() {
-                timer.0.abort();
-            }
-            socket.leave_all();
-        }
-    }
-}
-
-/// Logs out every socket of this instance bound with one of `jtis` (revoked sessions):
-/// unbinds it, leaves every room and disconnects it (server-initiated, so the client does
-/// not reconnect on its own). The socket of the revoking call itself (`caller`) is only
-/// unbound: it still has to receive its answer.
-pub fn log_out_sessions<A: Adapter>(
-    io: &SocketIo<A>,
-    jtis: &std::collections::HashSet<String>,
-    caller: Option<&str>,
-) {
-    log_out_where(io, |p| jtis.contains(&p.session_id), caller);
-}
-
-/// Logs out every socket bound to one of `users` (deleted accounts), like
-/// [`log_out_sessions`].
-pub fn log_out_users<A: Adapter>(io: &SocketIo<A>, users: &std::collections::HashSet<i64>) {
-    log_out_where(io, |p| users.contains(&p.user_id), None);
-}
-
-fn log_out_where<A: Adapter>(
-    io: &SocketIo<A>,
-    bound_to: impl Fn(&Principal) -> bool,
-    caller: Option<&str>,
-) {
-    for socket in crate::realtime::sockets(io) {
-        let bound = socket.extensions.get::<Arc<Principal>>();
-        if !bound.is_some_and(|p| bound_to(&p)) {
-            continue;
-        }
-        socket.extensions.remove::<Arc<Principal>>();
-        if let Some(timer) = socket.extensions.remove::<ExpiryTimer>() {
-            timer.0.abort();
-        }
-        socket.leave_all();
-        if caller.is_some_and(|c| c == socket.id.to_string()) {
-            continue;
-        }
-        if let Err(e) = socket.clone().disconnect() {
-            tracing::debug!(sid = %socket.id, error = %e, "could not disconnect a revoked socket");
-        }
-    }
-}
-
-/// The task that disconnects a socket when its login expires.
-#[derive(Clone)]
-struct ExpiryTimer(Arc<AbortHandle>);
-
-/// Disconnects socket `sid` (server-initiated, so the client does not reconnect on its
-/// own) once `principal`'s token expires, unless another login replaced it meanwhile.
-fn expire_at<A: Adapter>(io: SocketIo<A>, sid: Sid, principal: Arc<Principal>) -> ExpiryTimer {
-    let task = tokio::spawn(async move {
-        let mut remaining = millis_until(principal.expires_at);
-        while remaining > 0 {
-            // sleep in bounded steps: far-future deadlines must not overflow `Instant`
-            tokio::time::sleep(Duration::from_millis(remaining.min(86_400_000))).await;
-            remaining = millis_until(principal.expires_at);
-        }
-        let Some(socket) = io.of("/").and_then(|ns| ns.get_socket(sid)) else {
-            return;
-        };
-        let current = socket.extensions.get::<Arc<Principal>>();
-        if current.is_some_and(|p| {
-            p.session_id == principal.session_id && p.expires_at == principal.expires_at
-        }) {
-            socket.extensions.remove::<Arc<Principal>>();
-            socket.extensions.remove::<ExpiryTimer>();
-            socket.leave_all();
-            if let Err(e) = socket.disconnect() {
-                tracing::debug!(%sid, error = %e, "could not disconnect an expired socket");
-            }
-        }
-    });
-    ExpiryTimer(Arc::new(task.abort_handle()))
-}
-
-/// Milliseconds from now until `expires_at` (seconds since the epoch); 0 when past.
-fn millis_until(expires_at: i64) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    u64::try_from(expires_at.saturating_mul(1000).saturating_sub(now)).unwrap_or(0)
-}
-
-/// All the arguments of an event. socketioxide hands a non-tuple type only the first
-/// argument (rust-stack §3.3); deserialising as a tuple of unbounded length gets them all.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Args(pub Vec<Value>);
-
-impl<'de> Deserialize<'de> for Args {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct ArgsVisitor;
-        impl<'de> Visitor<'de> for ArgsVisitor {
-            type Value = Args;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("socket.io event arguments")
-            }
-            fn visit_seq<S: SeqAccess<'de>>(
-                self,
-                mut seq: S,
-            ) -> std::result::Result<Args, S::Error> {
-                let mut args = Vec::new();
-                while let Some(arg) = seq.next_element::<Value>()? {
-                    args.push(arg);
-                }
-                Ok(Args(args))
-            }
-        }
-        deserializer.deserialize_tuple(usize::MAX, ArgsVisitor)
     }
 }
 

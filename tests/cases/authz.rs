@@ -2,23 +2,22 @@
 //! on users, no escalation, and permission-filtered realtime. Every scenario runs over
 //! REST and Socket.IO (realtime listeners are always sockets).
 //!
-//! This file: scopes per method, own rows, escalation through roles, open signup, and the
-//! role helpers the other authorization files (and escalation tests) share. Users field
-//! rules are in `authz_fields`, realtime filtering in `authz_realtime`, group roles in
-//! `authz_groups`.
+//! This file: scopes per method, escalation through roles, scope changes, open signup.
+//! Own rows are in `authz_own`, users field rules in `authz_fields`, realtime filtering in
+//! `authz_realtime`, group roles in `authz_groups`; the role fixtures they share in
+//! `support::roles`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::scenarios;
+use crate::support::roles::{grant, role_with, scope_id, set_role_scopes, user_with};
 use crate::support::*;
+
 scenarios!(
     anonymous_callers_are_401_everywhere,
     plain_users_are_403_without_scopes,
     each_method_needs_its_exact_scope,
     full_access_allows_everything,
-    own_user_record,
-    own_password_change_needs_current_password,
-    own_sessions_and_providers_only,
     no_escalation_through_roles,
     scope_changes_apply_on_the_next_call,
     open_signup_allows_anonymous_create_only,
@@ -71,93 +70,6 @@ fn allowed_answer(path: &str, method: &str) -> u64 {
         (_, "create") => 400,
         _ => 404,
     }
-}
-
-pub(crate) async fn scope_id(admin: &impl Client, slug: &str) -> Value {
-    let page = ok(admin.find("access_scopes", json!({"slug": slug})).await);
-    let data = page_data(&page);
-    assert_eq!(data.len(), 1, "scope {slug}");
-    data[0]["id"].clone()
-}
-
-/// A role holding exactly `slugs`.
-pub(crate) async fn role_with(admin: &impl Client, slugs: &[&str]) -> Value {
-    let slug = format!("r-{}", uuid::Uuid::new_v4().simple());
-    let role = ok(admin
-        .create(
-            "roles",
-            json!({"name": slug, "slug": slug, "description": "test"}),
-            q(),
-        )
-        .await);
-    for s in slugs {
-        let scope = scope_id(admin, s).await;
-        ok(admin
-            .create(
-                "role_access_scopes",
-                json!({"role_id": role["id"], "access_scope_id": scope}),
-                q(),
-            )
-            .await);
-    }
-    role
-}
-
-/// Grants `role` to `user`; returns the `user_roles` row.
-pub(crate) async fn grant(admin: &impl Client, user: &Value, role: &Value) -> Value {
-    ok(admin
-        .create(
-            "user_roles",
-            json!({"user_id": user["id"], "role_id": role["id"]}),
-            q(),
-        )
-        .await)
-}
-
-/// Creates a user holding exactly `slugs` (through a fresh role); returns the record.
-pub(crate) async fn user_with(
-    srv: &TestServer,
-    admin: &impl Client,
-    email: &str,
-    slugs: &[&str],
-) -> Value {
-    let user = srv.create_user(admin, email).await;
-    if !slugs.is_empty() {
-        let role = role_with(admin, slugs).await;
-        grant(admin, &user, &role).await;
-    }
-    user
-}
-
-/// Replaces the scopes of `role` with `slugs`.
-async fn set_role_scopes(admin: &impl Client, role: &Value, slugs: &[&str]) {
-    let rows = ok(admin
-        .find("role_access_scopes", json!({"role_id": role["id"]}))
-        .await);
-    for row in page_data(&rows) {
-        ok(admin
-            .remove("role_access_scopes", row["id"].clone(), q())
-            .await);
-    }
-    for s in slugs {
-        let scope = scope_id(admin, s).await;
-        ok(admin
-            .create(
-                "role_access_scopes",
-                json!({"role_id": role["id"], "access_scope_id": scope}),
-                q(),
-            )
-            .await);
-    }
-}
-
-pub(crate) fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    k.sort();
-    k
 }
 
 async fn anonymous_callers_are_401_everywhere(s: Setup) {
@@ -363,154 +275,6 @@ async fn full_access_allows_everything(s: Setup) {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
-}
-
-async fn own_user_record(s: Setup) {
-    let srv = s.server().await;
-    let admin = srv.admin().await;
-    let me = srv.create_user(&admin, "self@roost.test").await;
-    let other = srv.create_user(&admin, "other@roost.test").await;
-    let c = srv.login("self@roost.test", PASSWORD).await;
-
-    let got = ok(c.get("users", me["id"].clone(), q()).await);
-    assert_eq!(got["email"], "self@roost.test");
-    assert!(
-        got.get("joined_date").is_some(),
-        "own record is fully visible"
-    );
-    // Another user's row is not found (its existence is not revealed).
-    expect_err(
-        c.get("users", other["id"].clone(), q()).await,
-        "NotFound",
-        404,
-    );
-    // find is narrowed to the caller's own row, totals included.
-    let page = ok(c.find("users", q()).await);
-    assert_eq!(page["total"], 1);
-    assert_eq!(page_ids(&page), [me["id"].as_i64().unwrap()]);
-    let page = ok(c.find("users", json!({"id": other["id"]})).await);
-    assert_eq!(page["total"], 0);
-
-    let patched = ok(c
-        .patch("users", me["id"].clone(), json!({"first_name": "Me"}), q())
-        .await);
-    assert_eq!(patched["first_name"], "Me");
-    expect_err(
-        c.patch(
-            "users",
-            other["id"].clone(),
-            json!({"first_name": "X"}),
-            q(),
-        )
-        .await,
-        "NotFound",
-        404,
-    );
-    expect_err(
-        c.remove("users", me["id"].clone(), q()).await,
-        "Forbidden",
-        403,
-    );
-    let still = ok(admin.get("users", other["id"].clone(), q()).await);
-    assert!(still["first_name"].is_null());
-}
-
-async fn own_password_change_needs_current_password(s: Setup) {
-    let srv = s.server().await;
-    let admin = srv.admin().await;
-    let me = srv.create_user(&admin, "pw@roost.test").await;
-    let c = srv.login("pw@roost.test", PASSWORD).await;
-    let id = me["id"].clone();
-    let new = "Another-Fine-Passphrase-9";
-    expect_err(
-        c.patch("users", id.clone(), json!({"password": new}), q())
-            .await,
-        "BadRequest",
-        400,
-    );
-    expect_err(
-        c.patch(
-            "users",
-            id.clone(),
-            json!({"password": new, "current_password": "Wrong-Password-123"}),
-            q(),
-        )
-        .await,
-        "BadRequest",
-        400,
-    );
-    let done = ok(c
-        .patch(
-            "users",
-            id.clone(),
-            json!({"password": new, "current_password": PASSWORD}),
-            q(),
-        )
-        .await);
-    assert_no_password(&done, new);
-    assert!(done.get("current_password").is_none());
-    srv.login("pw@roost.test", new).await;
-}
-
-async fn own_sessions_and_providers_only(s: Setup) {
-    let srv = s.server().await;
-    let admin = srv.admin().await;
-    let me = srv.create_user(&admin, "own@roost.test").await;
-    let other = srv.create_user(&admin, "else@roost.test").await;
-    for path in ["auth_sessions", "user_oauth_providers"] {
-        let c = srv.login("own@roost.test", PASSWORD).await;
-        let (mine, theirs) = if path == "auth_sessions" {
-            // Session rows come from logins: a second one of mine, one of theirs.
-            srv.login_over(Transport::Rest, "own@roost.test", PASSWORD)
-                .await;
-            srv.login_over(Transport::Rest, "else@roost.test", PASSWORD)
-                .await;
-            let last = |user: &Value| {
-                let query = json!({"user_id": user["id"], "$sort": {"id": -1}, "$limit": 1});
-                let admin = &admin;
-                async move { page_data(&ok(admin.find(path, query).await))[0].clone() }
-            };
-            (last(&me).await, last(&other).await)
-        } else {
-            let data =
-                |user: &Value, n: &str| json!({"user_id": user["id"], "slug": "gh", "sub": n});
-            let mine = ok(admin.create(path, data(&me, "mine"), q()).await);
-            let theirs = ok(admin.create(path, data(&other, "theirs"), q()).await);
-            (mine, theirs)
-        };
-        let page = ok(c.find(path, q()).await);
-        let users: Vec<Value> = page_field(&page, "user_id");
-        assert!(!users.is_empty(), "{path}");
-        assert!(users.iter().all(|u| *u == me["id"]), "{path}: {page}");
-        assert_eq!(page["total"].as_u64(), Some(users.len() as u64));
-        let page = ok(c.find(path, json!({"user_id": other["id"]})).await);
-        assert_eq!(page["total"], 0, "{path}");
-        ok(c.get(path, mine["id"].clone(), q()).await);
-        expect_err(
-            c.get(path, theirs["id"].clone(), q()).await,
-            "NotFound",
-            404,
-        );
-        expect_err(
-            c.remove(path, theirs["id"].clone(), q()).await,
-            "NotFound",
-            404,
-        );
-        // Only `revoked` can be changed on a session (by its owner too); a link not at all.
-        let (name, status) = if path == "auth_sessions" {
-            ("BadRequest", 400)
-        } else {
-            ("Forbidden", 403)
-        };
-        expect_err(
-            c.patch(path, mine["id"].clone(), json!({"title": "x"}), q())
-                .await,
-            name,
-            status,
-        );
-        ok(c.remove(path, mine["id"].clone(), q()).await);
-        ok(admin.get(path, theirs["id"].clone(), q()).await);
-    }
 }
 
 async fn no_escalation_through_roles(s: Setup) {

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use crate::authz::{keys, user_with};
 use crate::scenarios;
+use crate::support::roles::{keys, user_with};
 use crate::support::*;
 
 scenarios!(

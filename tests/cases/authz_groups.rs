@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::authz::role_with;
 use crate::scenarios;
+use crate::support::roles::role_with;
 use crate::support::*;
 
 scenarios!(group_roles_apply_inside_their_group_only);

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::authz::{grant, keys, role_with, user_with};
 use crate::scenarios;
+use crate::support::roles::{grant, keys, role_with, user_with};
 use crate::support::socket::Event;
 use crate::support::*;
 

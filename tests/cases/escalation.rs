@@ -6,8 +6,8 @@
 
 use serde_json::{Value, json};
 
-use crate::authz::{grant, role_with, scope_id, user_with};
 use crate::scenarios;
+use crate::support::roles::{grant, role_with, scope_id, user_with};
 use crate::support::*;
 
 scenarios!(

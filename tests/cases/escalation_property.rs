@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
 use serde_json::{Value, json};
 
-use crate::authz::{grant, role_with, scope_id};
+use crate::support::roles::{grant, role_with, scope_id};
 use crate::support::*;
 
 /// Scopes the random roles are built from (management scopes included, so granted

@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 
 use crate::accounts::{setup, setup_with};
-use crate::authz::user_with;
 use crate::scenarios;
+use crate::support::roles::user_with;
 use crate::support::*;
 
 scenarios!(

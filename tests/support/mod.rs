@@ -11,6 +11,7 @@
 pub mod check;
 pub mod client;
 pub mod rest;
+pub mod roles;
 mod server;
 pub mod smtp;
 pub mod socket;

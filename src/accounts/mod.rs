@@ -1,19 +1,27 @@
-//! What the account services (`otp`, `verify`, `recover`) share: the database, the
-//! notifier, sessions, send throttling, and the lookups they all make. Every answer they
-//! give is the same whether the address belongs to an account or not.
+//! Account logic: what to send and when, kept apart from [`crate::notify`], which only
+//! delivers. Here is what the account services (`otp`, `verify`, `recover`, `users`,
+//! `v1/users`) share: the database, the notifier, sessions, send throttling, and the
+//! lookups they all make. Every answer they give is the same whether the address belongs
+//! to an account or not.
+//!
+//! - [`tokens`]: one-time codes and tokens (hashed, single use, bound to an address).
+//! - [`email_change`]: email changes that wait for the new address to answer.
+
+pub mod email_change;
+pub mod tokens;
 
 use std::sync::Arc;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value};
 
-use super::tokens::{self, Purpose};
-use super::{Kind, Message, Notifier, To};
+use self::tokens::Purpose;
 use crate::auth::Keys;
 use crate::auth::sessions::Sessions;
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::notify::{Kind, Message, Notifier, To};
 use crate::service::{Access, Ctx, Database, Db, Policy, Service};
 use crate::store::audit::record_custom;
 
@@ -228,7 +236,7 @@ impl Accounts {
             tx.commit().await?;
         }
         let locale = account.and_then(|a| a.locale.as_deref());
-        let (subject, body) = super::templates::render(kind, locale, secret, address);
+        let (subject, body) = crate::notify::templates::render(kind, locale, secret, address);
         let to = if channel == "phone" {
             To::Phone(address.to_string())
         } else {
@@ -313,8 +321,7 @@ impl Accounts {
     ) -> Result<Option<i64>> {
         let user_id = {
             let tx = self.db.write().await?;
-            let user_id =
-                super::email_change::confirm(tx.db(), email, secret, max_attempts).await?;
+            let user_id = email_change::confirm(tx.db(), email, secret, max_attempts).await?;
             tx.commit().await?;
             user_id
         };

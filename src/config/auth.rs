@@ -1,0 +1,132 @@
+//! Sign-in settings: authentication (JWT signing and lifetime), passwords, sign-up and
+//! OAuth. Each section is a typed struct with its defaults, re-exported by
+//! [`crate::config`].
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// HS256 secret (raw UTF-8 bytes, as Feathers uses it). Generated into
+    /// `data_dir/jwt-secret` on first start when neither this nor `secret_file` is set.
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// How access tokens are signed: `HS256` (with `secret`, as Feathers does), `EdDSA`
+    /// or `RS256` (with `signing_key_file`; other apps verify them with the public keys
+    /// at `/.well-known/jwks.json`, no shared secret). Any case.
+    pub algorithm: String,
+    /// PKCS#8 PEM private key for `EdDSA` (Ed25519) or `RS256` (RSA, 2048 to 4096 bits).
+    /// Never generated: `openssl genpkey -algorithm ed25519 -out roost-signing.pem`.
+    pub signing_key_file: Option<PathBuf>,
+    /// The `kid` of tokens and of the published key. Unset: the key's RFC 7638 JWK
+    /// thumbprint.
+    pub kid: Option<String>,
+    /// PEM files (public or private) of earlier signing keys: tokens they signed stay
+    /// valid until they expire, and they stay published. In the environment: a
+    /// comma-separated list.
+    #[serde(deserialize_with = "super::list_or_csv")]
+    pub previous_keys: Vec<String>,
+    /// `aud` claim written and required.
+    pub audience: String,
+    /// `iss` claim written and required.
+    pub issuer: String,
+    /// Access token lifetime in seconds.
+    pub expires_in: u64,
+    /// AES-256-GCM key (64 hex characters) for `auth_sessions.encrypted_token`. Generated
+    /// into `data_dir/token-key` on first start when neither this nor `token_key_file` is set.
+    pub token_key: Option<String>,
+    pub token_key_file: Option<PathBuf>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            secret_file: None,
+            algorithm: "HS256".into(),
+            signing_key_file: None,
+            kid: None,
+            previous_keys: Vec::new(),
+            audience: "roost".into(),
+            issuer: "roost".into(),
+            expires_in: 86_400,
+            token_key: None,
+            token_key_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PasswordConfig {
+    /// Never below 8, whatever is configured.
+    pub min_length: usize,
+    pub max_length: usize,
+    /// Password hashes / checks that may wait for a worker (one per core) before more
+    /// are refused with 503 `Unavailable` + `Retry-After` (`auth::password`).
+    pub hash_queue: usize,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_length: 12,
+            max_length: 128,
+            hash_queue: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct SignupConfig {
+    /// Allow anonymous `users.create`.
+    pub open: bool,
+}
+
+/// OAuth / OpenID Connect login (`GET /oauth/:slug`, see `oauth`). Providers themselves
+/// are rows of `oauth_providers`, not config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OAuthConfig {
+    /// Frontend origins (`https://app.example.com`) a finished flow may redirect to. A
+    /// `redirect` query naming another origin is refused (no open redirect). In the
+    /// environment: a comma-separated list.
+    #[serde(deserialize_with = "super::list_or_csv")]
+    pub origins: Vec<String>,
+    /// Where a finished flow goes when its `redirect` query is a path or absent: a URL on
+    /// one of `origins`. Unset: the first of `origins`.
+    pub redirect: Option<String>,
+    /// This server's public base URL, for the `redirect_uri` sent to providers
+    /// (`<public_url>/oauth/<slug>/callback`). Unset: `http://<Host header>` (`https://`
+    /// when `env` is `production`).
+    pub public_url: Option<String>,
+    /// Seconds a started flow may take before its state expires.
+    pub state_ttl: u64,
+    /// Flows one client IP may start per 10 minutes (each stores a pending state until it
+    /// finishes or expires); more answer 429.
+    pub starts_per_ip: u32,
+    /// Seconds discovery documents and JWKS are cached.
+    pub cache_ttl: u64,
+    /// Timeout of each request to a provider, in milliseconds.
+    pub timeout_ms: u64,
+    /// Clock skew allowed when checking ID token times, in seconds.
+    pub leeway: u64,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            origins: Vec::new(),
+            redirect: None,
+            public_url: None,
+            state_ttl: 600,
+            starts_per_ip: 60,
+            cache_ttl: 3600,
+            timeout_ms: 10_000,
+            leeway: 60,
+        }
+    }
+}
