@@ -31,7 +31,7 @@ pub mod audit;
 mod coerce;
 mod data;
 pub mod errors;
-mod filter;
+pub mod filter;
 mod options;
 mod rows;
 mod rules;
