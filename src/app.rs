@@ -141,7 +141,7 @@ pub async fn build(
         Arc::new(crate::auth::crypto::load_or_generate(&config)?),
     )?);
     let mut registry = Registry::new();
-    let accounts = services::register_all(
+    services::register_all(
         &mut registry,
         &services::Deps {
             config: config.clone(),
@@ -168,13 +168,12 @@ pub async fn build(
         metrics: crate::metrics::Metrics::new()?,
     });
     oauth.attach(&app);
-    accounts.app.set(&app);
     Ok(app)
 }
 
-/// A late-bound, non-owning handle to the app, for services that run other calls through
-/// the pipeline (an invitation creates its user through `users`, so the creation is
-/// audited and published like any other).
+/// A late-bound, non-owning handle to the app. Only the OAuth runtime holds one (its HTTP
+/// flow and token logins sign users in through the pipeline and the session store);
+/// services reach the pipeline through their call's `Ctx::pipeline` instead.
 #[derive(Default)]
 pub struct AppLink(std::sync::OnceLock<std::sync::Weak<AppState>>);
 

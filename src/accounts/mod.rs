@@ -22,7 +22,7 @@ use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::notify::{Kind, Message, Notifier, To};
-use crate::service::{Access, Ctx, Database, Db, Policy, Service};
+use crate::service::{Access, Ctx, Database, Db, Pipeline, Policy, Service};
 use crate::store::audit::record_custom;
 
 /// The shared dependencies of the account services.
@@ -37,8 +37,6 @@ pub struct Accounts {
     pub config: Arc<Config>,
     /// Sends per address and per IP (each send counts; 5 per address are free).
     pub sends: Throttle,
-    /// The app, for calls that go through the pipeline.
-    pub app: crate::app::AppLink,
 }
 
 /// An account the services act on.
@@ -279,26 +277,26 @@ impl Accounts {
     /// whoever held it before keeps no way in.
     pub async fn secure_after_proof(
         &self,
+        pipeline: &dyn Pipeline,
         user_id: i64,
         update: sea_orm::sea_query::UpdateStatement,
         event: &str,
     ) -> Result<()> {
-        self.write(vec![update], event, user_id).await?;
+        self.write(pipeline, vec![update], event, user_id).await?;
         let revoked = self.sessions.revoke_user_sessions(user_id, None).await?;
-        let app = self.app.get()?;
-        crate::auth::sessions::log_out_local_sockets(&app, revoked, None);
+        pipeline.log_out(revoked);
         Ok(())
     }
 
     /// A server-side `users` call through the whole pipeline (audit row, realtime event).
     pub async fn run_users(
         &self,
+        pipeline: &dyn Pipeline,
         method: crate::service::Method,
         id: Option<Value>,
         data: Value,
         params: crate::service::Params,
     ) -> Result<Value> {
-        let app = self.app.get()?;
         let call = crate::service::Call {
             path: crate::services::users::PATH.to_string(),
             method,
@@ -306,7 +304,7 @@ impl Accounts {
             data,
             params,
         };
-        Ok(crate::hooks::run(&app, call).await?.value)
+        Ok(pipeline.run(call).await?.value)
     }
 
     /// Completes a waiting email change that `secret` proves (`email_change`): the account
@@ -315,6 +313,7 @@ impl Accounts {
     /// address is verified. `None` when no waiting change matches.
     pub async fn confirm_email_change(
         &self,
+        pipeline: &dyn Pipeline,
         email: &str,
         secret: &str,
         max_attempts: i64,
@@ -329,6 +328,7 @@ impl Accounts {
             return Ok(None);
         };
         self.run_users(
+            pipeline,
             crate::service::Method::Patch,
             Some(serde_json::json!(user_id)),
             serde_json::json!({ "email": email }),
@@ -341,13 +341,15 @@ impl Accounts {
             .and_where(Expr::col(Alias::new("id")).eq(user_id))
             .and_where(Expr::col(Alias::new("email")).eq(email))
             .to_owned();
-        self.write(vec![verified], "verified", user_id).await?;
+        self.write(pipeline, vec![verified], "verified", user_id)
+            .await?;
         Ok(Some(user_id))
     }
 
     /// Runs `f` on a transaction under the write gate, then records `event` in it.
     pub async fn write(
         &self,
+        pipeline: &dyn Pipeline,
         updates: Vec<sea_orm::sea_query::UpdateStatement>,
         event: &str,
         user_id: i64,
@@ -362,9 +364,7 @@ impl Accounts {
         record_custom(db, event, Some(user_id)).await?;
         tx.commit().await?;
         // The account's record changed: cached principals are stale (on every instance).
-        if let Ok(app) = self.app.get() {
-            app.principals.invalidate_all();
-        }
+        pipeline.principals_changed();
         Ok(())
     }
 }

@@ -54,6 +54,8 @@ pub async fn load_user(
         params: &params,
         path: USERS_PATH,
         effects: &effects,
+        // A read of one row: it calls nothing else.
+        pipeline: &crate::service::Detached,
     };
     match users.get(&ctx, &json!(user_id)).await {
         Ok(user) => Ok(user),

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use crate::app::App;
+use crate::app::AppState;
 use crate::auth::principal;
 use crate::error::{Error, Result};
 use crate::service::{Access, Binding, Call, Service};
 
-pub async fn run(app: &App, service: &dyn Service, call: &mut Call) -> Result<()> {
+pub async fn run(app: &AppState, service: &dyn Service, call: &mut Call) -> Result<()> {
     let policy = service.policy();
     let params = &mut call.params;
     if params.is_internal() {

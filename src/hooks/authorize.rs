@@ -28,14 +28,14 @@ use std::sync::Arc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value, json};
 
-use crate::app::App;
+use crate::app::AppState;
 use crate::auth::scopes::Scopes;
 use crate::error::{Error, Result};
 use crate::service::{
     Access, Call, Caller, Db, Method, Principal, ScopeRule, Service, fields, not_supported,
 };
 
-pub async fn run(app: &App, service: &dyn Service, call: &mut Call) -> Result<()> {
+pub async fn run(app: &AppState, service: &dyn Service, call: &mut Call) -> Result<()> {
     let policy = service.policy();
     if call.params.is_internal() {
         return service.parse(call);
@@ -148,7 +148,7 @@ fn in_groups(call: &mut Call, field: &'static str, groups: Vec<i64>) -> Result<(
 /// 403 when the caller may read that row (it knows the row exists), else the restriction
 /// to its own rows answers 404 (existence not revealed).
 async fn not_own_but_readable(
-    app: &App,
+    app: &AppState,
     rule: &ScopeRule,
     owner_field: &str,
     call: &Call,

@@ -3,14 +3,14 @@
 
 use serde_json::Value;
 
-use crate::app::App;
+use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::service::{Call, Ctx, Db, Effects, Method, Service};
 use crate::store::audit;
 
 /// The method's answer, and whether it stands for a change that happened (see
 /// [`Effects::mark_unchanged`]).
-pub async fn run(app: &App, service: &dyn Service, call: &Call) -> Result<(Value, bool)> {
+pub async fn run(app: &AppState, service: &dyn Service, call: &Call) -> Result<(Value, bool)> {
     let effects = Effects::default();
     let audited = service.policy().audit;
     let Some(event) = call.method.event().filter(|_| audited) else {
@@ -19,6 +19,7 @@ pub async fn run(app: &App, service: &dyn Service, call: &Call) -> Result<(Value
             params: &call.params,
             path: &call.path,
             effects: &effects,
+            pipeline: app,
         };
         let value = dispatch(service, &ctx, call).await?;
         return Ok((value, !effects.unchanged()));
@@ -29,6 +30,7 @@ pub async fn run(app: &App, service: &dyn Service, call: &Call) -> Result<(Value
         params: &call.params,
         path: &call.path,
         effects: &effects,
+        pipeline: app,
     };
     let value = dispatch(service, &ctx, call).await?;
     let changed = !effects.unchanged();

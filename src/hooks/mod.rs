@@ -19,14 +19,29 @@ use std::sync::Arc;
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::app::App;
+use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::service::{Binding, Call, Outcome, Rows, Service};
+use crate::service::{Binding, Call, Outcome, Pipeline, Rows, Service};
+
+#[async_trait::async_trait]
+impl Pipeline for AppState {
+    async fn run(&self, call: Call) -> Result<Outcome> {
+        run(self, call).await
+    }
+
+    fn log_out(&self, jtis: Vec<String>) {
+        crate::auth::sessions::log_out_local_sockets(self, jtis, None);
+    }
+
+    fn principals_changed(&self) {
+        self.principals.invalidate_all();
+    }
+}
 
 /// Runs `call` through every stage and returns what the caller may see. An outside
 /// call to a method that logs in (the service says so: `Binding::Login`) is counted in
 /// the login metrics by its result.
-pub async fn run(app: &App, call: Call) -> Result<Outcome> {
+pub async fn run(app: &AppState, call: Call) -> Result<Outcome> {
     let span = tracing::debug_span!(
         "call",
         path = %call.path,
@@ -47,7 +62,7 @@ pub async fn run(app: &App, call: Call) -> Result<Outcome> {
     result
 }
 
-async fn run_stages(app: &App, mut call: Call) -> Result<Outcome> {
+async fn run_stages(app: &AppState, mut call: Call) -> Result<Outcome> {
     let service = lookup(app, &call)?;
     refuse_nul(&call)?;
     let policy = service.policy();
@@ -112,7 +127,7 @@ fn refuse_nul(call: &Call) -> Result<()> {
     }
 }
 
-fn lookup(app: &App, call: &Call) -> Result<Arc<dyn Service>> {
+fn lookup(app: &AppState, call: &Call) -> Result<Arc<dyn Service>> {
     let service = app
         .registry
         .get(&call.path)

@@ -5,10 +5,10 @@
 
 use serde_json::Value;
 
-use crate::app::App;
+use crate::app::AppState;
 use crate::service::{Call, Service};
 
-pub async fn run(app: &App, service: &dyn Service, call: &Call, value: &Value) {
+pub async fn run(app: &AppState, service: &dyn Service, call: &Call, value: &Value) {
     let policy = service.policy();
     let Some(event) = call.method.event() else {
         return;

@@ -207,6 +207,43 @@ pub struct Ctx<'a> {
     pub path: &'a str,
     /// What the call did besides its answer (read by the pipeline after the method).
     pub effects: &'a Effects,
+    /// The app's pipeline, for calls to other services and for what a service does
+    /// beyond its rows (Feathers' `context.app`).
+    pub pipeline: &'a dyn Pipeline,
+}
+
+/// What a service reaches of the running app through its [`Ctx`].
+#[async_trait]
+pub trait Pipeline: Send + Sync {
+    /// Runs `call` through every stage, as the transports do.
+    async fn run(&self, call: Call) -> Result<Outcome>;
+
+    /// Logs out this instance's sockets bound to the sessions `jtis` (the other
+    /// instances learn of the revocation over the cluster bus).
+    fn log_out(&self, jtis: Vec<String>);
+
+    /// An account changed outside a call to its own service: what is cached about
+    /// callers is stale (here and on the other instances).
+    fn principals_changed(&self);
+}
+
+/// No app around the service (a service driven directly, as in unit tests): nested calls
+/// fail, and there is nothing to log out or invalidate.
+pub struct Detached;
+
+#[async_trait]
+impl Pipeline for Detached {
+    async fn run(&self, call: Call) -> Result<Outcome> {
+        Err(Error::internal(format!(
+            "cannot call {} {}: the service runs outside an app",
+            call.path,
+            call.method.as_str()
+        )))
+    }
+
+    fn log_out(&self, _jtis: Vec<String>) {}
+
+    fn principals_changed(&self) {}
 }
 
 /// What a call did besides its answer.

@@ -35,7 +35,6 @@ mod tests;
 use std::sync::Arc;
 
 use crate::accounts::Accounts;
-use crate::app::AppLink;
 use crate::auth::Keys;
 use crate::auth::password::PasswordGate;
 use crate::auth::sessions::Sessions;
@@ -70,9 +69,8 @@ macro_rules! register {
 }
 
 /// Registers every service, in this order: the one list of them. Adding a resource is its
-/// file, its migration and one line here. Returns the account services' shared state,
-/// whose link to the running app `app::build` sets.
-pub fn register_all(registry: &mut Registry, deps: &Deps) -> Arc<Accounts> {
+/// file, its migration and one line here.
+pub fn register_all(registry: &mut Registry, deps: &Deps) {
     let config = &deps.config;
     let users: Arc<dyn Service> = Arc::new(users::service(
         config,
@@ -111,7 +109,6 @@ pub fn register_all(registry: &mut Registry, deps: &Deps) -> Arc<Accounts> {
         sends: crate::auth::throttle::Throttle::with_message(
             "Too many codes or links requested for this address, try again later",
         ),
-        app: AppLink::default(),
     });
     let otp = Arc::new(otp::OtpService::new(accounts.clone()));
     registry.register(otp::PATH, otp.clone());
@@ -140,5 +137,4 @@ pub fn register_all(registry: &mut Registry, deps: &Deps) -> Arc<Accounts> {
     .with_otp(otp)
     .with_oauth(deps.oauth.clone());
     registry.register(authentication::PATH, Arc::new(authentication));
-    accounts
 }

@@ -82,7 +82,7 @@ impl OtpService {
         };
         let user_id = match (account, ok) {
             (Some(account), true) => {
-                self.first_proof(&account, column).await?;
+                self.first_proof(ctx, &account, column).await?;
                 account.id
             }
             (account, _) => {
@@ -143,7 +143,7 @@ impl OtpService {
     /// whoever registered the address before may not keep a way in. The address becomes
     /// verified, every other session is revoked and the password set before stops working
     /// (the owner sets a new one from this session, or through recovery).
-    async fn first_proof(&self, account: &Account, column: &str) -> Result<()> {
+    async fn first_proof(&self, ctx: &Ctx<'_>, account: &Account, column: &str) -> Result<()> {
         let verified = if column == "phone" {
             account.phone_verified
         } else {
@@ -166,7 +166,7 @@ impl OtpService {
             .and_where(Expr::col(Alias::new("id")).eq(account.id))
             .to_owned();
         self.accounts
-            .secure_after_proof(account.id, update, "verified")
+            .secure_after_proof(ctx.pipeline, account.id, update, "verified")
             .await
     }
 }

@@ -112,7 +112,7 @@ impl Service for RecoverService {
             .and_where(Expr::col(Alias::new("id")).eq(account.id))
             .to_owned();
         self.accounts
-            .secure_after_proof(account.id, update, "password_reset")
+            .secure_after_proof(ctx.pipeline, account.id, update, "password_reset")
             .await?;
         Ok(json!({ "reset": true }))
     }

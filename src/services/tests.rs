@@ -57,6 +57,7 @@ impl Fixture {
             params: &params,
             path,
             effects: &effects,
+            pipeline: &crate::service::Detached,
         };
         let service = self
             .registry

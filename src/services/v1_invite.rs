@@ -60,7 +60,9 @@ impl InviteService {
     ) -> Result<Value> {
         let mut params = Params::internal();
         params.principal = ctx.params.principal.clone();
-        self.accounts.run_users(method, id, data, params).await
+        self.accounts
+            .run_users(ctx.pipeline, method, id, data, params)
+            .await
     }
 }
 
@@ -176,6 +178,7 @@ impl Service for InviteService {
         });
         self.accounts
             .run_users(
+                ctx.pipeline,
                 Method::Patch,
                 Some(json!(account.id)),
                 data,
@@ -183,7 +186,7 @@ impl Service for InviteService {
             )
             .await?;
         self.accounts
-            .write(Vec::new(), "invite_accepted", account.id)
+            .write(ctx.pipeline, Vec::new(), "invite_accepted", account.id)
             .await?;
         Ok(json!({ "joined": true }))
     }

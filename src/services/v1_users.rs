@@ -183,7 +183,7 @@ impl Service for V1UsersService {
         ]);
         let found = self
             .accounts
-            .run_users(Method::Find, None, Value::Null, params)
+            .run_users(ctx.pipeline, Method::Find, None, Value::Null, params)
             .await?;
         let total = found["total"].as_u64().unwrap_or(0);
         let me = ctx.params.user_id();

@@ -94,7 +94,7 @@ impl Service for VerifyService {
         if column == "email"
             && self
                 .accounts
-                .confirm_email_change(&address, token, MAX_ATTEMPTS)
+                .confirm_email_change(ctx.pipeline, &address, token, MAX_ATTEMPTS)
                 .await?
                 .is_some()
         {
@@ -132,7 +132,7 @@ impl Service for VerifyService {
             .and_where(Expr::col(Alias::new(column)).eq(address.as_str()))
             .to_owned();
         self.accounts
-            .write(vec![update], "verified", account.id)
+            .write(ctx.pipeline, vec![update], "verified", account.id)
             .await?;
         Ok(json!({ "verified": true }))
     }

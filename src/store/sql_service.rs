@@ -232,6 +232,7 @@ impl SqlService {
             params: ctx.params,
             path: ctx.path,
             effects: ctx.effects,
+            pipeline: ctx.pipeline,
         };
         // The id is among the columns read back whatever `$select` says.
         let mut record = self

@@ -5,14 +5,14 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::app::App;
+use crate::app::AppState;
 use crate::service::{Binding, Call, Method, Rows, Service};
 
 /// The pipeline's after-commit stage for sessions: keeps the cache true and logs out the
 /// sockets of sessions that a committed call revoked (a revoked or deleted
 /// `auth_sessions` row, a logout, a password change). Failures are logged, never
 /// returned: the call itself succeeded.
-pub async fn after_commit(app: &App, service: &dyn Service, call: &Call, records: &Value) {
+pub async fn after_commit(app: &AppState, service: &dyn Service, call: &Call, records: &Value) {
     let mut revoked: Vec<String> = Vec::new();
     let ids = || -> Vec<i64> {
         match records {
@@ -72,7 +72,7 @@ pub async fn after_commit(app: &App, service: &dyn Service, call: &Call, records
 /// Logs out this instance's sockets bound to the revoked sessions `jtis` (other instances
 /// learn of them over the cluster bus). `caller`: the revoking call's own socket, which is
 /// only unbound, as it still has to receive its answer.
-pub fn log_out_local_sockets(app: &App, jtis: Vec<String>, caller: Option<&str>) {
+pub fn log_out_local_sockets(app: &AppState, jtis: Vec<String>, caller: Option<&str>) {
     if jtis.is_empty() {
         return;
     }

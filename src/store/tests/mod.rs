@@ -47,6 +47,7 @@ impl Svc<'_> {
             params,
             path: self.path,
             effects: &self.effects,
+            pipeline: &crate::service::Detached,
         }
     }
     async fn find(&self, q: Value) -> crate::error::Result<Value> {
