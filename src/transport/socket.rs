@@ -30,10 +30,13 @@ use socketioxide::handler::{ConnectHandler, FromMessageParts};
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::layer::util::Stack;
+use tower::util::MapRequestLayer;
 use tracing::Instrument;
 
 mod args;
 mod binding;
+mod head;
 
 pub use args::{Args, Planned, plan};
 use binding::{ExpiryTimer, apply};
@@ -47,23 +50,37 @@ use crate::hooks;
 use crate::metrics::{self, Transport};
 use crate::service::{Call, Method, Params, Principal, Provider};
 
+/// The Socket.IO layer: Engine.IO's, behind [`head::own_head`].
+pub type SocketLayer = Stack<
+    SocketIoLayer<LocalAdapter>,
+    MapRequestLayer<fn(axum::extract::Request) -> axum::extract::Request>,
+>;
+
 /// Builds the Socket.IO layer (Engine.IO v4 at `/socket.io/`, Feathers' ping 25 s /
 /// timeout 20 s, messages up to `http.body_limit`), registers the `/` namespace and
 /// attaches the handle to `app.realtime` for event publishing.
-pub fn socket_layer(app: App) -> (SocketIoLayer<LocalAdapter>, SocketIo<LocalAdapter>) {
+pub fn socket_layer(app: App) -> (SocketLayer, SocketIo<LocalAdapter>) {
     let limit = app.config.http.body_limit;
     let (layer, io) = SocketIo::builder()
+        .req_path(head::PATH)
         .ping_interval(Duration::from_secs(25))
         .ping_timeout(Duration::from_secs(20))
         .max_payload(limit as u64)
+        // Every socket keeps a read buffer this size for its life (4 KiB by default);
+        // Feathers calls are a few hundred bytes, and a larger frame grows it as needed.
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .ws_max_message_size(limit)
         .ws_max_frame_size(limit)
         .with_state(app.clone())
         .build_layer();
     io.ns("/", connected::<LocalAdapter>.with(setup::<LocalAdapter>));
     app.realtime.attach(io.clone());
-    (layer, io)
+    let own_head: fn(axum::extract::Request) -> axum::extract::Request = head::own_head;
+    (Stack::new(layer, MapRequestLayer::new(own_head)), io)
 }
+
+/// Bytes read from a websocket at a time (see `socket_layer`).
+const WS_READ_BUFFER: usize = 1024;
 
 /// Runs before the namespace `CONNECT` is answered, so handlers exist and a handshake
 /// login is bound before the client can send its first event.
@@ -74,9 +91,8 @@ async fn setup<A: Adapter>(
 ) -> Result<(), HandshakeError> {
     let limit = InFlightLimit(Arc::new(Semaphore::new(app.config.socket.max_in_flight)));
     socket.extensions.insert(limit);
-    for method in Method::ALL {
-        socket.on(method.as_str(), on_event::<A>);
-    }
+    // Every event, method or not, goes to the one handler: as the fallback it needs no
+    // per-socket table of event names.
     socket.on_fallback(on_event::<A>);
     socket.on_disconnect(on_disconnect::<A>);
 
