@@ -26,7 +26,7 @@ pub struct AppState {
     pub realtime: Realtime,
     /// Each user's safe record and effective scopes (DESIGN §4), cleared by the pipeline
     /// after commits that may change them.
-    pub principals: crate::auth::principal_cache::PrincipalCache,
+    pub principals: Arc<crate::auth::principal_cache::PrincipalCache>,
     /// Authentication sessions: the revocation cache and login throttling.
     pub sessions: Arc<crate::auth::sessions::Sessions>,
     /// Outgoing emails and text messages (codes, tokens), sent in the background.
@@ -140,6 +140,7 @@ pub async fn build(
         &config,
         Arc::new(crate::auth::crypto::load_or_generate(&config)?),
     )?);
+    let principals: Arc<crate::auth::principal_cache::PrincipalCache> = Arc::default();
     let mut registry = Registry::new();
     services::register_all(
         &mut registry,
@@ -151,6 +152,7 @@ pub async fn build(
             notifier: notifier.clone(),
             passwords: passwords.clone(),
             oauth: oauth.clone(),
+            principals: principals.clone(),
         },
     );
     extend(&mut registry, &config);
@@ -160,7 +162,7 @@ pub async fn build(
         registry,
         keys,
         realtime: Realtime::default(),
-        principals: Default::default(),
+        principals,
         sessions,
         notifier,
         oauth: oauth.clone(),

@@ -45,6 +45,7 @@ impl AuthenticationService {
         users: Arc<dyn Service>,
         sessions: Arc<Sessions>,
         passwords: Arc<password::PasswordGate>,
+        principals: Arc<crate::auth::principal_cache::PrincipalCache>,
     ) -> Self {
         let policy = Policy {
             create: Access::Public,
@@ -59,6 +60,7 @@ impl AuthenticationService {
                 keys: keys.clone(),
                 users: users.clone(),
                 sessions: sessions.clone(),
+                principals,
             }),
         );
         strategies.register(

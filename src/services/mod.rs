@@ -59,6 +59,8 @@ pub struct Deps {
     pub notifier: Arc<Notifier>,
     pub passwords: Arc<PasswordGate>,
     pub oauth: Arc<OAuth>,
+    /// Who each user is, cached (shared with the pipeline).
+    pub principals: Arc<crate::auth::principal_cache::PrincipalCache>,
 }
 
 /// Registers `module::service(config)` at `module::PATH` for each module, in order.
@@ -133,6 +135,7 @@ pub fn register_all(registry: &mut Registry, deps: &Deps) {
         users,
         deps.sessions.clone(),
         deps.passwords.clone(),
+        deps.principals.clone(),
     )
     .with_otp(otp)
     .with_oauth(deps.oauth.clone());

@@ -31,6 +31,7 @@ impl Fixture {
                 notifier: Arc::new(crate::notify::Notifier::start(&Config::default()).unwrap()),
                 passwords: Arc::new(crate::auth::password::PasswordGate::new(1, 8)),
                 oauth: Default::default(),
+                principals: Default::default(),
             },
         );
         Self {

@@ -20,6 +20,8 @@ pub struct Jwt {
     pub keys: Arc<Keys>,
     pub users: Arc<dyn Service>,
     pub sessions: Arc<Sessions>,
+    /// The user's record comes from the same cache as every authenticated call's.
+    pub principals: Arc<crate::auth::principal_cache::PrincipalCache>,
 }
 
 #[async_trait]
@@ -36,7 +38,12 @@ impl Strategy for Jwt {
             .sub
             .parse()
             .map_err(|_| Error::not_authenticated("jwt subject is not a user id"))?;
-        let user = principal::load_user(Some(&self.users), ctx.db, user_id).await?;
-        Ok(login_result(NAME, token, &claims, user, true))
+        let user = self
+            .principals
+            .record(user_id, || {
+                principal::load_user(Some(&self.users), ctx.db, user_id)
+            })
+            .await?;
+        Ok(login_result(NAME, token, &claims, (*user).clone(), true))
     }
 }
