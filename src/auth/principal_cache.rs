@@ -56,6 +56,14 @@ impl PrincipalCache {
         .await
     }
 
+    /// The cached record of `user_id`, if any (no load).
+    pub fn cached_record(&self, user_id: i64) -> Option<Arc<Value>> {
+        if self.untrusted.load(Ordering::Acquire) {
+            return None;
+        }
+        self.records.get(&user_id).map(|r| r.clone())
+    }
+
     async fn cached<T, F, Fut>(
         &self,
         map: &DashMap<i64, Arc<T>>,

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::service::{Binding, Call, Outcome, Pipeline, Rows, Service};
+use crate::service::{Binding, Call, ConnectionEffect, Outcome, Pipeline, Rows, Service};
 
 #[async_trait::async_trait]
 impl Pipeline for AppState {
@@ -81,7 +81,13 @@ async fn run_stages(app: &AppState, mut call: Call) -> Result<Outcome> {
     if policy.publish && changed {
         publish::run(app, service.as_ref(), &call, &records).await;
     }
-    let effect = connection::effect(service.as_ref(), &call, &value);
+    let mut effect = connection::effect(service.as_ref(), &call, &value);
+    if let Some(ConnectionEffect::Login(principal)) = &mut effect
+        && let Some(user) = app.principals.cached_record(principal.user_id)
+    {
+        // A user's sockets share the one cached copy of its record.
+        Arc::make_mut(principal).user = user;
+    }
     Ok(Outcome { value, effect })
 }
 
