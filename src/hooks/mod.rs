@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::service::{Binding, Call, ConnectionEffect, Outcome, Pipeline, Rows, Service};
+use crate::service::{Binding, Call, ConnectionEffect, Method, Outcome, Pipeline, Rows, Service};
 
 #[async_trait::async_trait]
 impl Pipeline for AppState {
@@ -71,8 +71,10 @@ async fn run_stages(app: &AppState, mut call: Call) -> Result<Outcome> {
     let (records, changed) = execute::run(app, service.as_ref(), &call).await?;
     if changed {
         crate::auth::sessions::after_commit(app, service.as_ref(), &call, &records).await;
-        // Committed: an account, a role or a membership may have changed.
-        if policy.changes_scopes_on(call.method) || policy.rows == Rows::Accounts {
+        // Committed: an account, a role or a membership may have changed. A new account
+        // stales nothing (failed loads are not cached): sign-ups do not clear the cache.
+        let account_changed = policy.rows == Rows::Accounts && call.method != Method::Create;
+        if policy.changes_scopes_on(call.method) || account_changed {
             app.principals.invalidate_all();
         }
     }
