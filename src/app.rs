@@ -14,7 +14,7 @@ use crate::services;
 mod database;
 pub mod serve;
 
-pub use database::{connect, migrations_pending, redact_url};
+pub use database::{connect, inline_reads, migrations_pending, redact_url};
 
 /// Everything a request needs. Shared as [`App`].
 pub struct AppState {
@@ -123,7 +123,7 @@ pub async fn build(
     extend: impl FnOnce(&mut Registry, &Arc<Config>),
 ) -> anyhow::Result<App> {
     let config = Arc::new(config);
-    let db = Database::new(connect(&config).await?);
+    let db = Database::new(connect(&config).await?).with_inline_reads(inline_reads(&config));
     let keys = Arc::new(Keys::from_config(&config)?);
     let sessions = Arc::new(crate::auth::sessions::Sessions::new(
         db.clone(),

@@ -9,6 +9,7 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynch
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
 use crate::config::{Config, Scheme, database_scheme};
+use crate::service::inline_reads::InlineReads;
 
 /// How long the first PostgreSQL connection may take. The pool retries a refused
 /// connection until its acquire timeout and then reports only "timed out", so one plain
@@ -145,6 +146,29 @@ fn sqlite(options: &mut ConnectOptions, url: &str) -> anyhow::Result<Target> {
     Ok(Target::Sqlite {
         file: file.display().to_string(),
     })
+}
+
+/// Read-only connections that let pool reads run on the calling thread
+/// (`service::inline_reads`), one per core (the runtime's worker threads); none for
+/// PostgreSQL or an in-memory SQLite database. Call after [`connect`] (the file exists and
+/// is migrated). Without them every read goes through the pool, so a failure is a warning.
+pub fn inline_reads(config: &Config) -> Option<InlineReads> {
+    let url = config.database_url.as_str();
+    if !matches!(database_scheme(url), Ok(Scheme::Sqlite))
+        || url.contains(":memory:")
+        || url.contains("mode=memory")
+    {
+        return None;
+    }
+    let options: SqliteConnectOptions = url.parse().ok()?;
+    let readers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    match InlineReads::open(options.get_filename(), readers) {
+        Ok(reads) => Some(reads),
+        Err(e) => {
+            tracing::warn!(error = %e, "SQLite reads will all go through the pool");
+            None
+        }
+    }
 }
 
 /// Whether an SQLite URL says how to open the file (`mode=ro`, `rw`, `rwc`, `memory`).

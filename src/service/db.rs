@@ -9,12 +9,13 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::inline_reads::InlineReads;
 use crate::error::Error;
 
 /// The database handle a service method runs its statements on.
 #[derive(Clone, Copy)]
 pub enum Db<'a> {
-    Pool(&'a DatabaseConnection),
+    Pool(&'a Database),
     Tx(&'a DatabaseTransaction),
 }
 
@@ -47,6 +48,20 @@ impl Db<'_> {
         }
     }
 
+    /// Runs a read on the calling thread when it can ([`InlineReads`]: SQLite, outside a
+    /// transaction, a reader free, within its time budget), mapping each row; `None` means
+    /// "run it with [`Db::query_all`]", which gives the same rows.
+    pub fn query_inline<T>(
+        &self,
+        stmt: &Statement,
+        map: impl FnMut(&rusqlite::Row<'_>) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        match self {
+            Db::Pool(db) => db.inline.as_ref()?.query(stmt, map),
+            Db::Tx(_) => None,
+        }
+    }
+
     /// Builds a statement from a sea-query builder for this backend.
     pub fn build<S: sea_orm::StatementBuilder>(&self, stmt: &S) -> Statement {
         self.backend().build(stmt)
@@ -60,6 +75,7 @@ impl Db<'_> {
 pub struct Database {
     pool: DatabaseConnection,
     gate: Option<Arc<Mutex<()>>>,
+    inline: Option<Arc<InlineReads>>,
 }
 
 impl Database {
@@ -68,7 +84,14 @@ impl Database {
         Self {
             pool,
             gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+            inline: None,
         }
+    }
+
+    /// Lets pool reads run on the calling thread (SQLite files only).
+    pub fn with_inline_reads(mut self, inline: Option<InlineReads>) -> Self {
+        self.inline = inline.map(Arc::new);
+        self
     }
 
     /// The pool itself.
@@ -96,7 +119,7 @@ impl Database {
 
     /// The pool, for reads and single statements that need no queue.
     pub fn read(&self) -> Db<'_> {
-        Db::Pool(&self.pool)
+        Db::Pool(self)
     }
 
     /// Begins a write transaction (after the writers before it, on SQLite). Dropped

@@ -5,6 +5,7 @@
 
 pub mod db;
 pub mod fields;
+pub mod inline_reads;
 pub mod policy;
 pub mod query;
 pub mod registry;

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -11,7 +10,7 @@ use crate::error::Result;
 use crate::service::{Ctx, Db, Method, Params, Provider, Registry};
 
 struct Fixture {
-    db: DatabaseConnection,
+    db: crate::service::Database,
     registry: Registry,
 }
 
@@ -35,7 +34,7 @@ impl Fixture {
             },
         );
         Self {
-            db: crate::store::tests::sqlite().await,
+            db: crate::service::Database::new(crate::store::tests::sqlite().await),
             registry,
         }
     }

@@ -1,7 +1,7 @@
 //! Result rows -> JSON records, typed by column on both backends: integers as numbers,
 //! booleans as booleans (SQLite stores 0/1), timestamps as `2026-11-23T13:41:30.123Z`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use sea_orm::QueryResult;
 use serde_json::{Map, Value};
 
@@ -41,6 +41,65 @@ fn cell(column: &Column, row: &QueryResult) -> Result<Value> {
     value
         .map(|v| v.unwrap_or(Value::Null))
         .map_err(|e| Error::internal(format!("reading column {name}: {e}")))
+}
+
+/// One row of an inline SQLite read (`Db::query_inline`), `columns` selected in order, read
+/// as [`to_json`] reads the pool's rows. `None` for a stored value the pool's decoder
+/// would treat differently or refuse (the read is then re-run on the pool).
+pub fn inline_to_json(columns: &[&Column], row: &rusqlite::Row<'_>) -> Option<Value> {
+    use rusqlite::types::ValueRef;
+    let mut out = Map::with_capacity(columns.len());
+    for (i, column) in columns.iter().enumerate() {
+        let value = match (column.ty, row.get_ref(i).ok()?) {
+            (_, ValueRef::Null) => Value::Null,
+            (ColumnType::Integer, ValueRef::Integer(n)) => Value::from(n),
+            (ColumnType::Bool, ValueRef::Integer(n)) => Value::Bool(n != 0),
+            (ColumnType::Text, ValueRef::Text(text)) => {
+                Value::String(std::str::from_utf8(text).ok()?.to_owned())
+            }
+            (ColumnType::Timestamp, ValueRef::Text(text)) => Value::String(format_timestamp(
+                &stored_timestamp(std::str::from_utf8(text).ok()?)?,
+            )),
+            (ColumnType::Timestamp, ValueRef::Integer(secs)) => {
+                Value::String(format_timestamp(&Utc.timestamp_opt(secs, 0).single()?))
+            }
+            _ => return None,
+        };
+        out.insert(column.name.to_string(), value);
+    }
+    Some(Value::Object(out))
+}
+
+/// A timestamp as SQLite holds it (what sqlx writes: RFC 3339; what `CURRENT_TIMESTAMP`
+/// writes: `2026-11-23 13:41:30`), read as sqlx's decoder reads it.
+fn stored_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Some(dt.with_timezone(&Utc));
+    }
+    const FORMATS: [&str; 12] = [
+        "%F %T%.f",
+        "%F %R",
+        "%F %RZ",
+        "%F %R%:z",
+        "%F %T%.fZ",
+        "%F %T%.f%:z",
+        "%FT%R",
+        "%FT%RZ",
+        "%FT%R%:z",
+        "%FT%T%.f",
+        "%FT%T%.fZ",
+        "%FT%T%.f%:z",
+    ];
+    FORMATS.iter().find_map(|format| {
+        DateTime::parse_from_str(text, format)
+            .map(|dt| dt.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                NaiveDateTime::parse_from_str(text, format)
+                    .ok()
+                    .map(|naive| Utc.from_utc_datetime(&naive))
+            })
+    })
 }
 
 /// The first column of the first row as an integer (`COUNT(*)`).

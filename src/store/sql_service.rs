@@ -118,12 +118,22 @@ impl SqlService {
         columns: &[&Column],
         stmt: &SelectStatement,
     ) -> Result<Vec<Value>> {
-        let rows = errors::map(
-            &self.table,
-            Action::Read,
-            db.query_all(db.build(stmt)).await,
-        )?;
+        let stmt = db.build(stmt);
+        if let Some(records) = db.query_inline(&stmt, |row| rows::inline_to_json(columns, row)) {
+            return Ok(records);
+        }
+        let rows = errors::map(&self.table, Action::Read, db.query_all(stmt).await)?;
         rows::all_to_json(columns, &rows)
+    }
+
+    /// The number a `SELECT COUNT(*)` answers.
+    async fn count(&self, db: Db<'_>, stmt: &SelectStatement) -> Result<u64> {
+        let stmt = db.build(stmt);
+        if let Some(counts) = db.query_inline(&stmt, |row| row.get::<_, i64>(0).ok()) {
+            return Ok(counts.first().map_or(0, |&n| u64::try_from(n).unwrap_or(0)));
+        }
+        let row = errors::map(&self.table, Action::Read, db.query_one(stmt).await)?;
+        rows::count(row)
     }
 
     /// The readable record with this id, ignoring any query (for wrapping services).
@@ -407,12 +417,7 @@ impl Service for SqlService {
             .from(self.table.name)
             .cond_where(cond)
             .to_owned();
-        let row = errors::map(
-            &self.table,
-            Action::Read,
-            ctx.db.query_one(ctx.db.build(&count)).await,
-        )?;
-        let total = rows::count(row)?;
+        let total = self.count(ctx.db, &count).await?;
         Ok(json!({ "total": total, "limit": limit.unwrap_or(0), "skip": skip, "data": data }))
     }
 

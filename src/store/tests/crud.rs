@@ -17,7 +17,7 @@ async fn crud_errors_and_queries_on_sqlite() {
 pub(super) async fn crud_errors_and_queries(db: &DatabaseConnection) {
     let service = paged(SqlService::new(roles_table(), Policy::public()));
     let s = Svc {
-        db,
+        db: crate::service::Database::new(db.clone()),
         service: &service,
         path: "roles",
         effects: Default::default(),
@@ -187,13 +187,13 @@ pub(super) async fn crud_errors_and_queries(db: &DatabaseConnection) {
         Policy::public(),
     );
     let t = Svc {
-        db,
+        db: crate::service::Database::new(db.clone()),
         service: &types,
         path: "access_group_types",
         effects: Default::default(),
     };
     let g = Svc {
-        db,
+        db: crate::service::Database::new(db.clone()),
         service: &groups,
         path: "access_groups",
         effects: Default::default(),
@@ -244,7 +244,7 @@ pub(super) async fn people(db: &DatabaseConnection) {
     ensure_table(db, &table).await.unwrap();
     let service = SqlService::new(table, Policy::public()).multi(Multi::All);
     let s = Svc {
-        db,
+        db: crate::service::Database::new(db.clone()),
         service: &service,
         path: "people",
         effects: Default::default(),

@@ -8,6 +8,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 
 mod crud;
+mod inline;
 
 use super::*;
 use crate::config::PaginateConfig;
@@ -34,7 +35,7 @@ fn external(query: Value) -> Params {
 }
 
 struct Svc<'a> {
-    db: &'a DatabaseConnection,
+    db: crate::service::Database,
     service: &'a dyn Service,
     path: &'static str,
     effects: crate::service::Effects,
@@ -43,7 +44,7 @@ struct Svc<'a> {
 impl Svc<'_> {
     fn ctx<'b>(&'b self, params: &'b Params) -> Ctx<'b> {
         Ctx {
-            db: Db::Pool(self.db),
+            db: Db::Pool(&self.db),
             params,
             path: self.path,
             effects: &self.effects,
@@ -113,7 +114,7 @@ async fn check_scopes(db: &DatabaseConnection) {
         .column(Column::text("description"));
     let service = paged(SqlService::new(table, Policy::public()));
     let s = Svc {
-        db,
+        db: crate::service::Database::new(db.clone()),
         service: &service,
         path: "access_scopes",
         effects: Default::default(),

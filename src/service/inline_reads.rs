@@ -1,0 +1,258 @@
+//! SQLite reads on the calling thread.
+//!
+//! sqlx runs every SQLite statement on its connection's own worker thread: each query is a
+//! channel send and a futex wake each way, which costs more than the query itself
+//! (`bench/README.md`). A few read-only connections here run a pool read where it is asked
+//! for, as the Node drivers do, under a time budget: a statement still running after
+//! [`BUDGET`] is interrupted and answered `None`, and the caller re-runs it on the pool, so a
+//! slow scan never holds a runtime thread for long. Any other failure (a busy database, a
+//! value this module does not bind) is also `None`: the pool's path reports real errors.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, Row};
+use sea_orm::Statement;
+use sea_orm::sea_query::Value;
+
+/// How long one statement may hold the calling thread before it moves to the pool.
+const BUDGET: Duration = Duration::from_millis(2);
+
+/// SQLite virtual-machine steps between two looks at the clock.
+const STEPS_PER_CHECK: i32 = 2_000;
+
+/// Prepared statements kept per connection (the generated SQL of the hot reads).
+const STATEMENT_CACHE: usize = 64;
+
+/// One reader connection and the start time of the statement it runs (nanoseconds since
+/// `epoch`; 0 between statements), which its progress handler compares with the budget.
+struct Reader {
+    conn: Connection,
+    started: Arc<AtomicU64>,
+}
+
+/// Read-only connections to one SQLite file, each used by one thread at a time.
+pub struct InlineReads {
+    readers: Box<[Mutex<Reader>]>,
+    next: AtomicUsize,
+    epoch: Instant,
+}
+
+impl InlineReads {
+    /// Opens `count` read-only connections to `file` (which the pool has already created and
+    /// migrated), with the pool's `case_sensitive_like`.
+    pub fn open(file: &Path, count: usize) -> rusqlite::Result<Self> {
+        let epoch = Instant::now();
+        let readers = (0..count.max(1))
+            .map(|_| Self::open_one(file, epoch).map(Mutex::new))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Self {
+            readers: readers.into_boxed_slice(),
+            next: AtomicUsize::new(0),
+            epoch,
+        })
+    }
+
+    fn open_one(file: &Path, epoch: Instant) -> rusqlite::Result<Reader> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(file, flags)?;
+        // Same LIKE semantics as the pool (`store::sqlite_options`).
+        conn.pragma_update(None, "case_sensitive_like", "ON")?;
+        // A writer's checkpoint can make a reader wait; waiting here would hold the thread.
+        conn.busy_timeout(Duration::ZERO)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let started = Arc::new(AtomicU64::new(0));
+        let seen = started.clone();
+        conn.progress_handler(
+            STEPS_PER_CHECK,
+            Some(move || {
+                let since = seen.load(Ordering::Relaxed);
+                since != 0 && elapsed_nanos(epoch).saturating_sub(since) > BUDGET.as_nanos() as u64
+            }),
+        )?;
+        Ok(Reader { conn, started })
+    }
+
+    /// Runs `stmt` on a free reader, mapping each row; `None` when every reader is busy, the
+    /// statement ran out of time, or anything failed (the caller then uses the pool).
+    pub fn query<T>(
+        &self,
+        stmt: &Statement,
+        mut map: impl FnMut(&Row<'_>) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let guard = self.free_reader()?;
+        let reader = &*guard;
+        let params = match &stmt.values {
+            Some(values) => values.0.iter().map(bind).collect::<Option<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        reader
+            .started
+            .store(elapsed_nanos(self.epoch).max(1), Ordering::Relaxed);
+        let result = (|| {
+            let mut prepared = reader.conn.prepare_cached(&stmt.sql).ok()?;
+            let mut rows = prepared
+                .query(rusqlite::params_from_iter(params.iter()))
+                .ok()?;
+            let mut out = Vec::new();
+            loop {
+                match rows.next() {
+                    Ok(Some(row)) => out.push(map(row)?),
+                    Ok(None) => return Some(out),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "inline read handed to the pool");
+                        return None;
+                    }
+                }
+            }
+        })();
+        reader.started.store(0, Ordering::Relaxed);
+        result
+    }
+
+    /// The first reader not in use, starting from a different one each call.
+    fn free_reader(&self) -> Option<std::sync::MutexGuard<'_, Reader>> {
+        let n = self.readers.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n).find_map(|i| self.readers[(start + i) % n].try_lock().ok())
+    }
+}
+
+fn elapsed_nanos(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A query parameter as sqlx's SQLite driver binds it (booleans as 0/1, timestamps as
+/// RFC 3339 text); `None` for kinds the generated queries never hold.
+fn bind(value: &Value) -> Option<SqlValue> {
+    use chrono::SecondsFormat;
+    fn or_null<T>(v: &Option<T>, f: impl FnOnce(&T) -> SqlValue) -> SqlValue {
+        v.as_ref().map_or(SqlValue::Null, f)
+    }
+    Some(match value {
+        Value::Bool(v) => or_null(v, |b| SqlValue::Integer(i64::from(*b))),
+        Value::TinyInt(v) => or_null(v, |n| SqlValue::Integer(i64::from(*n))),
+        Value::SmallInt(v) => or_null(v, |n| SqlValue::Integer(i64::from(*n))),
+        Value::Int(v) => or_null(v, |n| SqlValue::Integer(i64::from(*n))),
+        Value::BigInt(v) => or_null(v, |n| SqlValue::Integer(*n)),
+        Value::TinyUnsigned(v) => or_null(v, |n| SqlValue::Integer(i64::from(*n))),
+        Value::SmallUnsigned(v) => or_null(v, |n| SqlValue::Integer(i64::from(*n))),
+        Value::Unsigned(v) => or_null(v, |n| SqlValue::Integer(i64::from(*n))),
+        Value::BigUnsigned(v) => match v {
+            Some(n) => SqlValue::Integer(i64::try_from(*n).ok()?),
+            None => SqlValue::Null,
+        },
+        Value::Float(v) => or_null(v, |n| SqlValue::Real(f64::from(*n))),
+        Value::Double(v) => or_null(v, |n| SqlValue::Real(*n)),
+        Value::String(v) => or_null(v, |s| SqlValue::Text(s.clone())),
+        Value::Char(v) => or_null(v, |c| SqlValue::Text(c.to_string())),
+        Value::Bytes(v) => or_null(v, |b| SqlValue::Blob(b.clone())),
+        Value::ChronoDateTimeUtc(v) => or_null(v, |dt| {
+            SqlValue::Text(dt.to_rfc3339_opts(SecondsFormat::AutoSi, false))
+        }),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::DatabaseBackend;
+
+    /// An SQLite file in the temporary directory, removed (with its WAL files) on drop.
+    struct TempDb(std::path::PathBuf);
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = self.0.clone().into_os_string();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    }
+
+    fn file_with_rows(rows: i64) -> (TempDb, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("roost-inline-{}.db", uuid::Uuid::new_v4()));
+        let dir = TempDb(path.clone());
+        let conn = Connection::open(&path).expect("create");
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);",
+        )
+        .expect("schema");
+        let mut insert = conn
+            .prepare("INSERT INTO t (name) VALUES (?1)")
+            .expect("prepare");
+        conn.execute_batch("BEGIN").expect("begin");
+        for i in 0..rows {
+            insert.execute([format!("n{i}")]).expect("insert");
+        }
+        conn.execute_batch("COMMIT").expect("commit");
+        (dir, path)
+    }
+
+    fn statement(sql: &str, values: Vec<Value>) -> Statement {
+        Statement::from_sql_and_values(DatabaseBackend::Sqlite, sql, values)
+    }
+
+    #[test]
+    fn reads_rows_with_bound_values() {
+        let (_dir, path) = file_with_rows(3);
+        let reads = InlineReads::open(&path, 2).expect("open");
+        let stmt = statement(
+            "SELECT name FROM t WHERE id >= ? ORDER BY id LIMIT ?",
+            vec![Value::BigInt(Some(2)), Value::BigUnsigned(Some(10))],
+        );
+        let names = reads.query(&stmt, |row| row.get::<_, String>(0).ok());
+        assert_eq!(names, Some(vec!["n1".to_string(), "n2".to_string()]));
+    }
+
+    #[test]
+    fn hands_back_what_it_cannot_do() {
+        let (_dir, path) = file_with_rows(1);
+        let reads = InlineReads::open(&path, 1).expect("open");
+        // A syntax error, a write on a read-only connection, a mapper refusing a row.
+        assert!(
+            reads
+                .query(&statement("SELEC 1", vec![]), |_| Some(()))
+                .is_none()
+        );
+        let write = statement("DELETE FROM t", vec![]);
+        assert!(reads.query(&write, |_| Some(())).is_none());
+        let all = statement("SELECT id FROM t", vec![]);
+        assert!(reads.query(&all, |_| None::<()>).is_none());
+        // The reader is still usable afterwards.
+        assert_eq!(
+            reads.query(&all, |row| row.get::<_, i64>(0).ok()),
+            Some(vec![1])
+        );
+    }
+
+    #[test]
+    fn a_statement_over_budget_is_interrupted() {
+        let (_dir, path) = file_with_rows(1);
+        let reads = InlineReads::open(&path, 1).expect("open");
+        // Billions of steps: far over the budget; interrupted, not finished.
+        let slow = statement(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) \
+             SELECT count(*) FROM c",
+            vec![],
+        );
+        let started = Instant::now();
+        assert!(
+            reads
+                .query(&slow, |row| row.get::<_, i64>(0).ok())
+                .is_none()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
