@@ -30,7 +30,7 @@ impl Pipeline for AppState {
     }
 
     fn log_out(&self, jtis: Vec<String>) {
-        crate::auth::sessions::log_out_local_sockets(self, jtis, None);
+        self.realtime.log_out(&jtis.into_iter().collect(), None);
     }
 
     fn principals_changed(&self) {

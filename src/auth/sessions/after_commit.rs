@@ -1,7 +1,5 @@
-//! The pipeline's after-commit stage for sessions, and the local socket logout it ends
-//! with (also used directly by logout paths outside the pipeline).
-
-use std::collections::HashSet;
+//! The pipeline's after-commit stage for sessions, ending with the logout of this
+//! instance's sockets bound to what it revoked (realtime owns the sockets).
 
 use serde_json::Value;
 
@@ -35,9 +33,7 @@ pub async fn after_commit(app: &AppState, service: &dyn Service, call: &Call, re
         // here and on every other instance.
         (Rows::Accounts, Method::Remove) => {
             let users = ids();
-            if let Some(io) = app.realtime.io() {
-                crate::transport::socket::log_out_users(io, &users.iter().copied().collect());
-            }
+            app.realtime.log_out_users(&users.iter().copied().collect());
             app.sessions.announce_removed_users(users);
         }
         (Rows::Accounts, Method::Update | Method::Patch)
@@ -66,18 +62,6 @@ pub async fn after_commit(app: &AppState, service: &dyn Service, call: &Call, re
         }
         _ => {}
     }
-    log_out_local_sockets(app, revoked, call.params.connection.socket_id.as_deref());
-}
-
-/// Logs out this instance's sockets bound to the revoked sessions `jtis` (other instances
-/// learn of them over the cluster bus). `caller`: the revoking call's own socket, which is
-/// only unbound, as it still has to receive its answer.
-pub fn log_out_local_sockets(app: &AppState, jtis: Vec<String>, caller: Option<&str>) {
-    if jtis.is_empty() {
-        return;
-    }
-    if let Some(io) = app.realtime.io() {
-        let jtis: HashSet<String> = jtis.into_iter().collect();
-        crate::transport::socket::log_out_sessions(io, &jtis, caller);
-    }
+    let caller = call.params.connection.socket_id.as_deref();
+    app.realtime.log_out(&revoked.into_iter().collect(), caller);
 }

@@ -25,7 +25,7 @@ mod cache;
 mod cluster;
 mod store;
 
-pub use after_commit::{after_commit, log_out_local_sockets};
+pub use after_commit::after_commit;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64};

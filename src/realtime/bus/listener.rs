@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::{BACKOFF, Incoming, Message, lag_since};
 use crate::app::{AppState, redact_url};
+use crate::service::Db;
 
 /// A listener connection that lasted less than this before failing counts as flapping.
 const STABLE: Duration = Duration::from_secs(5);
@@ -165,21 +166,18 @@ pub async fn apply(app: &AppState, msg: Message) {
             };
             let policy = service.policy();
             if policy.publish {
-                app.realtime
-                    .publish_filtered(app, policy, &path, &event, &record)
+                let db = Db::Pool(&app.db);
+                let sent = app
+                    .realtime
+                    .publish_filtered(&app.principals, db, policy, &path, &event, &record)
                     .await;
+                app.metrics.events_delivered(&path, sent);
             }
         }
         Message::Revoked { jtis, ids, users } => {
             let jtis = app.sessions.learn_revoked(jtis, &ids);
-            if let Some(io) = app.realtime.io() {
-                if !jtis.is_empty() {
-                    crate::transport::socket::log_out_sessions(io, &jtis, None);
-                }
-                if !users.is_empty() {
-                    crate::transport::socket::log_out_users(io, &users.into_iter().collect());
-                }
-            }
+            app.realtime.log_out(&jtis, None);
+            app.realtime.log_out_users(&users.into_iter().collect());
         }
         Message::Principals => app.principals.invalidate_local(),
         Message::Outbox { .. } => {}
@@ -220,7 +218,5 @@ async fn resync(app: &AppState) {
             }
         }
     }
-    if !revoked.is_empty() {
-        crate::transport::socket::log_out_sessions(io, &revoked, None);
-    }
+    app.realtime.log_out(&revoked, None);
 }
