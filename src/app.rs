@@ -173,6 +173,19 @@ pub async fn build(
     Ok(app)
 }
 
+impl AppState {
+    /// What [`crate::auth::principal::from_token`] reads, from this app.
+    pub fn token_check(&self) -> crate::auth::principal::TokenCheck<'_> {
+        crate::auth::principal::TokenCheck {
+            keys: &self.keys,
+            sessions: &self.sessions,
+            principals: &self.principals,
+            users: self.registry.get(crate::auth::principal::USERS_PATH),
+            db: crate::service::Db::Pool(&self.db),
+        }
+    }
+}
+
 /// A late-bound, non-owning handle to the app. Only the OAuth runtime holds one (its HTTP
 /// flow and token logins sign users in through the pipeline and the session store);
 /// services reach the pipeline through their call's `Ctx::pipeline` instead.
