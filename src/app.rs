@@ -184,6 +184,19 @@ impl AppState {
             db: crate::service::Db::Pool(&self.db),
         }
     }
+
+    /// What the cluster bus applies other instances' messages to: this app's caches and
+    /// sockets.
+    fn bus_local(&self) -> crate::realtime::bus::Local {
+        crate::realtime::bus::Local {
+            registry: self.registry.clone(),
+            db: self.db.clone(),
+            connections: self.realtime.connections().clone(),
+            principals: self.principals.clone(),
+            sessions: self.sessions.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
 }
 
 /// A late-bound, non-owning handle to the app. Only the OAuth runtime holds one (its HTTP
@@ -240,7 +253,7 @@ pub async fn start_with_routes(
     );
     crate::bootstrap::admin_from_config(&app).await?;
     crate::bootstrap::warn_if_no_admin(&app).await?;
-    crate::realtime::bus::start(&app).await;
+    crate::realtime::bus::start(&app.config, &app.realtime, app.bus_local()).await;
     let router = crate::transport::router(app.clone(), routes);
     let timeouts = serve::Timeouts::from_config(&app.config.http);
     let (stopping, stop) = serve::Stopping::new();
