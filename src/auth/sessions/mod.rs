@@ -28,8 +28,8 @@ mod store;
 
 pub use after_commit::{Ended, after_commit};
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use sea_orm::sea_query::Alias;
@@ -37,7 +37,6 @@ use sea_orm::sea_query::Alias;
 use super::crypto::TokenCipher;
 use super::geoip::GeoIp;
 use super::throttle::Throttle;
-use crate::realtime::bus::Publisher;
 use crate::service::{Connection, Database};
 
 const TABLE: &str = "auth_sessions";
@@ -68,7 +67,7 @@ pub struct Sessions {
     by_jti: DashMap<String, State>,
     by_id: DashMap<i64, String>,
     /// The cluster bus, when several instances may share the database.
-    bus: OnceLock<Publisher>,
+    bus: OnceLock<Arc<dyn super::Announce>>,
     /// Bumped by [`Sessions::forget_all`]: a load that raced with it is not cached.
     epoch: AtomicU64,
     /// Set while the cluster bus is down: checks bypass the cache ([`Sessions::trust_cache`]).

@@ -203,8 +203,9 @@ pub async fn start(config: &Config, realtime: &super::Realtime, local: Local) {
         bus.stop(); // started twice: keep the first
         return;
     }
-    local.sessions.attach_bus(publisher.clone());
-    local.principals.attach_bus(publisher);
+    let announce: Arc<dyn crate::auth::Announce> = Arc::new(publisher);
+    local.sessions.attach_bus(announce.clone());
+    local.principals.attach_bus(announce);
     drop(local); // the bus owns it
     match tokio::time::timeout(READY_TIMEOUT, ready_rx).await {
         Ok(Ok(())) => {
