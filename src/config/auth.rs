@@ -4,7 +4,14 @@
 
 use std::path::PathBuf;
 
+use anyhow::anyhow;
+use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
+
+use super::named;
+
+/// The setting naming the private key asymmetric algorithms sign with.
+pub const SIGNING_KEY: &str = "authentication.signing_key_file";
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -129,4 +136,53 @@ impl Default for OAuthConfig {
             leeway: 60,
         }
     }
+}
+
+/// The configured algorithm (any case) in its JOSE spelling, or `None` when unknown.
+pub fn algorithm_named(name: &str) -> Option<(&'static str, Algorithm)> {
+    [
+        ("HS256", Algorithm::HS256),
+        ("EdDSA", Algorithm::EdDSA),
+        ("RS256", Algorithm::RS256),
+    ]
+    .into_iter()
+    .find(|(spelling, _)| spelling.eq_ignore_ascii_case(name.trim()))
+}
+
+/// [`algorithm_named`], or the start error naming the setting.
+pub fn algorithm(name: &str) -> anyhow::Result<Algorithm> {
+    algorithm_named(name).map(|(_, alg)| alg).ok_or_else(|| {
+        anyhow!(
+            "{} must be HS256 (the default: a shared secret, as Feathers), EdDSA or RS256 \
+             (signed with {}), not '{name}'",
+            named("authentication.algorithm"),
+            named(SIGNING_KEY)
+        )
+    })
+}
+
+/// The JOSE name of the algorithms Roost uses.
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::EdDSA => "EdDSA",
+        Algorithm::RS256 => "RS256",
+        _ => "HS256",
+    }
+}
+
+/// 64 hex characters -> 32 bytes (`authentication.token_key`, and the key file Roost
+/// generates in the data directory).
+pub fn parse_key(text: &str) -> Option<[u8; 32]> {
+    unhex(text.trim())?.try_into().ok()
+}
+
+/// Hex text -> bytes; `None` unless every pair is a hex byte.
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
