@@ -20,7 +20,7 @@ mod validate;
 pub(crate) use auth::unhex;
 pub use auth::{
     AuthConfig, OAuthConfig, PasswordConfig, SIGNING_KEY, SignupConfig, alg_name, algorithm,
-    algorithm_named, parse_key,
+    algorithm_named, allowed_origin, origin_of, parse_key,
 };
 pub use notify::{NotifyConfig, SmsConfig, SmtpConfig};
 pub use server::{

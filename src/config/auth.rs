@@ -186,3 +186,63 @@ pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
 }
+
+impl OAuthConfig {
+    /// Rejects an unusable `[oauth]` section at start-up, naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for origin in &self.origins {
+            if origin_of(origin).is_none() {
+                anyhow::bail!("oauth.origins: '{origin}' is not an http(s) origin");
+            }
+        }
+        if let Some(target) = &self.redirect
+            && !allowed_origin(target, &self.origins)
+        {
+            anyhow::bail!("oauth.redirect must be a URL on one of oauth.origins");
+        }
+        if let Some(url) = &self.public_url
+            && origin_of(url).is_none()
+        {
+            anyhow::bail!("oauth.public_url must be an http(s) URL");
+        }
+        if self.state_ttl == 0 || self.timeout_ms == 0 {
+            anyhow::bail!("oauth.state_ttl and oauth.timeout_ms must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host[:port]` of an absolute `http(s)` URL, lowercased, default ports dropped.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.is_empty()
+        || authority.contains(['@', '\\', ' '])
+        || authority.chars().any(|c| c.is_control())
+    {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let default_port = if scheme == "http" { ":80" } else { ":443" };
+    let authority = authority
+        .strip_suffix(default_port)
+        .unwrap_or(&authority)
+        .to_string();
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// True when `url` is an absolute URL on one of `origins`.
+pub fn allowed_origin(url: &str, origins: &[String]) -> bool {
+    let Some(origin) = origin_of(url) else {
+        return false;
+    };
+    origins
+        .iter()
+        .filter_map(|o| origin_of(o.trim_end_matches('/')))
+        .any(|o| o == origin)
+}

@@ -105,7 +105,7 @@ impl Config {
             anyhow::bail!("socket.max_in_flight must be at least 1");
         }
         crate::notify::validate(self)?;
-        crate::oauth::validate_config(&self.oauth)?;
+        self.oauth.validate()?;
         let channel = &self.cluster.channel;
         if channel.is_empty()
             || channel.len() > 63
