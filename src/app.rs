@@ -251,8 +251,8 @@ pub async fn start_with_routes(
         "listening on http://{addr} (database: {})",
         redact_url(&app.config.database_url)
     );
-    crate::bootstrap::admin_from_config(&app).await?;
-    crate::bootstrap::warn_if_no_admin(&app).await?;
+    crate::bootstrap::admin_from_config(&app.config, app.as_ref()).await?;
+    crate::bootstrap::warn_if_no_admin(&app.db).await?;
     crate::realtime::bus::start(&app.config, &app.realtime, app.bus_local()).await;
     let router = crate::transport::router(app.clone(), routes);
     let timeouts = serve::Timeouts::from_config(&app.config.http);
