@@ -173,6 +173,32 @@ pub async fn build(
     Ok(app)
 }
 
+impl AppState {
+    /// What [`crate::auth::principal::from_token`] reads, from this app.
+    pub fn token_check(&self) -> crate::auth::principal::TokenCheck<'_> {
+        crate::auth::principal::TokenCheck {
+            keys: &self.keys,
+            sessions: &self.sessions,
+            principals: &self.principals,
+            users: self.registry.get(crate::auth::principal::USERS_PATH),
+            db: crate::service::Db::Pool(&self.db),
+        }
+    }
+
+    /// What the cluster bus applies other instances' messages to: this app's caches and
+    /// sockets.
+    fn bus_local(&self) -> crate::realtime::bus::Local {
+        crate::realtime::bus::Local {
+            registry: self.registry.clone(),
+            db: self.db.clone(),
+            connections: self.realtime.connections().clone(),
+            principals: self.principals.clone(),
+            sessions: self.sessions.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
 /// A late-bound, non-owning handle to the app. Only the OAuth runtime holds one (its HTTP
 /// flow and token logins sign users in through the pipeline and the session store);
 /// services reach the pipeline through their call's `Ctx::pipeline` instead.
@@ -225,9 +251,9 @@ pub async fn start_with_routes(
         "listening on http://{addr} (database: {})",
         redact_url(&app.config.database_url)
     );
-    crate::bootstrap::admin_from_config(&app).await?;
-    crate::bootstrap::warn_if_no_admin(&app).await?;
-    crate::realtime::bus::start(&app).await;
+    crate::bootstrap::admin_from_config(&app.config, app.as_ref()).await?;
+    crate::bootstrap::warn_if_no_admin(&app.db).await?;
+    crate::realtime::bus::start(&app.config, &app.realtime, app.bus_local()).await;
     let router = crate::transport::router(app.clone(), routes);
     let timeouts = serve::Timeouts::from_config(&app.config.http);
     let (stopping, stop) = serve::Stopping::new();

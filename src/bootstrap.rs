@@ -1,25 +1,25 @@
 //! The first administrator: a user holding the `admin` role, which carries `full_access`.
 //! Created through the normal pipeline (internal calls), so it is audited like any change.
+//! Takes the pipeline (the app) as the core's [`Pipeline`]: bootstrap depends on nothing
+//! above the services it calls.
 
 use serde_json::{Map, Value, json};
 
-use crate::app::App;
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::hooks;
-use crate::service::{Call, Method, Params};
+use crate::service::{Call, Database, Method, Params, Pipeline};
 
 pub const ADMIN_ROLE: &str = "admin";
 const FULL_ACCESS: &str = "full_access";
 
 /// Creates the admin named by `ROOST_ADMIN_EMAIL` / `ROOST_ADMIN_PASSWORD` unless a user
 /// with that email exists.
-pub async fn admin_from_config(app: &App) -> anyhow::Result<()> {
-    let (Some(email), Some(password)) = (&app.config.admin_email, &app.config.admin_password)
-    else {
+pub async fn admin_from_config(config: &Config, pipeline: &dyn Pipeline) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) else {
         return Ok(());
     };
     if find_one(
-        app,
+        pipeline,
         "users",
         json!({ "email": email.trim().to_lowercase() }),
     )
@@ -28,7 +28,7 @@ pub async fn admin_from_config(app: &App) -> anyhow::Result<()> {
     {
         return Ok(());
     }
-    let user = create_admin(app, email, password)
+    let user = create_admin(pipeline, email, password)
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the admin user: {}", e.message))?;
     tracing::info!(user_id = %user["id"], "created the bootstrap admin");
@@ -48,8 +48,8 @@ Create the first administrator in either of two ways, with its password on one l
 
 /// Warns with [`NO_ADMIN_HINT`] when no user holds `full_access`: a fresh server has no
 /// way in until someone creates one.
-pub async fn warn_if_no_admin(app: &App) -> anyhow::Result<()> {
-    let db = crate::service::Db::Pool(&app.db);
+pub async fn warn_if_no_admin(db: &Database) -> anyhow::Result<()> {
+    let db = crate::service::Db::Pool(db);
     if !crate::auth::scopes::anyone_holds(db, FULL_ACCESS)
         .await
         .map_err(|e| anyhow::anyhow!("cannot check for an administrator: {}", e.message))?
@@ -63,18 +63,18 @@ pub async fn warn_if_no_admin(app: &App) -> anyhow::Result<()> {
 
 /// Creates a user with the admin role. Fails if the email is taken or the password is
 /// refused by the password policy.
-pub async fn create_admin(app: &App, email: &str, password: &str) -> Result<Value> {
+pub async fn create_admin(pipeline: &dyn Pipeline, email: &str, password: &str) -> Result<Value> {
     let user = call(
-        app,
+        pipeline,
         "users",
         Method::Create,
         None,
         json!({ "email": email, "password": password }),
     )
     .await?;
-    let role_id = admin_role(app).await?;
+    let role_id = admin_role(pipeline).await?;
     call(
-        app,
+        pipeline,
         "user_roles",
         Method::Create,
         None,
@@ -85,23 +85,23 @@ pub async fn create_admin(app: &App, email: &str, password: &str) -> Result<Valu
 }
 
 /// The id of the `admin` role, creating it (with `full_access`) if missing.
-async fn admin_role(app: &App) -> Result<Value> {
-    if let Some(role) = find_one(app, "roles", json!({ "slug": ADMIN_ROLE })).await? {
+async fn admin_role(pipeline: &dyn Pipeline) -> Result<Value> {
+    if let Some(role) = find_one(pipeline, "roles", json!({ "slug": ADMIN_ROLE })).await? {
         return Ok(role["id"].clone());
     }
     let role = call(
-        app,
+        pipeline,
         "roles",
         Method::Create,
         None,
         json!({ "name": "Administrator", "slug": ADMIN_ROLE, "description": "Full access" }),
     )
     .await?;
-    let scope = find_one(app, "access_scopes", json!({ "slug": FULL_ACCESS }))
+    let scope = find_one(pipeline, "access_scopes", json!({ "slug": FULL_ACCESS }))
         .await?
         .ok_or_else(|| Error::internal("the full_access scope is missing"))?;
     call(
-        app,
+        pipeline,
         "role_access_scopes",
         Method::Create,
         None,
@@ -111,17 +111,17 @@ async fn admin_role(app: &App) -> Result<Value> {
     Ok(role["id"].clone())
 }
 
-async fn find_one(app: &App, path: &str, mut query: Value) -> Result<Option<Value>> {
+async fn find_one(pipeline: &dyn Pipeline, path: &str, mut query: Value) -> Result<Option<Value>> {
     if let Some(q) = query.as_object_mut() {
         q.insert("$limit".into(), json!(1));
     }
-    let found = call(app, path, Method::Find, Some(query), Value::Null).await?;
+    let found = call(pipeline, path, Method::Find, Some(query), Value::Null).await?;
     let rows = found.get("data").unwrap_or(&found);
     Ok(rows.as_array().and_then(|r| r.first()).cloned())
 }
 
 async fn call(
-    app: &App,
+    pipeline: &dyn Pipeline,
     path: &str,
     method: Method,
     query: Option<Value>,
@@ -138,5 +138,5 @@ async fn call(
         data,
         params: Params::internal().with_query(query),
     };
-    Ok(hooks::run(app, call).await?.value)
+    Ok(pipeline.run(call).await?.value)
 }

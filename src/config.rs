@@ -17,7 +17,11 @@ mod notify;
 mod server;
 mod validate;
 
-pub use auth::{AuthConfig, OAuthConfig, PasswordConfig, SignupConfig};
+pub(crate) use auth::unhex;
+pub use auth::{
+    AuthConfig, OAuthConfig, PasswordConfig, SIGNING_KEY, SignupConfig, alg_name, algorithm,
+    algorithm_named, allowed_origin, origin_of, parse_key,
+};
 pub use notify::{NotifyConfig, SmsConfig, SmtpConfig};
 pub use server::{
     AuditConfig, ClusterConfig, GeoIpConfig, HttpConfig, LogConfig, MetricsConfig, PaginateConfig,

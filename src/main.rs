@@ -115,7 +115,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", password_file.display()))?;
             let password = password.lines().next().unwrap_or_default().to_string();
             let app = roost::app::build(config, |_, _| {}).await?;
-            let user = roost::bootstrap::create_admin(&app, &email, &password)
+            let user = roost::bootstrap::create_admin(app.as_ref(), &email, &password)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create the admin: {}", e.message))?;
             tracing::info!(user_id = %user["id"], "admin created");

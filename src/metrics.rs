@@ -115,7 +115,9 @@ pub struct Sample {
     pub bus_enabled: bool,
 }
 
-/// The metrics of one app (see the module docs).
+/// The metrics of one app (see the module docs). A clone shares the same counters (the
+/// cluster bus listener counts into the app's).
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,

@@ -6,9 +6,10 @@ use serde_json::{Map, Value, json};
 use crate::config::MetricsConfig;
 use crate::service::{Method, Registry};
 
-/// Builds the document for every service that describes itself, and the server's own
+/// Builds the document for every service that describes itself, the `routes` mounted
+/// beside them (the OAuth routes: the router passes their paths in), and the server's own
 /// routes (`/metrics` as configured).
-pub fn document(registry: &Registry, metrics: &MetricsConfig) -> Value {
+pub fn document(registry: &Registry, routes: Map<String, Value>, metrics: &MetricsConfig) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     schemas.insert("Error".into(), error_schema());
@@ -83,7 +84,7 @@ pub fn document(registry: &Registry, metrics: &MetricsConfig) -> Value {
             paths.insert(format!("/{path}/{{id}}"), Value::Object(item));
         }
     }
-    paths.extend(crate::oauth::routes::openapi_paths());
+    paths.extend(routes);
     let readiness = json!({ "type": "object", "required": ["status", "checks"],
         "properties": {
             "status": { "type": "string", "enum": ["ready", "unavailable"] },

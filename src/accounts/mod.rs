@@ -63,11 +63,29 @@ pub const fn public_create_patch() -> Policy {
     .secret_ids()
 }
 
+/// A plausible address: `local@domain.tld`, no spaces or control characters.
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && domain.contains('.')
+        && !domain.starts_with(['.', '-'])
+        && !domain.ends_with(['.', '-'])
+        && !domain.contains("..")
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+}
+
 /// `("email" | "phone", normalised address)` from `{email}` or `{phone}`.
 pub fn address(data: &Map<String, Value>, allow_phone: bool) -> Result<(&'static str, String)> {
     if let Some(email) = data.get("email").and_then(Value::as_str) {
         let email = email.trim().to_lowercase();
-        if crate::services::users::valid_email(&email) {
+        if valid_email(&email) {
             return Ok(("email", email));
         }
         return Err(Error::bad_request("'email' must be a valid email address"));
@@ -298,7 +316,7 @@ impl Accounts {
         params: crate::service::Params,
     ) -> Result<Value> {
         let call = crate::service::Call {
-            path: crate::services::users::PATH.to_string(),
+            path: crate::auth::principal::USERS_PATH.to_string(),
             method,
             id,
             data,

@@ -6,7 +6,7 @@ use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngExt;
 
-use crate::config::Config;
+use crate::config::{Config, parse_key, unhex};
 use crate::error::{Error, Result};
 
 const KEY_FILE: &str = "token-key";
@@ -75,23 +75,8 @@ pub fn load_or_generate(config: &Config) -> anyhow::Result<TokenCipher> {
     Ok(TokenCipher::new(&key))
 }
 
-/// 64 hex characters -> 32 bytes.
-pub fn parse_key(text: &str) -> Option<[u8; 32]> {
-    unhex(text.trim())?.try_into().ok()
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

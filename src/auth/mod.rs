@@ -18,3 +18,15 @@ pub mod throttle;
 pub mod useragent;
 
 pub use jwt::{Claims, Keys};
+
+/// Where this instance tells the other instances what changed in its caches, so they
+/// change theirs: the cluster bus (`realtime::bus::Publisher`) implements it, once it
+/// runs. Sending never waits.
+pub trait Announce: Send + Sync {
+    /// Sessions revoked or deleted: by `jti`, by row id (`ids`) for deleted rows whose
+    /// `jti` is unknown here, and every session of deleted accounts (`users`).
+    fn revoked(&self, jtis: Vec<String>, ids: Vec<i64>, users: Vec<i64>);
+
+    /// Accounts or effective scopes may have changed: cached principals are stale.
+    fn principals_changed(&self);
+}

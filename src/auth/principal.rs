@@ -5,30 +5,42 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use super::Keys;
+use super::principal_cache::PrincipalCache;
+use super::sessions::Sessions;
 use crate::error::{Error, Result};
 use crate::service::{Ctx, Db, Effects, Params, Principal, Service};
 
 /// The path of the users service, which authentication loads principals from.
 pub const USERS_PATH: &str = "users";
 
+/// What turning an access token into a [`Principal`] reads: the keys that verify it, the
+/// session it names, the principal cache, and the users service (read through `db`) for
+/// a user not cached yet.
+#[derive(Clone, Copy)]
+pub struct TokenCheck<'a> {
+    pub keys: &'a Keys,
+    pub sessions: &'a Sessions,
+    pub principals: &'a PrincipalCache,
+    pub users: Option<&'a Arc<dyn Service>>,
+    pub db: Db<'a>,
+}
+
 /// Verifies `token` and finds its user (in the principal cache, or loaded once). A deleted
 /// user is `NotAuthenticated`.
-pub async fn from_token(app: &AppState, token: &str) -> Result<Principal> {
-    let claims = app.keys.verify(token)?;
-    app.sessions.check(&claims.jti).await?;
+pub async fn from_token(check: TokenCheck<'_>, token: &str) -> Result<Principal> {
+    let claims = check.keys.verify(token)?;
+    check.sessions.check(&claims.jti).await?;
     let user_id: i64 = claims
         .sub
         .parse()
         .map_err(|_| Error::not_authenticated("jwt subject is not a user id"))?;
-    let db = Db::Pool(&app.db);
-    let user = app
+    let db = check.db;
+    let user = check
         .principals
-        .record(user_id, || {
-            load_user(app.registry.get(USERS_PATH), db, user_id)
-        })
+        .record(user_id, || load_user(check.users, db, user_id))
         .await?;
-    let scopes = app.principals.scopes(db, user_id).await?;
+    let scopes = check.principals.scopes(db, user_id).await?;
     Ok(Principal {
         user_id,
         user,

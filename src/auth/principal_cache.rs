@@ -17,7 +17,6 @@ use serde_json::Value;
 
 use super::scopes::{Scopes, load as load_scopes};
 use crate::error::Result;
-use crate::realtime::bus::{Message, Publisher};
 use crate::service::Db;
 
 /// Users cached before the cache starts over (a bound on memory, not a tuning knob).
@@ -31,7 +30,7 @@ pub struct PrincipalCache {
     /// Set while the cluster bus is down ([`PrincipalCache::trust_cache`]).
     untrusted: AtomicBool,
     /// The cluster bus: clears reach the other instances' caches too.
-    bus: OnceLock<Publisher>,
+    bus: OnceLock<Arc<dyn super::Announce>>,
 }
 
 impl PrincipalCache {
@@ -95,7 +94,7 @@ impl PrincipalCache {
     pub fn invalidate_all(&self) {
         self.invalidate_local();
         if let Some(bus) = self.bus.get() {
-            bus.send(Message::Principals);
+            bus.principals_changed();
         }
     }
 
@@ -116,7 +115,7 @@ impl PrincipalCache {
     }
 
     /// Announces clears to the other instances from now on.
-    pub fn attach_bus(&self, bus: Publisher) {
+    pub fn attach_bus(&self, bus: Arc<dyn super::Announce>) {
         let _ = self.bus.set(bus);
     }
 }

@@ -1,5 +1,6 @@
-//! Effective global access scopes (DESIGN §4): `user_roles -> roles -> role_access_scopes ->
-//! access_scopes`; `full_access` implies every scope.
+//! Effective global access scopes (DESIGN §4), loaded: `user_roles -> roles ->
+//! role_access_scopes -> access_scopes`; `full_access` implies every scope. The type,
+//! [`Scopes`], is the core's (`service::scopes`): policies read it.
 //!
 //! Resolved once per user and cached in memory
 //! ([`PrincipalCache`](super::principal_cache::PrincipalCache)), so a permission check is a
@@ -10,103 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::error::{Error, Result};
 use crate::service::Db;
-
-/// The scope that implies every other.
-pub const FULL_ACCESS: &str = "full_access";
-
-/// A user's effective global scopes. Cheap to share (`Arc<Scopes>`). Hashes by a
-/// fingerprint computed once; equality compares the slugs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scopes {
-    slugs: BTreeSet<String>,
-    /// Scopes held inside a group only (`user_group_roles`, and `group_group_roles`
-    /// transitively), by group id.
-    groups: BTreeMap<i64, BTreeSet<String>>,
-    fingerprint: u64,
-}
-
-impl std::hash::Hash for Scopes {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.fingerprint);
-    }
-}
-
-impl Scopes {
-    pub fn new(slugs: impl IntoIterator<Item = String>) -> Self {
-        Self::from_set(slugs.into_iter().collect())
-    }
-
-    fn from_set(slugs: BTreeSet<String>) -> Self {
-        Self::with_groups(slugs, BTreeMap::new())
-    }
-
-    fn with_groups(slugs: BTreeSet<String>, groups: BTreeMap<i64, BTreeSet<String>>) -> Self {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        slugs.hash(&mut hasher);
-        groups.hash(&mut hasher);
-        Self {
-            fingerprint: hasher.finish(),
-            slugs,
-            groups,
-        }
-    }
-
-    /// Holds `slug` inside group `group` (globally, or through a group role).
-    pub fn has_in_group(&self, group: i64, slug: &str) -> bool {
-        self.has(slug)
-            || self
-                .groups
-                .get(&group)
-                .is_some_and(|g| g.contains(slug) || g.contains(FULL_ACCESS))
-    }
-
-    /// The groups inside which any of `slugs` is held through a group role.
-    pub fn groups_with_any(&self, slugs: &[&str]) -> Vec<i64> {
-        self.groups
-            .iter()
-            .filter(|(_, held)| {
-                held.contains(FULL_ACCESS) || slugs.iter().any(|s| held.contains(*s))
-            })
-            .map(|(id, _)| *id)
-            .collect()
-    }
-
-    /// Every group role grant, for `explain`: group id -> slugs.
-    pub fn group_slugs(&self) -> &BTreeMap<i64, BTreeSet<String>> {
-        &self.groups
-    }
-
-    /// A hash of the slugs: equal sets have equal fingerprints.
-    pub fn fingerprint(&self) -> u64 {
-        self.fingerprint
-    }
-
-    /// Holds `full_access`.
-    pub fn is_full(&self) -> bool {
-        self.slugs.contains(FULL_ACCESS)
-    }
-
-    /// Holds `slug` (or `full_access`).
-    pub fn has(&self, slug: &str) -> bool {
-        self.is_full() || self.slugs.contains(slug)
-    }
-
-    /// Holds any of `slugs` (or `full_access`).
-    pub fn has_any(&self, slugs: &[&str]) -> bool {
-        self.is_full() || slugs.iter().any(|s| self.slugs.contains(*s))
-    }
-
-    /// Holds every one of `slugs` (or `full_access`).
-    pub fn has_all<'a>(&self, mut slugs: impl Iterator<Item = &'a str>) -> bool {
-        self.is_full() || slugs.all(|s| self.slugs.contains(s))
-    }
-
-    /// The slugs actually granted (without the `full_access` expansion).
-    pub fn slugs(&self) -> impl Iterator<Item = &str> {
-        self.slugs.iter().map(String::as_str)
-    }
-}
+pub use crate::service::scopes::{FULL_ACCESS, Scopes};
 
 /// `user_roles` joined to the scopes its roles grant (`role_access_scopes`,
 /// `access_scopes`): global grants, row by row.
@@ -137,7 +42,7 @@ pub async fn load(db: Db<'_>, user_id: i64) -> Result<Scopes> {
         .to_owned();
     let global = slugs(db, &select).await?;
     let groups = group_scopes(db, user_id).await?;
-    Ok(Scopes::with_groups(global.slugs, groups))
+    Ok(Scopes::with_groups(global.into_slug_set(), groups))
 }
 
 /// Most groups one user's group roles are followed through (a guard; cycles are refused
@@ -203,7 +108,7 @@ async fn group_scopes(db: Db<'_>, user_id: i64) -> Result<BTreeMap<i64, BTreeSet
                 entry.insert(of_role(db, role).await?);
             }
             if let Some(scopes) = role_scopes.get(&role) {
-                slugs.extend(scopes.slugs.iter().cloned());
+                slugs.extend(scopes.slug_set().iter().cloned());
             }
         }
         out.insert(group, slugs);
@@ -380,7 +285,7 @@ pub async fn explain(db: Db<'_>, user_id: i64, scope: &str) -> Result<Vec<serde_
         let Some(scopes) = role_scopes.get(&role) else {
             continue;
         };
-        let through = if scopes.slugs.contains(scope) {
+        let through = if scopes.slug_set().contains(scope) {
             scope
         } else if scopes.is_full() {
             FULL_ACCESS
@@ -399,20 +304,4 @@ pub async fn explain(db: Db<'_>, user_id: i64, scope: &str) -> Result<Vec<serde_
         });
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn full_access_implies_all() {
-        let s = Scopes::new(["full_access".to_string()]);
-        assert!(s.has("users_read"));
-        assert!(s.has_any(&["x"]));
-        let s = Scopes::new(["users_read".to_string()]);
-        assert!(s.has("users_read"));
-        assert!(!s.has("users_write"));
-        assert!(!s.has_all(["users_read", "users_write"].into_iter()));
-    }
 }

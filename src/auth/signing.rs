@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::named;
+pub use crate::config::{SIGNING_KEY, alg_name, algorithm, algorithm_named};
 
 const ED25519_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 /// The PKCS#8 v1 wrapping of an Ed25519 seed (what `openssl genpkey` writes), followed by
@@ -34,43 +35,10 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
 /// RSA keys RS256 accepts, in bits (the rsa crate verifies up to 4096).
 const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
 
-pub const SIGNING_KEY: &str = "authentication.signing_key_file";
 pub const PREVIOUS_KEYS: &str = "authentication.previous_keys";
 pub const ED25519_COMMAND: &str = "openssl genpkey -algorithm ed25519 -out roost-signing.pem";
 pub const RSA_COMMAND: &str =
     "openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:3072 -out roost-signing.pem";
-
-/// The configured algorithm (any case) in its JOSE spelling, or `None` when unknown.
-pub fn algorithm_named(name: &str) -> Option<(&'static str, Algorithm)> {
-    [
-        ("HS256", Algorithm::HS256),
-        ("EdDSA", Algorithm::EdDSA),
-        ("RS256", Algorithm::RS256),
-    ]
-    .into_iter()
-    .find(|(spelling, _)| spelling.eq_ignore_ascii_case(name.trim()))
-}
-
-/// [`algorithm_named`], or the start error naming the setting.
-pub fn algorithm(name: &str) -> anyhow::Result<Algorithm> {
-    algorithm_named(name).map(|(_, alg)| alg).ok_or_else(|| {
-        anyhow!(
-            "{} must be HS256 (the default: a shared secret, as Feathers), EdDSA or RS256 \
-             (signed with {}), not '{name}'",
-            named("authentication.algorithm"),
-            named(SIGNING_KEY)
-        )
-    })
-}
-
-/// The JOSE name of the algorithms Roost uses.
-pub fn alg_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::EdDSA => "EdDSA",
-        Algorithm::RS256 => "RS256",
-        _ => "HS256",
-    }
-}
 
 /// A key that verifies tokens: its algorithm, `kid` and public JWK (none for HS256).
 pub struct Verifier {

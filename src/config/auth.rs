@@ -4,7 +4,14 @@
 
 use std::path::PathBuf;
 
+use anyhow::anyhow;
+use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
+
+use super::named;
+
+/// The setting naming the private key asymmetric algorithms sign with.
+pub const SIGNING_KEY: &str = "authentication.signing_key_file";
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
@@ -129,4 +136,113 @@ impl Default for OAuthConfig {
             leeway: 60,
         }
     }
+}
+
+/// The configured algorithm (any case) in its JOSE spelling, or `None` when unknown.
+pub fn algorithm_named(name: &str) -> Option<(&'static str, Algorithm)> {
+    [
+        ("HS256", Algorithm::HS256),
+        ("EdDSA", Algorithm::EdDSA),
+        ("RS256", Algorithm::RS256),
+    ]
+    .into_iter()
+    .find(|(spelling, _)| spelling.eq_ignore_ascii_case(name.trim()))
+}
+
+/// [`algorithm_named`], or the start error naming the setting.
+pub fn algorithm(name: &str) -> anyhow::Result<Algorithm> {
+    algorithm_named(name).map(|(_, alg)| alg).ok_or_else(|| {
+        anyhow!(
+            "{} must be HS256 (the default: a shared secret, as Feathers), EdDSA or RS256 \
+             (signed with {}), not '{name}'",
+            named("authentication.algorithm"),
+            named(SIGNING_KEY)
+        )
+    })
+}
+
+/// The JOSE name of the algorithms Roost uses.
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::EdDSA => "EdDSA",
+        Algorithm::RS256 => "RS256",
+        _ => "HS256",
+    }
+}
+
+/// 64 hex characters -> 32 bytes (`authentication.token_key`, and the key file Roost
+/// generates in the data directory).
+pub fn parse_key(text: &str) -> Option<[u8; 32]> {
+    unhex(text.trim())?.try_into().ok()
+}
+
+/// Hex text -> bytes; `None` unless every pair is a hex byte.
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl OAuthConfig {
+    /// Rejects an unusable `[oauth]` section at start-up, naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for origin in &self.origins {
+            if origin_of(origin).is_none() {
+                anyhow::bail!("oauth.origins: '{origin}' is not an http(s) origin");
+            }
+        }
+        if let Some(target) = &self.redirect
+            && !allowed_origin(target, &self.origins)
+        {
+            anyhow::bail!("oauth.redirect must be a URL on one of oauth.origins");
+        }
+        if let Some(url) = &self.public_url
+            && origin_of(url).is_none()
+        {
+            anyhow::bail!("oauth.public_url must be an http(s) URL");
+        }
+        if self.state_ttl == 0 || self.timeout_ms == 0 {
+            anyhow::bail!("oauth.state_ttl and oauth.timeout_ms must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host[:port]` of an absolute `http(s)` URL, lowercased, default ports dropped.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.is_empty()
+        || authority.contains(['@', '\\', ' '])
+        || authority.chars().any(|c| c.is_control())
+    {
+        return None;
+    }
+    let authority = authority.to_ascii_lowercase();
+    let default_port = if scheme == "http" { ":80" } else { ":443" };
+    let authority = authority
+        .strip_suffix(default_port)
+        .unwrap_or(&authority)
+        .to_string();
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// True when `url` is an absolute URL on one of `origins`.
+pub fn allowed_origin(url: &str, origins: &[String]) -> bool {
+    let Some(origin) = origin_of(url) else {
+        return false;
+    };
+    origins
+        .iter()
+        .filter_map(|o| origin_of(o.trim_end_matches('/')))
+        .any(|o| o == origin)
 }

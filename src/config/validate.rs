@@ -68,8 +68,8 @@ impl Config {
             anyhow::bail!("authentication.secret must be at least 32 bytes");
         }
         // Kept in its JOSE spelling (`eddsa` -> `EdDSA`).
-        let algorithm = crate::auth::signing::algorithm(&self.authentication.algorithm)?;
-        self.authentication.algorithm = crate::auth::signing::alg_name(algorithm).into();
+        let algorithm = super::algorithm(&self.authentication.algorithm)?;
+        self.authentication.algorithm = super::alg_name(algorithm).into();
         if let Some(kid) = &self.authentication.kid
             && (kid.is_empty() || kid.len() > 128 || !kid.bytes().all(|b| b.is_ascii_graphic()))
         {
@@ -79,7 +79,7 @@ impl Config {
             );
         }
         if let Some(key) = &self.authentication.token_key
-            && crate::auth::crypto::parse_key(key).is_none()
+            && super::parse_key(key).is_none()
         {
             anyhow::bail!("authentication.token_key must be 64 hex characters");
         }
@@ -105,7 +105,7 @@ impl Config {
             anyhow::bail!("socket.max_in_flight must be at least 1");
         }
         crate::notify::validate(self)?;
-        crate::oauth::validate_config(&self.oauth)?;
+        self.oauth.validate()?;
         let channel = &self.cluster.channel;
         if channel.is_empty()
             || channel.len() > 63

@@ -41,7 +41,7 @@ pub async fn run(app: &AppState, service: &dyn Service, call: &mut Call) -> Resu
     let Some(token) = params.access_token.clone() else {
         return Ok(());
     };
-    match principal::from_token(app, &token).await {
+    match principal::from_token(app.token_check(), &token).await {
         Ok(p) => params.principal = Some(Arc::new(p)),
         // On open methods a bad token is treated as no token.
         Err(e) if needs_caller => return Err(e),

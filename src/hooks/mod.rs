@@ -1,8 +1,8 @@
 //! The one pipeline around every service call, in this order (DESIGN §1):
 //!
 //! lookup -> authenticate -> authorize -> execute (one transaction that also writes the
-//! audit rows) -> commit -> sessions (`auth::sessions::after_commit`: revocation cache,
-//! logging out revoked sockets) -> protect -> publish -> connection effect.
+//! audit rows) -> commit -> sessions (`auth::sessions::after_commit`: revocation cache;
+//! realtime logs out the sockets it ended) -> protect -> publish -> connection effect.
 //!
 //! Both transports and in-process callers go through [`run`]; nothing else calls a
 //! service method for an outside caller.
@@ -30,7 +30,7 @@ impl Pipeline for AppState {
     }
 
     fn log_out(&self, jtis: Vec<String>) {
-        crate::auth::sessions::log_out_local_sockets(self, jtis, None);
+        self.realtime.log_out(&jtis.into_iter().collect(), None);
     }
 
     fn principals_changed(&self) {
@@ -70,7 +70,12 @@ async fn run_stages(app: &AppState, mut call: Call) -> Result<Outcome> {
     authorize::run(app, service.as_ref(), &mut call).await?;
     let (records, changed) = execute::run(app, service.as_ref(), &call).await?;
     if changed {
-        crate::auth::sessions::after_commit(app, service.as_ref(), &call, &records).await;
+        let ended =
+            crate::auth::sessions::after_commit(&app.sessions, service.as_ref(), &call, &records)
+                .await;
+        app.realtime.log_out_users(&ended.users);
+        let caller = call.params.connection.socket_id.as_deref();
+        app.realtime.log_out(&ended.sessions, caller);
         // Committed: an account, a role or a membership may have changed. A new account
         // stales nothing (failed loads are not cached): sign-ups do not clear the cache.
         let account_changed = policy.rows == Rows::Accounts && call.method != Method::Create;

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::app::AppState;
-use crate::service::{Call, Service};
+use crate::service::{Call, Db, Service};
 
 pub async fn run(app: &AppState, service: &dyn Service, call: &Call, value: &Value) {
     let policy = service.policy();
@@ -20,9 +20,12 @@ pub async fn run(app: &AppState, service: &dyn Service, call: &Call, value: &Val
     };
     for record in records {
         app.metrics.event_published(&call.path, event);
-        app.realtime
-            .publish_filtered(app, policy, &call.path, event, record)
+        let db = Db::Pool(&app.db);
+        let sent = app
+            .realtime
+            .publish_filtered(&app.principals, db, policy, &call.path, event, record)
             .await;
+        app.metrics.events_delivered(&call.path, sent);
         app.realtime.announce(&call.path, event, record);
     }
 }

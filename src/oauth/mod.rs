@@ -63,29 +63,6 @@ use provider::Provider;
 pub const NO_FLOW: &str =
     "No valid oAuth response. You must initiate the oAuth flow from the authorize endpoint.";
 
-/// Rejects an unusable `[oauth]` section at start-up, naming the key.
-pub fn validate_config(config: &OAuthConfig) -> anyhow::Result<()> {
-    for origin in &config.origins {
-        if redirect::origin_of(origin).is_none() {
-            anyhow::bail!("oauth.origins: '{origin}' is not an http(s) origin");
-        }
-    }
-    if let Some(target) = &config.redirect
-        && !redirect::allowed(target, &config.origins)
-    {
-        anyhow::bail!("oauth.redirect must be a URL on one of oauth.origins");
-    }
-    if let Some(url) = &config.public_url
-        && redirect::origin_of(url).is_none()
-    {
-        anyhow::bail!("oauth.public_url must be an http(s) URL");
-    }
-    if config.state_ttl == 0 || config.timeout_ms == 0 {
-        anyhow::bail!("oauth.state_ttl and oauth.timeout_ms must be at least 1");
-    }
-    Ok(())
-}
-
 /// The OAuth runtime: HTTP client and caches, the secret cipher, the app it serves.
 pub struct OAuth {
     http: Http,

@@ -10,45 +10,11 @@
 //! `<target>#access_token=<jwt>` or `<target>#error=<message>`.
 
 use crate::config::OAuthConfig;
+pub use crate::config::{allowed_origin as allowed, origin_of};
 use crate::error::{Error, Result};
 
 /// The longest `redirect` accepted.
 const MAX_REDIRECT: usize = 2048;
-
-/// `scheme://host[:port]` of an absolute `http(s)` URL, lowercased, default ports dropped.
-pub fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return None;
-    }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    if authority.is_empty()
-        || authority.contains(['@', '\\', ' '])
-        || authority.chars().any(|c| c.is_control())
-    {
-        return None;
-    }
-    let authority = authority.to_ascii_lowercase();
-    let default_port = if scheme == "http" { ":80" } else { ":443" };
-    let authority = authority
-        .strip_suffix(default_port)
-        .unwrap_or(&authority)
-        .to_string();
-    Some(format!("{scheme}://{authority}"))
-}
-
-/// True when `url` is an absolute URL on one of `origins`.
-pub fn allowed(url: &str, origins: &[String]) -> bool {
-    let Some(origin) = origin_of(url) else {
-        return false;
-    };
-    origins
-        .iter()
-        .filter_map(|o| origin_of(o.trim_end_matches('/')))
-        .any(|o| o == origin)
-}
 
 /// The default target: `oauth.redirect`, else the first origin. `None` when neither is
 /// configured (the callback then answers with JSON, as Feathers does).

@@ -124,7 +124,7 @@ pub async fn link(State(app): State<App>, Path(slug): Path<String>, req: Request
             "Linking needs your access token in the Authorization header",
         ));
     };
-    let user_id = match crate::auth::principal::from_token(&app, &token).await {
+    let user_id = match crate::auth::principal::from_token(app.token_check(), &token).await {
         Ok(principal) => principal.user_id,
         Err(e) => return error_response(&e),
     };

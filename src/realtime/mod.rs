@@ -13,10 +13,11 @@
 //! Several instances: [`bus`] carries committed events (and revocations, scope changes)
 //! to the other instances, which filter and shape them for their own connections.
 
+pub mod binding;
 pub mod bus;
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
@@ -25,7 +26,7 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
-use crate::app::AppState;
+use crate::auth::principal_cache::PrincipalCache;
 use crate::auth::scopes::Scopes;
 use crate::service::{Db, Method, Policy, Principal, fields};
 
@@ -39,17 +40,28 @@ pub fn sockets<A: Adapter>(io: &SocketIo<A>) -> Vec<SocketRef<A>> {
     io.of("/").map(|ns| ns.sockets()).unwrap_or_default()
 }
 
-/// The realtime publisher. The Socket.IO handle is attached once the layer exists; the
-/// cluster bus once the server starts (PostgreSQL only).
+/// The realtime publisher: this instance's [`Connections`], and the cluster bus once the
+/// server starts (PostgreSQL only).
 #[derive(Default)]
 pub struct Realtime {
-    io: OnceLock<SocketIo>,
+    connections: Connections,
     bus: OnceLock<bus::Bus>,
 }
 
+/// This instance's Socket.IO connections: which is bound to which login ([`binding`]),
+/// delivery to them and logging them out. A shared handle, cheap to clone; the Socket.IO
+/// handle is attached once the layer exists.
+#[derive(Clone, Default)]
+pub struct Connections(Arc<OnceLock<SocketIo>>);
+
 impl Realtime {
     pub fn attach(&self, io: SocketIo) {
-        let _ = self.io.set(io);
+        self.connections.attach(io);
+    }
+
+    /// This instance's connections (a shared handle).
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// Installs the running cluster bus; gives it back when one is already installed.
@@ -81,14 +93,54 @@ impl Realtime {
     }
 
     pub fn io(&self) -> Option<&SocketIo> {
-        self.io.get()
+        self.connections.io()
+    }
+
+    /// [`Connections::publish`].
+    pub async fn publish(&self, path: &str, event: &str, record: &Value) -> usize {
+        self.connections.publish(path, event, record).await
+    }
+
+    /// [`Connections::publish_filtered`].
+    pub async fn publish_filtered(
+        &self,
+        principals: &PrincipalCache,
+        db: Db<'_>,
+        policy: &Policy,
+        path: &str,
+        event: &str,
+        record: &Value,
+    ) -> usize {
+        self.connections
+            .publish_filtered(principals, db, policy, path, event, record)
+            .await
+    }
+
+    /// [`Connections::log_out`].
+    pub fn log_out(&self, jtis: &HashSet<String>, caller: Option<&str>) {
+        self.connections.log_out(jtis, caller);
+    }
+
+    /// [`Connections::log_out_users`].
+    pub fn log_out_users(&self, users: &HashSet<i64>) {
+        self.connections.log_out_users(users);
+    }
+}
+
+impl Connections {
+    pub fn attach(&self, io: SocketIo) {
+        let _ = self.0.set(io);
+    }
+
+    pub fn io(&self) -> Option<&SocketIo> {
+        self.0.get()
     }
 
     /// Sends `<path> <event>` with `record` as the single argument to every
     /// authenticated connection (services without a scope prefix). Returns how many
     /// connections it was sent to.
     pub async fn publish(&self, path: &str, event: &str, record: &Value) -> usize {
-        let Some(io) = self.io.get() else {
+        let Some(io) = self.io() else {
             return 0;
         };
         let (Some(ns), Some(count)) = (io.of("/"), io.of("/")) else {
@@ -112,22 +164,12 @@ impl Realtime {
     /// decided once per (scopes, owns the row), and each distinct payload (a [`Shape`]) is
     /// shaped and serialised once, then sent as is to every connection that gets it.
     ///
-    /// Counted in the metrics: one delivery per connection sent to.
+    /// Each recipient's scopes come from `principals` (loaded through `db` when not
+    /// cached). Returns how many connections it was sent to (the caller counts them).
     pub async fn publish_filtered(
         &self,
-        app: &AppState,
-        policy: &Policy,
-        path: &str,
-        event: &str,
-        record: &Value,
-    ) {
-        let sent = self.send_filtered(app, policy, path, event, record).await;
-        app.metrics.events_delivered(path, sent);
-    }
-
-    async fn send_filtered(
-        &self,
-        app: &AppState,
+        principals: &PrincipalCache,
+        db: Db<'_>,
         policy: &Policy,
         path: &str,
         event: &str,
@@ -136,7 +178,7 @@ impl Realtime {
         if policy.scope_rule().is_none() {
             return self.publish(path, event, record).await;
         }
-        let Some(ns) = self.io.get().and_then(|io| io.of("/")) else {
+        let Some(ns) = self.io().and_then(|io| io.of("/")) else {
             return 0;
         };
         let mut sent = 0;
@@ -148,11 +190,7 @@ impl Realtime {
             let Some(principal) = socket.extensions.get::<Arc<Principal>>() else {
                 continue;
             };
-            let scopes = match app
-                .principals
-                .scopes(Db::Pool(&app.db), principal.user_id)
-                .await
-            {
+            let scopes = match principals.scopes(db, principal.user_id).await {
                 Ok(scopes) => scopes,
                 Err(e) => {
                     tracing::warn!(error = %e.message, "realtime: cannot resolve scopes");

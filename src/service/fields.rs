@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::Method;
 use super::Policy;
-use crate::auth::scopes::Scopes;
+use super::scopes::Scopes;
 use crate::error::{Error, Result};
 
 /// The fields of others' rows a viewer with `scopes` may read, or `None` for every field.

@@ -9,6 +9,7 @@ pub mod inline_reads;
 pub mod policy;
 pub mod query;
 pub mod registry;
+pub mod scopes;
 
 use std::sync::Arc;
 
@@ -119,7 +120,7 @@ pub struct Principal {
     pub expires_at: i64,
     /// Effective global scopes, resolved when authenticated and refreshed from the scope
     /// cache by the authorize stage on every call (so role changes apply at once).
-    pub scopes: Arc<crate::auth::scopes::Scopes>,
+    pub scopes: Arc<scopes::Scopes>,
 }
 
 /// Facts about the connection a call arrived on.
@@ -283,7 +284,7 @@ pub enum Binding {
 pub struct Caller<'a> {
     pub principal: &'a Principal,
     /// The caller's current scopes.
-    pub scopes: &'a crate::auth::scopes::Scopes,
+    pub scopes: &'a scopes::Scopes,
     /// Admitted by the method's scope; otherwise by group roles or as the row's owner.
     pub by_scope: bool,
     /// Admitted for the caller's own rows only (the own-record rule).

@@ -9,7 +9,7 @@
 //! its [`Access`] admits.
 
 use super::Method;
-use crate::auth::scopes::Scopes;
+use super::scopes::Scopes;
 
 /// Who may call a method from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

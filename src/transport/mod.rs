@@ -38,7 +38,11 @@ pub use socket::socket_layer;
 pub fn router(app: App, extra: Router) -> Router {
     let (socket_layer, _io) = socket::socket_layer(app.clone());
     let cors = cors_layer(&app.config.http.cors_origins);
-    let openapi = crate::openapi::document(&app.registry, &app.config.metrics);
+    let openapi = crate::openapi::document(
+        &app.registry,
+        crate::oauth::routes::openapi_paths(),
+        &app.config.metrics,
+    );
     let secret = secret_id_paths(&app.registry);
     let mut router = Router::new();
     if app.config.metrics.enabled {

@@ -14,7 +14,8 @@
 //!   answered at once with a 429 `TooManyRequests` ack and not run.
 //!
 //! This file holds the layer and the event loop; decoding an event's arguments is in
-//! `socket/args.rs`, binding a socket to a login and ending it in `socket/binding.rs`.
+//! `socket/args.rs`. Binding a socket to a login and ending it is realtime's
+//! ([`crate::realtime::binding`]): it owns which socket is bound to which login.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -35,12 +36,9 @@ use tower::util::MapRequestLayer;
 use tracing::Instrument;
 
 mod args;
-mod binding;
 mod head;
 
 pub use args::{Args, Planned, plan};
-use binding::{ExpiryTimer, apply};
-pub use binding::{log_out_sessions, log_out_users};
 
 use super::rest::Seen;
 use super::{access_token, connection_info};
@@ -48,6 +46,7 @@ use crate::app::App;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hooks;
 use crate::metrics::{self, Transport};
+use crate::realtime::binding::apply;
 use crate::service::{Call, Method, Params, Principal, Provider};
 
 /// The Socket.IO layer: Engine.IO's, behind [`head::own_head`].
@@ -133,10 +132,7 @@ async fn connected<A: Adapter>(socket: SocketRef<A>) {
 }
 
 async fn on_disconnect<A: Adapter>(socket: SocketRef<A>) {
-    socket.extensions.remove::<Arc<Principal>>();
-    if let Some(timer) = socket.extensions.remove::<ExpiryTimer>() {
-        timer.0.abort();
-    }
+    crate::realtime::binding::forget(&socket);
 }
 
 /// The calls one socket may have running at once (`socket.max_in_flight`), set up with

@@ -79,7 +79,7 @@ pub async fn ready(State(app): State<App>) -> Response {
             checks.insert("migrations".into(), json!("unknown"));
         }
     }
-    let bus = if !crate::realtime::bus::runs_on(&app) {
+    let bus = if !crate::realtime::bus::runs_on(&app.config) {
         "off"
     } else if app.sessions.cache_trusted() {
         "ok"

@@ -155,6 +155,7 @@ fn the_transport_never_reaches_the_store() {
 fn the_core_depends_on_nothing_above_it() {
     let above = [
         "crate::app",
+        "crate::auth",
         "crate::hooks",
         "crate::transport",
         "crate::realtime",

@@ -1,13 +1,15 @@
-//! Announcing this instance's revocations on the cluster bus
-//! ([`crate::realtime::bus`]), so other instances refuse the `jti`s and log out their
-//! own sockets bound to them.
+//! Announcing this instance's revocations on the cluster bus (`realtime::bus`, through
+//! [`Announce`]), so other instances refuse the `jti`s and log out their own sockets
+//! bound to them.
+
+use std::sync::Arc;
 
 use super::Sessions;
-use crate::realtime::bus::{Message, Publisher};
+use crate::auth::Announce;
 
 impl Sessions {
     /// Announces this instance's revocations to the others from now on.
-    pub fn attach_bus(&self, bus: Publisher) {
+    pub fn attach_bus(&self, bus: Arc<dyn Announce>) {
         let _ = self.bus.set(bus);
     }
 
@@ -21,11 +23,7 @@ impl Sessions {
         if let Some(bus) = self.bus.get()
             && !(jtis.is_empty() && ids.is_empty())
         {
-            bus.send(Message::Revoked {
-                jtis: jtis.to_vec(),
-                ids,
-                users: Vec::new(),
-            });
+            bus.revoked(jtis.to_vec(), ids, Vec::new());
         }
     }
 
@@ -34,11 +32,7 @@ impl Sessions {
         if let Some(bus) = self.bus.get()
             && !users.is_empty()
         {
-            bus.send(Message::Revoked {
-                jtis: Vec::new(),
-                ids: Vec::new(),
-                users,
-            });
+            bus.revoked(Vec::new(), Vec::new(), users);
         }
     }
 }

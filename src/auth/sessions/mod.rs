@@ -10,7 +10,8 @@
 //!   instance, none after. The pipeline refreshes the cache after every committed change
 //!   of `auth_sessions` ([`after_commit`]), and logout / password change update it
 //!   directly, so revocation bites on the next call; sockets bound with a revoked session
-//!   are logged out and disconnected at once.
+//!   are logged out and disconnected at once (by realtime, which owns the sockets:
+//!   [`crate::realtime::Realtime::log_out`]).
 //! - Several instances (PostgreSQL): every revocation committed here is announced on the
 //!   cluster bus ([`crate::realtime::bus`]); the other instances mark the `jti`s revoked
 //!   in their caches and log out their own sockets bound to them.
@@ -18,17 +19,17 @@
 //! Layout: `store` writes the rows (open, logout, revocation, expiry) and audit events;
 //! `cache` answers the per-call check from memory; `cluster` announces revocations to
 //! the other instances; `after_commit` is the pipeline stage that keeps the cache true
-//! and logs out the sockets of revoked sessions.
+//! and names the sessions and accounts a call ended, whose sockets the pipeline logs out.
 
 mod after_commit;
 mod cache;
 mod cluster;
 mod store;
 
-pub use after_commit::{after_commit, log_out_local_sockets};
+pub use after_commit::{Ended, after_commit};
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use sea_orm::sea_query::Alias;
@@ -36,7 +37,6 @@ use sea_orm::sea_query::Alias;
 use super::crypto::TokenCipher;
 use super::geoip::GeoIp;
 use super::throttle::Throttle;
-use crate::realtime::bus::Publisher;
 use crate::service::{Connection, Database};
 
 const TABLE: &str = "auth_sessions";
@@ -67,7 +67,7 @@ pub struct Sessions {
     by_jti: DashMap<String, State>,
     by_id: DashMap<i64, String>,
     /// The cluster bus, when several instances may share the database.
-    bus: OnceLock<Publisher>,
+    bus: OnceLock<Arc<dyn super::Announce>>,
     /// Bumped by [`Sessions::forget_all`]: a load that raced with it is not cached.
     epoch: AtomicU64,
     /// Set while the cluster bus is down: checks bypass the cache ([`Sessions::trust_cache`]).

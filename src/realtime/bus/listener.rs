@@ -10,16 +10,17 @@ use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::oneshot;
 
-use super::{BACKOFF, Incoming, Message, lag_since};
-use crate::app::{AppState, redact_url};
+use super::{BACKOFF, Incoming, Local, Message, lag_since};
+use crate::app::redact_url;
+use crate::service::Db;
 
 /// A listener connection that lasted less than this before failing counts as flapping.
 const STABLE: Duration = Duration::from_secs(5);
 
 /// Listens for other instances' messages, reconnecting with backoff; re-synchronises
-/// the caches after any gap. Stops when the app is gone.
+/// the caches after any gap. Stops when `local` is gone (with the app's bus).
 pub(super) async fn listen_loop(
-    app: Weak<AppState>,
+    local: Weak<Local>,
     url: String,
     instance: String,
     channel: String,
@@ -31,7 +32,9 @@ pub(super) async fn listen_loop(
     loop {
         match listen(&url, &channel).await {
             Ok(mut listener) => {
-                let Some(strong) = app.upgrade() else { return };
+                let Some(strong) = local.upgrade() else {
+                    return;
+                };
                 if missed {
                     resync(&strong).await;
                     tracing::info!(%channel, "cluster bus: listening again");
@@ -42,9 +45,9 @@ pub(super) async fn listen_loop(
                     let _ = ready.send(());
                 }
                 let connected = tokio::time::Instant::now();
-                let reason = receive(&app, &mut listener, &instance).await;
+                let reason = receive(&local, &mut listener, &instance).await;
                 let Some(reason) = reason else { return };
-                if let Some(strong) = app.upgrade() {
+                if let Some(strong) = local.upgrade() {
                     trust_caches(&strong, false);
                 }
                 tracing::warn!(
@@ -72,7 +75,7 @@ pub(super) async fn listen_loop(
             }
         }
         missed = true;
-        if app.strong_count() == 0 {
+        if local.strong_count() == 0 {
             return;
         }
     }
@@ -86,20 +89,16 @@ async fn listen(url: &str, channel: &str) -> Result<PgListener, sea_orm::sqlx::E
     Ok(listener)
 }
 
-/// Applies notifications until the connection is lost (`Some(reason)`) or the app is
+/// Applies notifications until the connection is lost (`Some(reason)`) or `local` is
 /// gone (`None`).
-async fn receive(
-    app: &Weak<AppState>,
-    listener: &mut PgListener,
-    instance: &str,
-) -> Option<String> {
+async fn receive(local: &Weak<Local>, listener: &mut PgListener, instance: &str) -> Option<String> {
     loop {
         let notification = match listener.try_recv().await {
             Ok(Some(n)) => n,
             Ok(None) => return Some("connection closed".into()),
             Err(e) => return Some(e.to_string()),
         };
-        let app = app.upgrade()?;
+        let local = local.upgrade()?;
         let incoming = match serde_json::from_str::<Incoming>(notification.payload()) {
             Ok(incoming) => incoming,
             Err(e) => {
@@ -111,24 +110,24 @@ async fn receive(
             continue;
         }
         let (msg, at) = match incoming.msg {
-            Message::Outbox { id } => match read_outbox(&app, id).await {
+            Message::Outbox { id } => match read_outbox(&local, id).await {
                 Some(inner) => (inner.msg, inner.at),
                 None => continue,
             },
             msg => (msg, incoming.at),
         };
-        app.metrics.bus_received(lag_since(at));
-        apply(&app, msg).await;
+        local.metrics.bus_received(lag_since(at));
+        apply(&local, msg).await;
     }
 }
 
-async fn read_outbox(app: &AppState, id: i64) -> Option<Incoming> {
+async fn read_outbox(local: &Local, id: i64) -> Option<Incoming> {
     let stmt = Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT payload FROM bus_outbox WHERE id = $1",
         [id.into()],
     );
-    let payload: String = match app.db.query_one_raw(stmt).await {
+    let payload: String = match local.db.query_one_raw(stmt).await {
         Ok(Some(row)) => row.try_get("", "payload").ok()?,
         Ok(None) => {
             tracing::warn!(id, "cluster bus: outbox message already pruned");
@@ -153,35 +152,34 @@ async fn read_outbox(app: &AppState, id: i64) -> Option<Incoming> {
 }
 
 /// Applies another instance's message to this instance.
-pub async fn apply(app: &AppState, msg: Message) {
+pub async fn apply(local: &Local, msg: Message) {
     match msg {
         Message::Event {
             path,
             event,
             record,
         } => {
-            let Some(service) = app.registry.get(&path).cloned() else {
+            let Some(service) = local.registry.get(&path).cloned() else {
                 return;
             };
             let policy = service.policy();
             if policy.publish {
-                app.realtime
-                    .publish_filtered(app, policy, &path, &event, &record)
+                let db = Db::Pool(&local.db);
+                let sent = local
+                    .connections
+                    .publish_filtered(&local.principals, db, policy, &path, &event, &record)
                     .await;
+                local.metrics.events_delivered(&path, sent);
             }
         }
         Message::Revoked { jtis, ids, users } => {
-            let jtis = app.sessions.learn_revoked(jtis, &ids);
-            if let Some(io) = app.realtime.io() {
-                if !jtis.is_empty() {
-                    crate::transport::socket::log_out_sessions(io, &jtis, None);
-                }
-                if !users.is_empty() {
-                    crate::transport::socket::log_out_users(io, &users.into_iter().collect());
-                }
-            }
+            let jtis = local.sessions.learn_revoked(jtis, &ids);
+            local.connections.log_out(&jtis, None);
+            local
+                .connections
+                .log_out_users(&users.into_iter().collect());
         }
-        Message::Principals => app.principals.invalidate_local(),
+        Message::Principals => local.principals.invalidate_local(),
         Message::Outbox { .. } => {}
     }
 }
@@ -189,17 +187,19 @@ pub async fn apply(app: &AppState, msg: Message) {
 /// Caches are trusted only while this instance hears the others: without the bus they
 /// are bypassed (fail closed), from the moment the loss is noticed until the listener is
 /// back and [`resync`] ran.
-pub(super) fn trust_caches(app: &AppState, trusted: bool) {
-    app.sessions.trust_cache(trusted);
-    app.principals.trust_cache(trusted);
+pub(super) fn trust_caches(local: &Local, trusted: bool) {
+    local.sessions.trust_cache(trusted);
+    local.principals.trust_cache(trusted);
 }
 
 /// After a gap in listening: forget every cached principal and session state, and log out
 /// the local sockets whose session was revoked meanwhile.
-async fn resync(app: &AppState) {
-    app.principals.invalidate_local();
-    app.sessions.forget_all();
-    let Some(io) = app.realtime.io() else { return };
+async fn resync(local: &Local) {
+    local.principals.invalidate_local();
+    local.sessions.forget_all();
+    let Some(io) = local.connections.io() else {
+        return;
+    };
     let bound: HashSet<String> = crate::realtime::sockets(io)
         .iter()
         .filter_map(|s| {
@@ -210,7 +210,7 @@ async fn resync(app: &AppState) {
         .collect();
     let mut revoked = HashSet::new();
     for jti in bound {
-        match app.sessions.check(&jti).await {
+        match local.sessions.check(&jti).await {
             Ok(()) => {}
             Err(e) if e.kind == crate::error::ErrorKind::NotAuthenticated => {
                 revoked.insert(jti);
@@ -220,7 +220,5 @@ async fn resync(app: &AppState) {
             }
         }
     }
-    if !revoked.is_empty() {
-        crate::transport::socket::log_out_sessions(io, &revoked, None);
-    }
+    local.connections.log_out(&revoked, None);
 }

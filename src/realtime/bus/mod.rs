@@ -49,7 +49,11 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use crate::app::{App, AppState};
+use crate::auth::principal_cache::PrincipalCache;
+use crate::auth::sessions::Sessions;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::service::{Database, Registry};
 use listener::{listen_loop, trust_caches};
 use prune::prune_loop;
 use publisher::send_loop;
@@ -116,11 +120,26 @@ fn lag_since(at: Option<i64>) -> Option<Duration> {
     Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
+/// What other instances' messages are applied to on this instance: its caches, its
+/// sockets, and the services' publish rules for their events.
+pub struct Local {
+    /// Services by path: an event is published by its service's policy.
+    pub registry: Registry,
+    /// Reads the outbox, the recipients' scopes and, after a gap, the sessions.
+    pub db: Database,
+    pub connections: super::Connections,
+    pub principals: Arc<PrincipalCache>,
+    pub sessions: Arc<Sessions>,
+    pub metrics: Metrics,
+}
+
 /// The running bus of this instance.
 pub struct Bus {
     pub instance: String,
     pub publisher: Publisher,
     tasks: Vec<AbortHandle>,
+    /// Owned here, with the app: the listener holds it weakly and stops once it is gone.
+    _local: Arc<Local>,
 }
 
 impl Bus {
@@ -132,41 +151,42 @@ impl Bus {
 }
 
 /// Whether this instance runs the bus: PostgreSQL and `cluster.enabled`.
-pub fn runs_on(app: &AppState) -> bool {
-    let url = &app.config.database_url;
+pub fn runs_on(config: &Config) -> bool {
+    let url = &config.database_url;
     let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    postgres && app.config.cluster.enabled
+    postgres && config.cluster.enabled
 }
 
 /// Starts the bus when the database is PostgreSQL and `cluster.enabled`: the sender, the
 /// listener (waiting up to 10 s for its first `LISTEN`) and the outbox pruner. Attaches
-/// the publisher to the realtime publisher, the session cache and the scope cache.
-pub async fn start(app: &App) {
-    if !runs_on(app) {
+/// the publisher to `realtime`, the session cache and the scope cache; other instances'
+/// messages are applied to `local`.
+pub async fn start(config: &Config, realtime: &super::Realtime, local: Local) {
+    if !runs_on(config) {
         return;
     }
-    let config = &app.config;
+    let local = Arc::new(local);
     let instance = uuid::Uuid::new_v4().simple().to_string();
     let channel = config.cluster.channel.clone();
     let (tx, rx) = mpsc::unbounded_channel();
     let publisher = Publisher { tx };
     let (ready_tx, ready_rx) = oneshot::channel();
-    trust_caches(app, false); // until the first LISTEN is up
+    trust_caches(&local, false); // until the first LISTEN is up
     let sender = tokio::spawn(send_loop(
-        app.db.pool().clone(),
+        local.db.pool().clone(),
         instance.clone(),
         channel.clone(),
         rx,
     ));
     let listener = tokio::spawn(listen_loop(
-        Arc::downgrade(app),
+        Arc::downgrade(&local),
         config.database_url.clone(),
         instance.clone(),
         channel.clone(),
         ready_tx,
     ));
     let pruner = tokio::spawn(prune_loop(
-        app.db.pool().clone(),
+        local.db.pool().clone(),
         config.cluster.outbox_retention_secs,
     ));
     let bus = Bus {
@@ -177,13 +197,16 @@ pub async fn start(app: &App) {
             listener.abort_handle(),
             pruner.abort_handle(),
         ],
+        _local: local.clone(),
     };
-    if let Err(bus) = app.realtime.set_bus(bus) {
+    if let Err(bus) = realtime.set_bus(bus) {
         bus.stop(); // started twice: keep the first
         return;
     }
-    app.sessions.attach_bus(publisher.clone());
-    app.principals.attach_bus(publisher);
+    let announce: Arc<dyn crate::auth::Announce> = Arc::new(publisher);
+    local.sessions.attach_bus(announce.clone());
+    local.principals.attach_bus(announce);
+    drop(local); // the bus owns it
     match tokio::time::timeout(READY_TIMEOUT, ready_rx).await {
         Ok(Ok(())) => {
             tracing::info!(%instance, %channel, "cluster bus: listening");

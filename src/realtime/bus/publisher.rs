@@ -40,6 +40,18 @@ impl Publisher {
     }
 }
 
+/// The caches' announcements (session revocations, stale principals) go out as bus
+/// messages.
+impl crate::auth::Announce for Publisher {
+    fn revoked(&self, jtis: Vec<String>, ids: Vec<i64>, users: Vec<i64>) {
+        self.send(Message::Revoked { jtis, ids, users });
+    }
+
+    fn principals_changed(&self) {
+        self.send(Message::Principals);
+    }
+}
+
 /// Sends queued messages one by one, in queue order.
 pub(super) async fn send_loop(
     db: DatabaseConnection,

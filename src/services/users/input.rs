@@ -1,11 +1,12 @@
 //! What a `users` write may contain: the email trimmed, lowercased and checked, the
 //! password held to the policy (length, common passwords, `auth::password_policy`) and
-//! hashed, and the required fields present. Also the checks `recover`, `v1/users` and
-//! `accounts` reuse (`check_password`, `valid_email`).
+//! hashed, and the required fields present. Also the checks `recover` and `v1/users`
+//! reuse (`check_password`); what a plausible email is, is `accounts::valid_email`.
 
 use serde_json::{Map, Value, json};
 
 use super::{UserRules, Write};
+pub use crate::accounts::valid_email;
 use crate::config::PasswordConfig;
 use crate::error::{Error, Result};
 use crate::service::Ctx;
@@ -13,24 +14,6 @@ use crate::service::Ctx;
 /// The form an email is stored in (and compared in): trimmed, lowercased.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
-}
-
-/// A plausible address: `local@domain.tld`, no spaces or control characters.
-pub fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return false;
-    };
-    email.len() <= 254
-        && !local.is_empty()
-        && local.len() <= 64
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && domain.contains('.')
-        && !domain.starts_with(['.', '-'])
-        && !domain.ends_with(['.', '-'])
-        && !domain.contains("..")
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
 }
 
 fn field_error(field: &str, message: String, detail: &str) -> Error {

@@ -10,7 +10,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::binding::millis_until;
 use super::*;
 use crate::transport::tests::fake_app;
 
@@ -121,13 +120,6 @@ fn args_take_every_element() {
         args,
         Args(vec![json!("users"), json!(1), json!({"a": [1, 2]})])
     );
-}
-
-#[test]
-fn expiry_in_the_past_is_now() {
-    assert_eq!(millis_until(0), 0);
-    assert_eq!(millis_until(i64::MIN), 0);
-    assert!(millis_until(i64::MAX) > 0);
 }
 
 // --- over a real websocket, frame by frame ---

@@ -2,7 +2,11 @@
 //! extensions, joins the authenticated room and arms a timer that disconnects the socket
 //! when the token expires; a logout, a revoked session or a deleted account unbinds it,
 //! leaves every room and (except for the revoking call's own socket) disconnects it.
+//!
+//! Realtime owns this registry (who is bound to which login): it delivers events by it,
+//! and logs sockets out of it for the callers that revoke sessions ([`Connections::log_out`]).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,11 +16,11 @@ use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use tokio::task::AbortHandle;
 
-use crate::realtime::AUTHENTICATED_ROOM;
+use super::{AUTHENTICATED_ROOM, Connections};
 use crate::service::{ConnectionEffect, Principal};
 
-/// Login binds the socket, logout unbinds it.
-pub(super) fn apply<A: Adapter>(socket: &SocketRef<A>, io: &SocketIo<A>, effect: ConnectionEffect) {
+/// Login binds the socket, logout unbinds it (a call's connection effect).
+pub fn apply<A: Adapter>(socket: &SocketRef<A>, io: &SocketIo<A>, effect: ConnectionEffect) {
     match effect {
         ConnectionEffect::Login(principal) => {
             socket.extensions.insert(principal.clone());
@@ -36,13 +40,45 @@ pub(super) fn apply<A: Adapter>(socket: &SocketRef<A>, io: &SocketIo<A>, effect:
     }
 }
 
+/// A disconnected socket: its login and expiry timer are dropped.
+pub fn forget<A: Adapter>(socket: &SocketRef<A>) {
+    socket.extensions.remove::<Arc<Principal>>();
+    if let Some(timer) = socket.extensions.remove::<ExpiryTimer>() {
+        timer.0.abort();
+    }
+}
+
+impl Connections {
+    /// Logs out this instance's sockets bound to the revoked sessions `jtis` (other
+    /// instances learn of them over the cluster bus). `caller`: the revoking call's own
+    /// socket, which is only unbound, as it still has to receive its answer.
+    pub fn log_out(&self, jtis: &HashSet<String>, caller: Option<&str>) {
+        if jtis.is_empty() {
+            return;
+        }
+        if let Some(io) = self.io() {
+            log_out_sessions(io, jtis, caller);
+        }
+    }
+
+    /// Logs out this instance's sockets bound to one of `users` (deleted accounts).
+    pub fn log_out_users(&self, users: &HashSet<i64>) {
+        if users.is_empty() {
+            return;
+        }
+        if let Some(io) = self.io() {
+            log_out_users(io, users);
+        }
+    }
+}
+
 /// Logs out every socket of this instance bound with one of `jtis` (revoked sessions):
 /// unbinds it, leaves every room and disconnects it (server-initiated, so the client does
 /// not reconnect on its own). The socket of the revoking call itself (`caller`) is only
 /// unbound: it still has to receive its answer.
 pub fn log_out_sessions<A: Adapter>(
     io: &SocketIo<A>,
-    jtis: &std::collections::HashSet<String>,
+    jtis: &HashSet<String>,
     caller: Option<&str>,
 ) {
     log_out_where(io, |p| jtis.contains(&p.session_id), caller);
@@ -50,7 +86,7 @@ pub fn log_out_sessions<A: Adapter>(
 
 /// Logs out every socket bound to one of `users` (deleted accounts), like
 /// [`log_out_sessions`].
-pub fn log_out_users<A: Adapter>(io: &SocketIo<A>, users: &std::collections::HashSet<i64>) {
+pub fn log_out_users<A: Adapter>(io: &SocketIo<A>, users: &HashSet<i64>) {
     log_out_where(io, |p| users.contains(&p.user_id), None);
 }
 
@@ -59,7 +95,7 @@ fn log_out_where<A: Adapter>(
     bound_to: impl Fn(&Principal) -> bool,
     caller: Option<&str>,
 ) {
-    for socket in crate::realtime::sockets(io) {
+    for socket in super::sockets(io) {
         let bound = socket.extensions.get::<Arc<Principal>>();
         if !bound.is_some_and(|p| bound_to(&p)) {
             continue;
@@ -80,7 +116,7 @@ fn log_out_where<A: Adapter>(
 
 /// The task that disconnects a socket when its login expires.
 #[derive(Clone)]
-pub(super) struct ExpiryTimer(pub(super) Arc<AbortHandle>);
+struct ExpiryTimer(Arc<AbortHandle>);
 
 /// Disconnects socket `sid` (server-initiated, so the client does not reconnect on its
 /// own) once `principal`'s token expires, unless another login replaced it meanwhile.
@@ -111,9 +147,21 @@ fn expire_at<A: Adapter>(io: SocketIo<A>, sid: Sid, principal: Arc<Principal>) -
 }
 
 /// Milliseconds from now until `expires_at` (seconds since the epoch); 0 when past.
-pub(super) fn millis_until(expires_at: i64) -> u64 {
+fn millis_until(expires_at: i64) -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     u64::try_from(expires_at.saturating_mul(1000).saturating_sub(now)).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::millis_until;
+
+    #[test]
+    fn expiry_in_the_past_is_now() {
+        assert_eq!(millis_until(0), 0);
+        assert_eq!(millis_until(i64::MIN), 0);
+        assert!(millis_until(i64::MAX) > 0);
+    }
 }

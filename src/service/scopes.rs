@@ -1,0 +1,131 @@
+//! A caller's effective access scopes, as policies and field rules read them (DESIGN §4):
+//! global slugs, `full_access` implying every scope, and scopes held inside a group only.
+//! Loading them from the role tables is `auth::scopes`'s.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The scope that implies every other.
+pub const FULL_ACCESS: &str = "full_access";
+
+/// A user's effective global scopes. Cheap to share (`Arc<Scopes>`). Hashes by a
+/// fingerprint computed once; equality compares the slugs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scopes {
+    slugs: BTreeSet<String>,
+    /// Scopes held inside a group only (`user_group_roles`, and `group_group_roles`
+    /// transitively), by group id.
+    groups: BTreeMap<i64, BTreeSet<String>>,
+    fingerprint: u64,
+}
+
+impl std::hash::Hash for Scopes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.fingerprint);
+    }
+}
+
+impl Scopes {
+    pub fn new(slugs: impl IntoIterator<Item = String>) -> Self {
+        Self::from_set(slugs.into_iter().collect())
+    }
+
+    pub(crate) fn from_set(slugs: BTreeSet<String>) -> Self {
+        Self::with_groups(slugs, BTreeMap::new())
+    }
+
+    pub(crate) fn with_groups(
+        slugs: BTreeSet<String>,
+        groups: BTreeMap<i64, BTreeSet<String>>,
+    ) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        slugs.hash(&mut hasher);
+        groups.hash(&mut hasher);
+        Self {
+            fingerprint: hasher.finish(),
+            slugs,
+            groups,
+        }
+    }
+
+    /// Holds `slug` inside group `group` (globally, or through a group role).
+    pub fn has_in_group(&self, group: i64, slug: &str) -> bool {
+        self.has(slug)
+            || self
+                .groups
+                .get(&group)
+                .is_some_and(|g| g.contains(slug) || g.contains(FULL_ACCESS))
+    }
+
+    /// The groups inside which any of `slugs` is held through a group role.
+    pub fn groups_with_any(&self, slugs: &[&str]) -> Vec<i64> {
+        self.groups
+            .iter()
+            .filter(|(_, held)| {
+                held.contains(FULL_ACCESS) || slugs.iter().any(|s| held.contains(*s))
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Every group role grant, for `explain`: group id -> slugs.
+    pub fn group_slugs(&self) -> &BTreeMap<i64, BTreeSet<String>> {
+        &self.groups
+    }
+
+    /// A hash of the slugs: equal sets have equal fingerprints.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Holds `full_access`.
+    pub fn is_full(&self) -> bool {
+        self.slugs.contains(FULL_ACCESS)
+    }
+
+    /// Holds `slug` (or `full_access`).
+    pub fn has(&self, slug: &str) -> bool {
+        self.is_full() || self.slugs.contains(slug)
+    }
+
+    /// Holds any of `slugs` (or `full_access`).
+    pub fn has_any(&self, slugs: &[&str]) -> bool {
+        self.is_full() || slugs.iter().any(|s| self.slugs.contains(*s))
+    }
+
+    /// Holds every one of `slugs` (or `full_access`).
+    pub fn has_all<'a>(&self, mut slugs: impl Iterator<Item = &'a str>) -> bool {
+        self.is_full() || slugs.all(|s| self.slugs.contains(s))
+    }
+
+    /// The slugs actually granted (without the `full_access` expansion).
+    pub fn slugs(&self) -> impl Iterator<Item = &str> {
+        self.slugs.iter().map(String::as_str)
+    }
+
+    /// [`slugs`](Self::slugs), as the set (for the loaders in `auth::scopes`).
+    pub(crate) fn slug_set(&self) -> &BTreeSet<String> {
+        &self.slugs
+    }
+
+    /// [`slug_set`](Self::slug_set), taken.
+    pub(crate) fn into_slug_set(self) -> BTreeSet<String> {
+        self.slugs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_access_implies_all() {
+        let s = Scopes::new(["full_access".to_string()]);
+        assert!(s.has("users_read"));
+        assert!(s.has_any(&["x"]));
+        let s = Scopes::new(["users_read".to_string()]);
+        assert!(s.has("users_read"));
+        assert!(!s.has("users_write"));
+        assert!(!s.has_all(["users_read", "users_write"].into_iter()));
+    }
+}
