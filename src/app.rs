@@ -14,7 +14,8 @@ use crate::services;
 mod database;
 pub mod serve;
 
-pub use database::{connect, inline_reads, migrations_pending, redact_url};
+pub use crate::config::redact_url;
+pub use database::{connect, inline_reads, migrations_pending};
 
 /// Everything a request needs. Shared as [`App`].
 pub struct AppState {

@@ -186,6 +186,25 @@ pub enum Scheme {
     Postgres,
 }
 
+/// A database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// The kind of database `url` names, or an error saying what is wrong with it.
 pub fn database_scheme(url: &str) -> anyhow::Result<Scheme> {
     let scheme = url.split_once(':').map(|(scheme, _)| scheme);

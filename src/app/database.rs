@@ -8,7 +8,7 @@ use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
-use crate::config::{Config, Scheme, database_scheme};
+use crate::config::{Config, Scheme, database_scheme, redact_url};
 use crate::service::inline_reads::InlineReads;
 
 /// How long the first PostgreSQL connection may take. The pool retries a refused
@@ -277,25 +277,6 @@ fn without_location(text: &str) -> &str {
     match text.rsplit_once(" (") {
         Some((message, location)) if location.ends_with(')') && location.contains("::") => message,
         _ => text,
-    }
-}
-
-/// A database URL without its password, for logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &credentials[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }
 

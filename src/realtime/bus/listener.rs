@@ -11,7 +11,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::oneshot;
 
 use super::{BACKOFF, Incoming, Local, Message, lag_since};
-use crate::app::redact_url;
+use crate::config::redact_url;
 use crate::service::Db;
 
 /// A listener connection that lasted less than this before failing counts as flapping.
