@@ -317,18 +317,37 @@ mod tests {
     /// A burst reuses one buffer; the buffer is freed once nothing waits for the worker.
     #[tokio::test]
     async fn buffers_live_only_while_jobs_wait() {
-        let gate = PasswordGate::new(1, 4);
+        let gate = Arc::new(PasswordGate::new(1, 8));
         assert_eq!(gate.buffers(), 0);
         let hash = gate.hash(PASSWORD.into()).await.unwrap();
         assert_eq!(gate.buffers(), 0, "freed after a lone job");
         assert_eq!(gate.allocations(), 1);
-        // Five jobs queued at once on one worker (each takes ~20 ms): one buffer serves the
-        // ones that found others waiting behind them.
-        let results = futures_util::future::join_all(
-            (0..5).map(|_| gate.verify(PASSWORD.into(), hash.clone())),
-        )
-        .await;
-        assert!(results.into_iter().all(|ok| ok.unwrap()));
+        // Hold the worker until five verifications wait behind it: then one buffer serves
+        // all five.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let gate = gate.clone();
+            async move {
+                gate.run(move |_| {
+                    let _ = hold.recv();
+                })
+                .await
+            }
+        });
+        let verifies: Vec<_> = (0..5)
+            .map(|_| {
+                let (gate, hash) = (gate.clone(), hash.clone());
+                tokio::spawn(async move { gate.verify(PASSWORD.into(), hash).await })
+            })
+            .collect();
+        while gate.in_flight() < 6 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        for verify in verifies {
+            assert!(verify.await.unwrap().unwrap());
+        }
         assert_eq!(gate.allocations(), 2, "one more for the whole burst");
         assert_eq!(gate.buffers(), 0, "freed once the queue is empty");
     }
