@@ -87,15 +87,16 @@ impl InlineReads {
     ) -> Option<Vec<T>> {
         let guard = self.free_reader()?;
         let reader = &*guard;
-        let params = match &stmt.values {
+        let mut params = match &stmt.values {
             Some(values) => values.0.iter().map(bind).collect::<Option<Vec<_>>>()?,
             None => Vec::new(),
         };
+        let sql = literal_limits(&stmt.sql, &mut params);
         reader
             .started
             .store(elapsed_nanos(self.epoch).max(1), Ordering::Relaxed);
         let result = (|| {
-            let mut prepared = reader.conn.prepare_cached(&stmt.sql).ok()?;
+            let mut prepared = reader.conn.prepare_cached(&sql).ok()?;
             let mut rows = prepared
                 .query(rusqlite::params_from_iter(params.iter()))
                 .ok()?;
@@ -121,6 +122,33 @@ impl InlineReads {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..n).find_map(|i| self.readers[(start + i) % n].try_lock().ok())
     }
+}
+
+/// The statement with a trailing `LIMIT ?` / `LIMIT ? OFFSET ?` written as numbers, those
+/// parameters removed. SQLite marks a statement whose plan may depend on a bound LIMIT to be
+/// compiled again after each use (its bindings are cleared when it goes back to the cache),
+/// which costs more than running it; with numbers, a page size is compiled once.
+fn literal_limits<'a>(sql: &'a str, params: &mut Vec<SqlValue>) -> std::borrow::Cow<'a, str> {
+    let integer = |v: Option<&SqlValue>| match v {
+        Some(SqlValue::Integer(n)) => Some(*n),
+        _ => None,
+    };
+    let n = params.len();
+    if let Some(head) = sql.strip_suffix(" LIMIT ? OFFSET ?")
+        && n >= 2
+        && let (Some(limit), Some(offset)) =
+            (integer(params.get(n - 2)), integer(params.get(n - 1)))
+    {
+        params.truncate(n - 2);
+        return format!("{head} LIMIT {limit} OFFSET {offset}").into();
+    }
+    if let Some(head) = sql.strip_suffix(" LIMIT ?")
+        && let Some(limit) = integer(params.last())
+    {
+        params.pop();
+        return format!("{head} LIMIT {limit}").into();
+    }
+    sql.into()
 }
 
 fn elapsed_nanos(epoch: Instant) -> u64 {
@@ -210,6 +238,35 @@ mod tests {
         );
         let names = reads.query(&stmt, |row| row.get::<_, String>(0).ok());
         assert_eq!(names, Some(vec!["n1".to_string(), "n2".to_string()]));
+    }
+
+    #[test]
+    fn limits_are_compiled_in_and_statements_stay_prepared() {
+        let (_dir, path) = file_with_rows(5);
+        let reads = InlineReads::open(&path, 1).expect("open");
+        let page = |limit: u64, offset: Option<u64>| {
+            let mut sql = "SELECT id FROM t WHERE id > ? ORDER BY id LIMIT ?".to_string();
+            let mut values = vec![Value::BigInt(Some(1)), Value::BigUnsigned(Some(limit))];
+            if let Some(offset) = offset {
+                sql.push_str(" OFFSET ?");
+                values.push(Value::BigUnsigned(Some(offset)));
+            }
+            reads.query(&statement(&sql, values), |row| row.get::<_, i64>(0).ok())
+        };
+        assert_eq!(page(2, None), Some(vec![2, 3]));
+        assert_eq!(page(2, Some(1)), Some(vec![3, 4]));
+        assert_eq!(page(10, Some(3)), Some(vec![5]));
+        for _ in 0..3 {
+            assert_eq!(page(2, Some(1)), Some(vec![3, 4]));
+        }
+        let reader = reads.readers[0].lock().expect("reader");
+        let stmt = reader
+            .conn
+            .prepare_cached("SELECT id FROM t WHERE id > ? ORDER BY id LIMIT 2 OFFSET 1")
+            .expect("cached");
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+        // The first run and three more: the same compiled statement.
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::Run), 4);
     }
 
     #[test]
