@@ -7,6 +7,7 @@
 //! default, byte for byte what Feathers writes), or EdDSA / RS256 with a private key file
 //! (`auth::signing`), whose public keys anyone can fetch at `/.well-known/jwks.json`.
 
+use dashmap::DashMap;
 use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::{Deserialize, Serialize};
@@ -35,7 +36,13 @@ pub struct Keys {
     audience: String,
     issuer: String,
     expires_in: i64,
+    /// Tokens already verified, with their claims: a token is checked once, then only its
+    /// `exp` (the keys never change while the server runs; revocation is checked apart).
+    verified: DashMap<Box<str>, Claims>,
 }
+
+/// Verified tokens remembered at most; the memory is forgotten at once when full.
+const VERIFIED_CAPACITY: usize = 4096;
 
 /// The claims of a Roost access token, in Feathers' order.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -152,6 +159,7 @@ impl Keys {
             audience: config.audience.clone(),
             issuer: config.issuer.clone(),
             expires_in: i64::try_from(config.expires_in).unwrap_or(i64::MAX / 2),
+            verified: DashMap::new(),
         }
     }
 
@@ -182,6 +190,28 @@ impl Keys {
     /// Verifies signature, algorithm, `exp` (no leeway), `aud` and `iss`. Checks run in
     /// Node `jsonwebtoken`'s order: shape, signature present, algorithm, signature, claims.
     pub fn verify(&self, token: &str) -> Result<Claims> {
+        if let Some(claims) = self.verified.get(token).map(|c| c.clone()) {
+            return self.unexpired(claims, token);
+        }
+        let claims = self.verify_signed(token)?;
+        if self.verified.len() >= VERIFIED_CAPACITY {
+            self.verified.clear();
+        }
+        self.verified.insert(token.into(), claims.clone());
+        Ok(claims)
+    }
+
+    /// `claims` unless they have expired. Node's jsonwebtoken (and so Feathers) treats
+    /// `now >= exp` as expired; the crate only `now > exp`.
+    fn unexpired(&self, claims: Claims, token: &str) -> Result<Claims> {
+        if claims.exp <= chrono::Utc::now().timestamp() {
+            self.verified.remove(token);
+            return Err(self.describe(&JwtErrorKind::ExpiredSignature, token));
+        }
+        Ok(claims)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<Claims> {
         let malformed = || self.describe(&JwtErrorKind::InvalidToken, token);
         let parts: Vec<&str> = token.split('.').collect();
         let [header, _, signature] = parts[..] else {
@@ -231,12 +261,7 @@ impl Keys {
             }
         }
         let claims = outcome.map_err(|kind| self.describe(&kind, token))?;
-        // Node's jsonwebtoken (and so Feathers) treats `now >= exp` as expired; the crate
-        // only `now > exp`.
-        if claims.exp <= chrono::Utc::now().timestamp() {
-            return Err(self.describe(&JwtErrorKind::ExpiredSignature, token));
-        }
-        Ok(claims)
+        self.unexpired(claims, token)
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
@@ -334,6 +359,41 @@ mod tests {
             ..AuthConfig::default()
         };
         Keys::new("0123456789abcdef0123456789abcdef", &config)
+    }
+
+    /// A remembered token is still refused once expired, and remembering one never makes
+    /// another spelling of it (a changed signature, payload or header) acceptable.
+    #[test]
+    fn remembered_tokens_expire_and_stay_exact() {
+        let k = keys(2);
+        let now = chrono::Utc::now().timestamp();
+        let (token, claims) = k.issue(7, now).unwrap();
+        assert_eq!(k.verify(&token).unwrap(), claims);
+        assert_eq!(k.verify(&token).unwrap(), claims, "from memory");
+        let [header, payload, signature] = token.split('.').collect::<Vec<_>>()[..] else {
+            panic!("three parts")
+        };
+        let mut other_signature = signature.to_string();
+        other_signature.replace_range(0..1, if signature.starts_with('A') { "B" } else { "A" });
+        let forged_payload = b64url(
+            String::from_utf8(base64_url_decode(payload).unwrap())
+                .unwrap()
+                .replace("\"sub\":\"7\"", "\"sub\":\"1\"")
+                .as_bytes(),
+        );
+        for other in [
+            format!("{header}.{payload}.{other_signature}"),
+            format!("{header}.{forged_payload}.{signature}"),
+            format!("{header}.{payload}.{signature}."),
+            format!(" {token}"),
+        ] {
+            assert!(k.verify(&other).is_err(), "{other}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(
+            u64::try_from((claims.exp - now) * 1000 + 50).unwrap(),
+        ));
+        let expired = k.verify(&token).unwrap_err();
+        assert_eq!(expired.message, "jwt expired");
     }
 
     #[test]
