@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
@@ -27,10 +27,19 @@ pub const M_COST_KIB: u32 = 19 * 1024;
 /// Seconds a refused caller is asked to wait: a queue of jobs drains in well under that.
 const RETRY_AFTER_SECS: u64 = 1;
 
-/// A worker's argon2 memory: allocated once, reused by every hash it computes. (Letting
+/// A worker's argon2 memory, reused by the hashes of a burst. (Letting
 /// argon2 allocate 19 MiB per hash made glibc keep ~100 MiB per worker thread in
 /// fragmented arena heaps; measured in the commit that introduced this.)
 type Memory = Vec<Block>;
+
+/// Counts of the workers' buffers.
+#[derive(Default)]
+struct Buffers {
+    /// Held by a worker right now.
+    held: AtomicUsize,
+    /// Allocated since the start.
+    allocated: AtomicUsize,
+}
 
 /// Blocks (1 KiB each) reserved for a worker's buffer, of which only the 19 MiB in use are
 /// ever touched. Over glibc's 32 MiB ceiling for its mmap threshold, so the buffer is
@@ -38,10 +47,6 @@ type Memory = Vec<Block>;
 /// one raises the threshold when first freed, and the next one would then come from an
 /// arena that keeps the memory.
 const RESERVED_BLOCKS: usize = 33 * 1024;
-/// A worker's memory, locked by the worker while it hashes (read by the metrics).
-struct Slot {
-    memory: Memory,
-}
 
 fn params() -> Params {
     // Fixed, valid parameters: construction cannot fail.
@@ -157,10 +162,8 @@ pub struct PasswordGate {
     /// Counted here rather than left to the channel, whose room depends on whether a
     /// worker happens to be parked on it at that instant.
     in_flight: Arc<AtomicUsize>,
-    /// The workers' buffers, for the metrics.
-    slots: Vec<Weak<Mutex<Slot>>>,
-    /// Buffers allocated (see [`PasswordGate::allocations`]).
-    allocations: Arc<AtomicUsize>,
+    /// Buffers held and buffers allocated so far (see [`PasswordGate::buffers`]).
+    buffers: Arc<Buffers>,
 }
 
 impl PasswordGate {
@@ -170,18 +173,12 @@ impl PasswordGate {
         let (jobs, rx) = sync_channel::<Job>(workers + queue);
         let rx = Arc::new(Mutex::new(rx));
         let in_flight = Arc::new(AtomicUsize::new(0));
-        let allocations = Arc::new(AtomicUsize::new(0));
-        let mut slots = Vec::with_capacity(workers);
         for i in 0..workers {
             let rx = rx.clone();
-            let slot = Arc::new(Mutex::new(Slot {
-                memory: Memory::new(),
-            }));
-            slots.push(Arc::downgrade(&slot));
             let spawned = std::thread::Builder::new()
                 .name(format!("roost-password-{i}"))
                 .stack_size(256 * 1024)
-                .spawn(move || work(&rx, &slot));
+                .spawn(move || work(&rx));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start a password worker");
             }
@@ -191,8 +188,7 @@ impl PasswordGate {
             workers,
             queue,
             in_flight,
-            slots,
-            allocations,
+            buffers: Arc::default(),
         }
     }
 
@@ -212,17 +208,12 @@ impl PasswordGate {
 
     /// Workers holding a hashing buffer (19 MiB each) right now, for the metrics.
     pub fn buffers(&self) -> usize {
-        self.slots
-            .iter()
-            .filter_map(Weak::upgrade)
-            // A locked slot is a worker hashing: it holds its buffer.
-            .filter(|slot| slot.try_lock().map_or(true, |slot| !slot.memory.is_empty()))
-            .count()
+        self.buffers.held.load(Ordering::Acquire)
     }
 
     /// Hashing buffers allocated so far (a burst should need one per worker).
     pub fn allocations(&self) -> usize {
-        self.allocations.load(Ordering::Relaxed)
+        self.buffers.allocated.load(Ordering::Relaxed)
     }
 
     /// Jobs accepted and not yet finished (running or waiting), for the metrics.
@@ -248,18 +239,20 @@ impl PasswordGate {
             return Err(busy());
         }
         let (tx, rx) = oneshot::channel();
-        let (in_flight, allocations) = (self.in_flight.clone(), self.allocations.clone());
+        let (in_flight, buffers) = (self.in_flight.clone(), self.buffers.clone());
         let workers = self.workers;
         let job: Job = Box::new(move |memory| {
             let had_buffer = !memory.is_empty();
             let out = f(memory);
             if !had_buffer && !memory.is_empty() {
-                allocations.fetch_add(1, Ordering::Relaxed);
+                buffers.allocated.fetch_add(1, Ordering::Relaxed);
+                buffers.held.fetch_add(1, Ordering::AcqRel);
             }
             // Kept only while every worker has a job (more may be waiting); freed before
             // answering, so an idle gate holds no buffer.
-            if in_flight.fetch_sub(1, Ordering::AcqRel) - 1 < workers {
+            if in_flight.fetch_sub(1, Ordering::AcqRel) - 1 < workers && !memory.is_empty() {
                 *memory = Memory::new();
+                buffers.held.fetch_sub(1, Ordering::AcqRel);
             }
             let _ = tx.send(out);
         });
@@ -296,16 +289,17 @@ impl PasswordGate {
     }
 }
 
-/// A worker: takes jobs until the gate is dropped. The queue's lock is held only while
-/// waiting for the next job, never while hashing; its slot's lock only while hashing.
-fn work(rx: &Mutex<Receiver<Job>>, slot: &Mutex<Slot>) {
+/// A worker: takes jobs until the gate is dropped, hashing in its own buffer. The queue's
+/// lock is held only while waiting for the next job, never while hashing.
+fn work(rx: &Mutex<Receiver<Job>>) {
+    let mut memory = Memory::new();
     loop {
         let job = match rx.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        job(&mut slot.lock().unwrap_or_else(PoisonError::into_inner).memory);
+        job(&mut memory);
     }
 }
 
