@@ -7,10 +7,11 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::service::scopes::FULL_ACCESS;
 use crate::service::{Call, Database, Method, Params, Pipeline};
+use crate::services::{access_scopes, role_access_scopes, roles, user_roles, users};
 
 pub const ADMIN_ROLE: &str = "admin";
-const FULL_ACCESS: &str = "full_access";
 
 /// Creates the admin named by `ROOST_ADMIN_EMAIL` / `ROOST_ADMIN_PASSWORD` unless a user
 /// with that email exists.
@@ -20,7 +21,7 @@ pub async fn admin_from_config(config: &Config, pipeline: &dyn Pipeline) -> anyh
     };
     if find_one(
         pipeline,
-        "users",
+        users::PATH,
         json!({ "email": email.trim().to_lowercase() }),
     )
     .await?
@@ -66,7 +67,7 @@ pub async fn warn_if_no_admin(db: &Database) -> anyhow::Result<()> {
 pub async fn create_admin(pipeline: &dyn Pipeline, email: &str, password: &str) -> Result<Value> {
     let user = call(
         pipeline,
-        "users",
+        users::PATH,
         Method::Create,
         None,
         json!({ "email": email, "password": password }),
@@ -75,7 +76,7 @@ pub async fn create_admin(pipeline: &dyn Pipeline, email: &str, password: &str) 
     let role_id = admin_role(pipeline).await?;
     call(
         pipeline,
-        "user_roles",
+        user_roles::PATH,
         Method::Create,
         None,
         json!({ "user_id": user["id"], "role_id": role_id }),
@@ -86,23 +87,27 @@ pub async fn create_admin(pipeline: &dyn Pipeline, email: &str, password: &str) 
 
 /// The id of the `admin` role, creating it (with `full_access`) if missing.
 async fn admin_role(pipeline: &dyn Pipeline) -> Result<Value> {
-    if let Some(role) = find_one(pipeline, "roles", json!({ "slug": ADMIN_ROLE })).await? {
+    if let Some(role) = find_one(pipeline, roles::PATH, json!({ "slug": ADMIN_ROLE })).await? {
         return Ok(role["id"].clone());
     }
     let role = call(
         pipeline,
-        "roles",
+        roles::PATH,
         Method::Create,
         None,
         json!({ "name": "Administrator", "slug": ADMIN_ROLE, "description": "Full access" }),
     )
     .await?;
-    let scope = find_one(pipeline, "access_scopes", json!({ "slug": FULL_ACCESS }))
-        .await?
-        .ok_or_else(|| Error::internal("the full_access scope is missing"))?;
+    let scope = find_one(
+        pipeline,
+        access_scopes::PATH,
+        json!({ "slug": FULL_ACCESS }),
+    )
+    .await?
+    .ok_or_else(|| Error::internal("the full_access scope is missing"))?;
     call(
         pipeline,
-        "role_access_scopes",
+        role_access_scopes::PATH,
         Method::Create,
         None,
         json!({ "role_id": role["id"], "access_scope_id": scope["id"] }),
