@@ -82,7 +82,7 @@ impl Server {
             let sockets = async {
                 // Closes the transports, not a Socket.IO disconnect: clients see a lost
                 // connection and reconnect (to another instance), as after a crash.
-                if let Some(io) = app.realtime.io() {
+                if let Some(io) = app.realtime.connections().io() {
                     io.close().await;
                 }
             };

@@ -30,7 +30,9 @@ impl Pipeline for AppState {
     }
 
     fn log_out(&self, jtis: Vec<String>) {
-        self.realtime.log_out(&jtis.into_iter().collect(), None);
+        self.realtime
+            .connections()
+            .log_out(&jtis.into_iter().collect(), None);
     }
 
     fn principals_changed(&self) {
@@ -73,9 +75,9 @@ async fn run_stages(app: &AppState, mut call: Call) -> Result<Outcome> {
         let ended =
             crate::auth::sessions::after_commit(&app.sessions, service.as_ref(), &call, &records)
                 .await;
-        app.realtime.log_out_users(&ended.users);
+        app.realtime.connections().log_out_users(&ended.users);
         let caller = call.params.connection.socket_id.as_deref();
-        app.realtime.log_out(&ended.sessions, caller);
+        app.realtime.connections().log_out(&ended.sessions, caller);
         // Committed: an account, a role or a membership may have changed. A new account
         // stales nothing (failed loads are not cached): sign-ups do not clear the cache.
         let account_changed = policy.rows == Rows::Accounts && call.method != Method::Create;

@@ -23,6 +23,7 @@ pub async fn run(app: &AppState, service: &dyn Service, call: &Call, value: &Val
         let db = Db::Pool(&app.db);
         let sent = app
             .realtime
+            .connections()
             .publish_filtered(&app.principals, db, policy, &call.path, event, record)
             .await;
         app.metrics.events_delivered(&call.path, sent);

@@ -16,8 +16,8 @@
 pub mod binding;
 pub mod bus;
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
@@ -90,40 +90,6 @@ impl Realtime {
                 record: record.clone(),
             });
         }
-    }
-
-    pub fn io(&self) -> Option<&SocketIo> {
-        self.connections.io()
-    }
-
-    /// [`Connections::publish`].
-    pub async fn publish(&self, path: &str, event: &str, record: &Value) -> usize {
-        self.connections.publish(path, event, record).await
-    }
-
-    /// [`Connections::publish_filtered`].
-    pub async fn publish_filtered(
-        &self,
-        principals: &PrincipalCache,
-        db: Db<'_>,
-        policy: &Policy,
-        path: &str,
-        event: &str,
-        record: &Value,
-    ) -> usize {
-        self.connections
-            .publish_filtered(principals, db, policy, path, event, record)
-            .await
-    }
-
-    /// [`Connections::log_out`].
-    pub fn log_out(&self, jtis: &HashSet<String>, caller: Option<&str>) {
-        self.connections.log_out(jtis, caller);
-    }
-
-    /// [`Connections::log_out_users`].
-    pub fn log_out_users(&self, users: &HashSet<i64>) {
-        self.connections.log_out_users(users);
     }
 }
 

@@ -121,6 +121,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
     let sample = crate::metrics::Sample {
         sockets: app
             .realtime
+            .connections()
             .io()
             .map_or(0, |io| crate::realtime::sockets(io).len()),
         password_jobs: app.passwords.in_flight(),

@@ -245,6 +245,7 @@ async fn login_binds_then_expiry_disconnects() {
     assert_eq!(ack[1]["user"], 7);
 
     app.realtime
+        .connections()
         .publish("echo", "created", &json!({"id": 1}))
         .await;
     let event = next(&mut ws, Duration::from_secs(2)).await;
@@ -273,6 +274,7 @@ async fn relogin_replaces_the_timer_and_logout_unbinds() {
     let ack = call(&mut ws, 5, json!(["find", "echo", {}])).await;
     assert_eq!(ack[1]["user"], Value::Null);
     app.realtime
+        .connections()
         .publish("echo", "created", &json!({"id": 2}))
         .await;
     assert_eq!(next(&mut ws, Duration::from_millis(300)).await, None);
