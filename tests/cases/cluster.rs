@@ -73,6 +73,20 @@ async fn event(sock: &SocketClient, name: &str) -> Option<Value> {
     sock.wait_event(name, BUS).await.map(|e| e.data().clone())
 }
 
+/// The next event named `name` on `sock` about the record `id` within `BUS`, skipping
+/// others: a socket that connected just after an earlier change on the other instance may
+/// still receive that change's event (the bus delivers asynchronously).
+async fn event_about(sock: &SocketClient, name: &str, id: &Value) -> Option<Value> {
+    let deadline = Instant::now() + BUS;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let data = sock.wait_event(name, left).await?.data().clone();
+        if data.get("id") == Some(id) {
+            return Some(data);
+        }
+    }
+}
+
 /// Calls `probe` until it returns true or `BUS` passes; returns how long it took.
 async fn within_bus<F, Fut>(what: &str, mut probe: F) -> Duration
 where
@@ -119,7 +133,7 @@ async fn cluster_events_reach_sockets_on_every_instance() {
             q(),
         )
         .await);
-    let got = event(&admin_on_a, "roles created").await;
+    let got = event_about(&admin_on_a, "roles created", &role["id"]).await;
     assert_eq!(got.as_ref(), Some(&role), "roles created on A");
 
     // `users`: filtered by read scope and shaped per recipient on A.
@@ -135,7 +149,7 @@ async fn cluster_events_reach_sockets_on_every_instance() {
             q(),
         )
         .await);
-    let full = event(&admin_on_a, "users created")
+    let full = event_about(&admin_on_a, "users created", &created["id"])
         .await
         .expect("admin on A");
     assert_eq!(
@@ -143,7 +157,7 @@ async fn cluster_events_reach_sockets_on_every_instance() {
         "full_access sees the record as B returned it"
     );
     assert_no_password(&full, PASSWORD);
-    let shaped = event(&reader_on_a, "users created")
+    let shaped = event_about(&reader_on_a, "users created", &created["id"])
         .await
         .expect("users_read socket on A gets the event");
     // Shaped exactly as a `get` by the same caller on A.
@@ -219,7 +233,7 @@ async fn cluster_large_records_cross_through_the_outbox() {
             q(),
         )
         .await);
-    let full = event(&admin_on_a, "users created")
+    let full = event_about(&admin_on_a, "users created", &created["id"])
         .await
         .expect("a record over 8000 bytes reaches A");
     assert_eq!(full, created);
@@ -229,7 +243,7 @@ async fn cluster_large_records_cross_through_the_outbox() {
         full.to_string().len()
     );
     assert_eq!(full["first_name"].as_str(), Some(long.as_str()));
-    let shaped = event(&reader_on_a, "users created")
+    let shaped = event_about(&reader_on_a, "users created", &created["id"])
         .await
         .expect("shaped on A");
     assert!(shaped.get("first_name").is_none(), "{shaped}");
