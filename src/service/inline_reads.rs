@@ -300,6 +300,16 @@ mod tests {
              SELECT count(*) FROM c",
             vec![],
         );
+        // The same statement with a small bound runs inline: only its length stops it.
+        let quick = statement(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100) \
+             SELECT count(*) FROM c",
+            vec![],
+        );
+        assert_eq!(
+            reads.query(&quick, |row| row.get::<_, i64>(0).ok()),
+            Some(vec![100])
+        );
         let started = Instant::now();
         assert!(
             reads
