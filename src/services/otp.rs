@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::accounts::tokens::{self, Purpose};
 use crate::accounts::{self, Account, Accounts, AddressInput};
@@ -154,8 +154,8 @@ struct OtpLogin {
 
 #[async_trait]
 impl Strategy for OtpService {
-    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value> {
-        let input: OtpLogin = parse(&Value::Object(data.clone()))?;
+    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Value) -> Result<Value> {
+        let input: OtpLogin = parse(data)?;
         let Some(code) = input.otp.get() else {
             return Err(Error::not_authenticated(INVALID_LOGIN));
         };
