@@ -114,3 +114,27 @@ impl Service for ExplainService {
         Ok(json!({"user_id": user_id, "scope": scope, "granted": granted, "via": via}))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_id(query: Value) -> Field<Option<i64>> {
+        match parse::<ExplainQuery>(&query).unwrap().user_id {
+            Field::Absent => Field::Absent,
+            Field::Invalid => Field::Invalid,
+            Field::Valid(id) => Field::Valid(id.value()),
+        }
+    }
+
+    #[test]
+    fn user_id_is_a_number_or_its_text() {
+        assert_eq!(user_id(json!({})), Field::Absent);
+        assert_eq!(user_id(json!({"user_id": 7})), Field::Valid(Some(7)));
+        assert_eq!(user_id(json!({"user_id": "7"})), Field::Valid(Some(7)));
+        assert_eq!(user_id(json!({"user_id": "x"})), Field::Valid(None));
+        for bad in [json!(1.5), Value::Null, json!([7])] {
+            assert_eq!(user_id(json!({ "user_id": bad })), Field::Invalid);
+        }
+    }
+}

@@ -251,3 +251,23 @@ impl Service for OtpService {
         self.login(ctx, &address, &code).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_reads_the_code_as_text_or_number_and_the_address_beside_it() {
+        let data = json!({"strategy": "otp", "email": " A@Corp.test ", "otp": 123456});
+        let input: OtpLogin = parse(&data).unwrap();
+        assert_eq!(input.otp.get().map(|c| c.0.as_str()), Some("123456"));
+        let address = input.address.resolve(true).unwrap();
+        assert_eq!(address, ("email", "a@corp.test".to_string()));
+        // A code of another type is no code; an email that is not a string falls back to
+        // the phone, as before typed input.
+        let input: OtpLogin = parse(&json!({"otp": [1], "email": 5, "phone": "+1 555"})).unwrap();
+        assert!(input.otp.get().is_none() && !input.otp.is_absent());
+        let address = input.address.resolve(true).unwrap();
+        assert_eq!(address, ("phone", "+1 555".to_string()));
+    }
+}
