@@ -13,7 +13,8 @@ pub mod tokens;
 use std::sync::Arc;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
 use self::tokens::Purpose;
 use crate::auth::Keys;
@@ -22,7 +23,7 @@ use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::notify::{Kind, Message, Notifier, To};
-use crate::service::{Access, Ctx, Database, Db, Pipeline, Policy, Service};
+use crate::service::{Access, Ctx, Database, Db, Field, Pipeline, Policy, Service, parse};
 use crate::store::audit::record_custom;
 
 /// The shared dependencies of the account services.
@@ -81,44 +82,54 @@ pub fn valid_email(email: &str) -> bool {
             .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
 }
 
-/// `("email" | "phone", normalised address)` from `{email}` or `{phone}`.
-pub fn address(data: &Map<String, Value>, allow_phone: bool) -> Result<(&'static str, String)> {
-    if let Some(email) = data.get("email").and_then(Value::as_str) {
-        let email = email.trim().to_lowercase();
-        if valid_email(&email) {
-            return Ok(("email", email));
-        }
-        return Err(Error::bad_request("'email' must be a valid email address"));
-    }
-    if allow_phone && let Some(phone) = data.get("phone").and_then(Value::as_str) {
-        let phone = phone.trim();
-        if !phone.is_empty() && phone.len() <= 32 && !phone.chars().any(char::is_control) {
-            return Ok(("phone", phone.to_string()));
-        }
-        return Err(Error::bad_request("'phone' must be a phone number"));
-    }
-    Err(Error::bad_request(if allow_phone {
-        "An email or phone is required"
-    } else {
-        "An email is required"
-    }))
+/// `{email}` or `{phone}`: the address an account service acts on. A field that is not
+/// a string reads as absent (an email that is not a string falls back to the phone).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AddressInput {
+    pub email: Field<String>,
+    pub phone: Field<String>,
 }
 
-/// The data object of a call, or 400.
-pub fn object(data: Value) -> Result<Map<String, Value>> {
-    match data {
-        Value::Object(map) => Ok(map),
-        _ => Err(Error::bad_request("Data must be an object")),
+impl AddressInput {
+    /// The address named by a patch id: one with `@` is an email, else a phone.
+    pub fn of_id(id: &str) -> Self {
+        let value = Field::Valid(id.to_string());
+        if id.contains('@') {
+            Self {
+                email: value,
+                ..Self::default()
+            }
+        } else {
+            Self {
+                phone: value,
+                ..Self::default()
+            }
+        }
     }
-}
 
-/// A non-empty string field, or 400.
-pub fn text<'a>(data: &'a Map<String, Value>, field: &str) -> Result<&'a str> {
-    data.get(field)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && s.len() <= 256)
-        .ok_or_else(|| Error::bad_request(format!("'{field}' is required")))
+    /// `("email" | "phone", normalised address)`, or 400.
+    pub fn resolve(&self, allow_phone: bool) -> Result<(&'static str, String)> {
+        if let Some(email) = self.email.get() {
+            let email = email.trim().to_lowercase();
+            if valid_email(&email) {
+                return Ok(("email", email));
+            }
+            return Err(Error::bad_request("'email' must be a valid email address"));
+        }
+        if allow_phone && let Some(phone) = self.phone.get() {
+            let phone = phone.trim();
+            if !phone.is_empty() && phone.len() <= 32 && !phone.chars().any(char::is_control) {
+                return Ok(("phone", phone.to_string()));
+            }
+            return Err(Error::bad_request("'phone' must be a phone number"));
+        }
+        Err(Error::bad_request(if allow_phone {
+            "An email or phone is required"
+        } else {
+            "An email is required"
+        }))
+    }
 }
 
 impl Accounts {
@@ -200,8 +211,7 @@ impl Accounts {
         kind: Kind,
         event: &str,
     ) -> Result<Value> {
-        let data = object(data)?;
-        let (column, address) = address(&data, allow_phone)?;
+        let (column, address) = parse::<AddressInput>(&data)?.resolve(allow_phone)?;
         self.throttle_send(ctx, purpose, column, &address)?;
         let account = self.find_member(ctx.db, column, &address).await?;
         let token = tokens::random_token();

@@ -5,13 +5,24 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::account::{self, Identity};
 use super::provider::Provider;
 use super::{OAuth, http, idtoken};
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Db};
+use crate::service::{Ctx, Db, Field};
+
+/// The data of a token login: tokens the app obtained from the provider itself. A field
+/// that is empty or not a string reads as absent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TokenLogin {
+    pub id_token: Field<String>,
+    pub access_token: Field<String>,
+    pub nonce: Field<String>,
+}
 
 impl OAuth {
     /// The token endpoint's answer to an authorization code.
@@ -133,22 +144,18 @@ impl OAuth {
         &self,
         ctx: &Ctx<'_>,
         provider: &Provider,
-        data: &Map<String, Value>,
+        input: &TokenLogin,
     ) -> Result<Value> {
         let app = self.app()?;
-        let text = |name: &str| {
-            data.get(name)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
-        let identity = match (text("id_token"), text("access_token")) {
+        let nonce = input.nonce.non_empty();
+        let identity = match (input.id_token.non_empty(), input.access_token.non_empty()) {
             (Some(id_token), access_token) if provider.is_oidc() => {
                 let nonce = if provider.nonce {
-                    Some(text("nonce").ok_or_else(|| {
+                    Some(nonce.ok_or_else(|| {
                         Error::not_authenticated("A nonce is required for this provider")
                     })?)
                 } else {
-                    text("nonce")
+                    nonce
                 };
                 let claims =
                     idtoken::validate(&self.http, provider, id_token, nonce, self.config.leeway)

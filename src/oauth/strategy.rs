@@ -9,13 +9,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::OAuth;
 use super::provider::Provider;
 use crate::auth::strategy::{Strategy, StrategySource};
 use crate::error::Result;
-use crate::service::Ctx;
+use crate::service::{Ctx, parse};
 
 /// Every configured provider, by slug.
 pub struct Providers(pub Arc<OAuth>);
@@ -41,7 +41,9 @@ impl StrategySource for Providers {
 
 #[async_trait]
 impl Strategy for ProviderLogin {
-    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value> {
-        self.oauth.token_login(ctx, &self.provider, data).await
+    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Value) -> Result<Value> {
+        self.oauth
+            .token_login(ctx, &self.provider, &parse(data)?)
+            .await
     }
 }

@@ -17,11 +17,12 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Db, Method, Policy, Rows, ScopeRule};
+use crate::service::{Ctx, Db, Field, Method, Policy, Rows, ScopeRule, peek};
 use crate::store::audit::record_custom;
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, parse_id};
 
@@ -83,6 +84,14 @@ pub fn table() -> Table {
         .column(Column::bool("revoked").default_value(json!(false)))
 }
 
+/// What a patch of a session may say: `revoked`, as a boolean (any other value, null
+/// included, is refused from outside). Other fields are refused by name, in the rules.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SessionPatch {
+    revoked: Field<bool>,
+}
+
 /// `revoked` only goes from false to true; revoking or removing a live session records
 /// `session_revoked` in the same transaction.
 struct SessionRules;
@@ -130,9 +139,9 @@ impl WriteRules for SessionRules {
         change: Change<'_>,
         data: Value,
     ) -> Result<Prepared> {
-        if data.get("revoked") == Some(&json!(true))
-            && let Some(id) = change.id()
-        {
+        let input: SessionPatch = peek(&data)?;
+        let revoking = input.revoked.get() == Some(&true);
+        if revoking && let Some(id) = change.id() {
             record_revocation(ctx.db, id).await?;
         }
         if ctx.params.is_internal() {
@@ -147,7 +156,7 @@ impl WriteRules for SessionRules {
             ))
             .with_errors(json!({ field: "is written by the server" })));
         }
-        if data.get("revoked").is_some_and(|r| r != &json!(true)) {
+        if !input.revoked.is_absent() && !revoking {
             return Err(Error::bad_request(
                 "A session can only be revoked: 'revoked' must be true",
             )

@@ -21,13 +21,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::sessions::Sessions;
 use crate::auth::strategy::{Strategies, Strategy, StrategySource, jwt, local};
 use crate::auth::{Keys, password};
 use crate::error::{Error, Result};
-use crate::service::{Access, Binding, Ctx, Method, Policy, Principal, Service};
+use crate::service::{Access, Binding, Ctx, Field, Method, Policy, Principal, Service, parse};
 
 pub const PATH: &str = "authentication";
 
@@ -93,6 +94,14 @@ impl AuthenticationService {
     }
 }
 
+/// What `create` reads itself: the strategy's name (a missing or null one is `local`,
+/// anything else that is not a string no strategy at all). The strategy reads the rest.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Login {
+    strategy: Field<Option<String>>,
+}
+
 fn principal_result(p: &Principal) -> Value {
     json!({
         "accessToken": p.access_token,
@@ -145,10 +154,11 @@ impl Service for AuthenticationService {
     }
 
     async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-        let Value::Object(data) = data else {
+        if !data.is_object() {
             return Err(Error::bad_request("Authentication data must be an object"));
-        };
-        let strategy = self.strategies.get(ctx, data.get("strategy")).await?;
+        }
+        let input: Login = parse(&data)?;
+        let strategy = self.strategies.get(ctx, &input.strategy).await?;
         strategy.authenticate(ctx, &data).await
     }
 

@@ -16,11 +16,13 @@
 //! - Events: `events created` (and `updated|patched|removed` when mutable).
 
 use async_trait::async_trait;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Policy, ScopeRule};
+use crate::service::{Ctx, Field, Policy, ScopeRule, peek};
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
 
 pub const PATH: &str = crate::store::audit::TABLE;
@@ -43,6 +45,17 @@ pub fn table() -> Table {
         .column(Column::integer("table_id"))
         .column(Column::integer("user_id"))
         .column(Column::integer("previous_user_id"))
+}
+
+/// What a hand-written event may not say: the fields the server sets (any value but
+/// null counts as set), and an `event` kind other than `custom`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ManualEvent {
+    user_id: Option<IgnoredAny>,
+    previous_user_id: Option<IgnoredAny>,
+    source_table: Option<IgnoredAny>,
+    event: Field<String>,
 }
 
 /// Refuses changes to the log unless `audit.mutable` is on.
@@ -77,15 +90,19 @@ impl WriteRules for AppendOnly {
             return Ok(Prepared::new(data));
         }
         // A hand-written event: its author and kind are the server's to say.
-        for field in ["user_id", "previous_user_id", "source_table"] {
-            if data.get(field).is_some_and(|v| !v.is_null()) {
-                return Err(Error::bad_request(format!(
-                    "'{field}' of an event is set by the server"
-                ))
-                .with_errors(json!({ field: "is set by the server" })));
-            }
+        let input: ManualEvent = peek(&data)?;
+        let set = [
+            ("user_id", input.user_id.is_some()),
+            ("previous_user_id", input.previous_user_id.is_some()),
+            ("source_table", input.source_table.is_some()),
+        ];
+        if let Some((field, _)) = set.into_iter().find(|(_, set)| *set) {
+            return Err(
+                Error::bad_request(format!("'{field}' of an event is set by the server"))
+                    .with_errors(json!({ field: "is set by the server" })),
+            );
         }
-        if data.get("event").is_some_and(|e| e != "custom") {
+        if !input.event.is_absent() && input.event.get().map(String::as_str) != Some("custom") {
             return Err(Error::bad_request(
                 "Only custom events can be written by hand: 'event' must be \"custom\"",
             )

@@ -11,11 +11,12 @@
 //!   `user_roles_read` (or `full_access`): 403 otherwise.
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::scopes;
 use crate::error::{Error, Result};
-use crate::service::{Access, Ctx, Method, Policy, Service};
+use crate::service::{Access, Ctx, Field, Method, Policy, Service, parse};
 
 pub const PATH: &str = "authorization/explain";
 
@@ -32,11 +33,29 @@ pub fn service(_config: &crate::config::Config) -> ExplainService {
     }
 }
 
-fn int(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
+/// The query of `find`. Both fields are read leniently so that `scope` is checked first,
+/// whatever the order they came in.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ExplainQuery {
+    scope: Field<String>,
+    user_id: Field<UserId>,
+}
+
+/// A user id as a number or, from a query string, as text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum UserId {
+    Number(i64),
+    Text(String),
+}
+
+impl UserId {
+    fn value(&self) -> Option<i64> {
+        match self {
+            UserId::Number(n) => Some(*n),
+            UserId::Text(s) => s.parse().ok(),
+        }
     }
 }
 
@@ -67,17 +86,20 @@ impl Service for ExplainService {
     }
 
     async fn find(&self, ctx: &Ctx<'_>) -> Result<Value> {
-        let query = &ctx.params.query;
-        let Some(Value::String(scope)) = query.get("scope") else {
+        let query: ExplainQuery = parse(&Value::Object(ctx.params.query.clone()))?;
+        let Some(scope) = query.scope.get() else {
             return Err(Error::bad_request("'scope' is required")
                 .with_errors(json!({"scope": "is required"})));
         };
         let caller = ctx.params.principal.as_ref();
-        let user_id = match query.get("user_id") {
-            Some(v) => int(v).ok_or_else(|| Error::bad_request("'user_id' must be an integer"))?,
-            None => caller
+        let user_id = match &query.user_id {
+            Field::Absent => caller
                 .map(|p| p.user_id)
                 .ok_or_else(|| Error::bad_request("'user_id' is required"))?,
+            id => id
+                .get()
+                .and_then(UserId::value)
+                .ok_or_else(|| Error::bad_request("'user_id' must be an integer"))?,
         };
         if let Some(p) = caller.filter(|_| !ctx.params.is_internal())
             && p.user_id != user_id
@@ -90,5 +112,29 @@ impl Service for ExplainService {
         let via = scopes::explain(ctx.db, user_id, scope).await?;
         let granted = scopes::load(ctx.db, user_id).await?.has(scope);
         Ok(json!({"user_id": user_id, "scope": scope, "granted": granted, "via": via}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_id(query: Value) -> Field<Option<i64>> {
+        match parse::<ExplainQuery>(&query).unwrap().user_id {
+            Field::Absent => Field::Absent,
+            Field::Invalid => Field::Invalid,
+            Field::Valid(id) => Field::Valid(id.value()),
+        }
+    }
+
+    #[test]
+    fn user_id_is_a_number_or_its_text() {
+        assert_eq!(user_id(json!({})), Field::Absent);
+        assert_eq!(user_id(json!({"user_id": 7})), Field::Valid(Some(7)));
+        assert_eq!(user_id(json!({"user_id": "7"})), Field::Valid(Some(7)));
+        assert_eq!(user_id(json!({"user_id": "x"})), Field::Valid(None));
+        for bad in [json!(1.5), Value::Null, json!([7])] {
+            assert_eq!(user_id(json!({ "user_id": bad })), Field::Invalid);
+        }
     }
 }

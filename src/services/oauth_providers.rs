@@ -18,17 +18,16 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::crypto::TokenCipher;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Policy, ScopeRule};
+use crate::service::{Ctx, Field, Policy, ScopeRule, peek};
 use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules};
 
 pub const PATH: &str = "oauth_providers";
-
-const URL_FIELDS: [&str; 4] = ["issuer", "authorize_url", "token_url", "userinfo_url"];
 
 /// Who may do what (DESIGN §4).
 pub const POLICY: Policy = Policy::scoped(ScopeRule::read_write(
@@ -54,6 +53,31 @@ pub fn table() -> Table {
         .unique(&["slug"])
 }
 
+/// What the rules check in a provider's data; a field that is not a string is the store's
+/// to refuse.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ProviderData {
+    slug: Field<String>,
+    issuer: Field<String>,
+    authorize_url: Field<String>,
+    token_url: Field<String>,
+    userinfo_url: Field<String>,
+    secret: Field<String>,
+}
+
+impl ProviderData {
+    /// The provider URLs, by field name.
+    fn urls(&self) -> [(&'static str, &Field<String>); 4] {
+        [
+            ("issuer", &self.issuer),
+            ("authorize_url", &self.authorize_url),
+            ("token_url", &self.token_url),
+            ("userinfo_url", &self.userinfo_url),
+        ]
+    }
+}
+
 /// Seals `secret` before it is stored and checks slugs and provider URLs.
 struct ProviderRules {
     /// The app's key.
@@ -75,10 +99,9 @@ impl WriteRules for ProviderRules {
         _change: Change<'_>,
         mut data: Value,
     ) -> Result<Prepared> {
-        let Value::Object(map) = &mut data else {
-            return Ok(Prepared::new(data)); // the store answers with its own 400
-        };
-        if let Some(Value::String(slug)) = map.get("slug")
+        // A body that is not an object reads as empty: the store answers with its own 400.
+        let input: ProviderData = peek(&data)?;
+        if let Some(slug) = input.slug.get()
             && (slug.is_empty()
                 || slug.len() > 64
                 || !slug
@@ -88,9 +111,8 @@ impl WriteRules for ProviderRules {
             return Err(Error::bad_request("Invalid slug")
                 .with_errors(json!({ "slug": "letters, digits, '-' and '_' only" })));
         }
-        for field in URL_FIELDS {
-            if let Some(Value::String(url)) = map.get(field)
-                && !url.is_empty()
+        for (field, url) in input.urls() {
+            if let Some(url) = url.non_empty()
                 && crate::oauth::http::check_url(url).is_err()
             {
                 return Err(Error::bad_request(format!("Invalid {field}")).with_errors(
@@ -98,8 +120,8 @@ impl WriteRules for ProviderRules {
                 ));
             }
         }
-        if let Some(Value::String(secret)) = map.get("secret")
-            && !secret.is_empty()
+        if let Some(secret) = input.secret.non_empty()
+            && let Value::Object(map) = &mut data
         {
             let sealed = crate::oauth::provider::seal_secret(&self.cipher, secret)?;
             map.insert("secret".into(), Value::String(sealed));

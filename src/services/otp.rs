@@ -20,16 +20,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use serde_json::{Map, Value, json};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
 
 use crate::accounts::tokens::{self, Purpose};
-use crate::accounts::{self, Account, Accounts};
+use crate::accounts::{self, Account, Accounts, AddressInput};
 use crate::auth::principal;
 use crate::auth::sessions::NewSession;
 use crate::auth::strategy::Strategy;
 use crate::error::{Error, Result};
 use crate::notify::Kind;
-use crate::service::{Binding, Ctx, Method, Policy, Service};
+use crate::service::{Binding, Ctx, Field, Method, Policy, Service, parse};
 
 pub const PATH: &str = "otp";
 /// The name of the login strategy (`authentication.create({strategy: "otp", ...})`).
@@ -53,15 +55,11 @@ impl OtpService {
     }
 
     /// Exchanges `code` for a login (see the module docs).
-    pub async fn login(
-        &self,
-        ctx: &Ctx<'_>,
-        data: &Map<String, Value>,
-        code: &str,
-    ) -> Result<Value> {
-        let (column, address) =
-            accounts::address(data, true).map_err(|_| Error::not_authenticated(INVALID_LOGIN))?;
-        let code = code.trim();
+    pub async fn login(&self, ctx: &Ctx<'_>, address: &AddressInput, code: &Code) -> Result<Value> {
+        let (column, address) = address
+            .resolve(true)
+            .map_err(|_| Error::not_authenticated(INVALID_LOGIN))?;
+        let code = code.0.trim();
         let ip = ctx.params.connection.ip.as_deref();
         let account = self.accounts.find_member(ctx.db, column, &address).await?;
         // Counted before the code is checked, one count per account (as logins are).
@@ -123,17 +121,45 @@ impl OtpService {
     }
 }
 
-/// `authentication.create({strategy: "otp", email|phone, otp})`: the code as a string or
-/// a number.
+/// A one-time code as sent: a string, or a number (`123456`).
+#[derive(Debug)]
+pub struct Code(String);
+
+impl Code {
+    /// The code in `value`, or the answer to a login without one.
+    fn of(value: Option<&Value>) -> Result<Self> {
+        match value {
+            Some(Value::String(code)) => Ok(Code(code.clone())),
+            Some(Value::Number(n)) => Ok(Code(n.to_string())),
+            _ => Err(Error::not_authenticated(INVALID_LOGIN)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Code::of(Some(&value)).map_err(|_| D::Error::custom("must be a string or a number"))
+    }
+}
+
+/// The data of `authentication.create({strategy: "otp", email|phone, otp})`.
+#[derive(Debug, Deserialize)]
+struct OtpLogin {
+    #[serde(default)]
+    otp: Field<Code>,
+    #[serde(flatten)]
+    address: AddressInput,
+}
+
 #[async_trait]
 impl Strategy for OtpService {
-    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value> {
-        let code = match data.get("otp") {
-            Some(Value::String(code)) => code.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => return Err(Error::not_authenticated(INVALID_LOGIN)),
+    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Value) -> Result<Value> {
+        let input: OtpLogin = parse(data)?;
+        let Some(code) = input.otp.get() else {
+            return Err(Error::not_authenticated(INVALID_LOGIN));
         };
-        self.login(ctx, data, &code).await
+        self.login(ctx, &input.address, code).await
     }
 }
 
@@ -199,8 +225,7 @@ impl Service for OtpService {
     }
 
     async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-        let data = accounts::object(data)?;
-        let (column, address) = accounts::address(&data, true)?;
+        let (column, address) = parse::<AddressInput>(&data)?.resolve(true)?;
         self.accounts
             .throttle_send(ctx, Purpose::Otp, column, &address)?;
         let account = self.accounts.find_member(ctx.db, column, &address).await?;
@@ -221,12 +246,28 @@ impl Service for OtpService {
     }
 
     async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
-        let code = match id {
-            Some(Value::String(code)) => code.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => return Err(Error::not_authenticated(INVALID_LOGIN)),
-        };
-        let data = accounts::object(data)?;
-        self.login(ctx, &data, &code).await
+        let code = Code::of(id)?;
+        let address: AddressInput = parse(&data)?;
+        self.login(ctx, &address, &code).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_reads_the_code_as_text_or_number_and_the_address_beside_it() {
+        let data = json!({"strategy": "otp", "email": " A@Corp.test ", "otp": 123456});
+        let input: OtpLogin = parse(&data).unwrap();
+        assert_eq!(input.otp.get().map(|c| c.0.as_str()), Some("123456"));
+        let address = input.address.resolve(true).unwrap();
+        assert_eq!(address, ("email", "a@corp.test".to_string()));
+        // A code of another type is no code; an email that is not a string falls back to
+        // the phone, as before typed input.
+        let input: OtpLogin = parse(&json!({"otp": [1], "email": 5, "phone": "+1 555"})).unwrap();
+        assert!(input.otp.get().is_none() && !input.otp.is_absent());
+        let address = input.address.resolve(true).unwrap();
+        assert_eq!(address, ("phone", "+1 555".to_string()));
     }
 }

@@ -14,12 +14,12 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value, json};
 
-use super::verify::{INVALID_TOKEN, MAX_ATTEMPTS, address_of_id};
+use super::verify::{INVALID_TOKEN, MAX_ATTEMPTS, TokenPatch, address_of_id};
 use crate::accounts::tokens::Purpose;
 use crate::accounts::{self, Accounts};
 use crate::error::{Error, Result};
 use crate::notify::Kind;
-use crate::service::{Ctx, Method, Policy, Service};
+use crate::service::{Ctx, Method, Policy, Service, parse};
 
 pub const PATH: &str = "recover";
 
@@ -71,13 +71,9 @@ impl Service for RecoverService {
 
     async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
         let (column, address) = address_of_id(id, false)?;
-        let data = accounts::object(data)?;
-        let token =
-            accounts::text(&data, "token").map_err(|_| Error::bad_request(INVALID_TOKEN))?;
-        let new_password = data
-            .get("password")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::bad_request("'password' is required"))?;
+        let input: TokenPatch = parse(&data)?;
+        let token = input.token()?;
+        let new_password = input.password()?;
         let mut own = Map::new();
         own.insert("email".into(), Value::String(address.clone()));
         super::users::check_password(&self.accounts.config.password, new_password, &own)?;

@@ -15,14 +15,15 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::grants;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Db, Method, Policy, ScopeRule, Service};
+use crate::service::{Ctx, Db, Field, Method, Policy, ScopeRule, Service, peek};
 use crate::store::audit::record_custom;
-use crate::store::{Change, Column, Prepared, SqlService, Table, WriteRules, parse_id};
+use crate::store::{Change, Column, Prepared, RowId, SqlService, Table, WriteRules, parse_id};
 
 pub const PATH: &str = "user_oauth_providers";
 
@@ -42,6 +43,13 @@ pub fn table() -> Table {
         .column(Column::text("slug").required().non_empty())
         .column(Column::text("sub").required().non_empty())
         .unique(&["slug", "sub"])
+}
+
+/// What the rules read of a link's data: the user it would belong to, when it names one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct LinkData {
+    user_id: Field<RowId>,
 }
 
 /// Keeps every account reachable and audits links and unlinks.
@@ -123,8 +131,9 @@ impl WriteRules for LinkRules {
         change: Change<'_>,
         data: Value,
     ) -> Result<Prepared> {
+        let new_owner = peek::<LinkData>(&data)?.user_id.get().map(|id| id.0);
         // Linking an identity to a user, or taking one from them, is signing in as them.
-        if let Some(new_owner) = data.get("user_id").and_then(parse_id) {
+        if let Some(new_owner) = new_owner {
             grants::may_act_as(ctx, new_owner).await?;
         }
         if let Some(link) = change.id().and_then(parse_id)
@@ -133,7 +142,7 @@ impl WriteRules for LinkRules {
             grants::may_act_as(ctx, owner).await?;
         }
         if let Some(id) = change.id()
-            && let Some(new_owner) = data.get("user_id").and_then(parse_id)
+            && let Some(new_owner) = new_owner
             && let Some(link) = parse_id(id)
             && let Some((owner, _, _)) = owner_methods(ctx.db, link).await?
             && owner != new_owner

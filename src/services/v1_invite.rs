@@ -19,12 +19,12 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use super::v1_users::policy;
-use super::verify::INVALID_TOKEN;
+use super::verify::{INVALID_TOKEN, TokenPatch};
 use crate::accounts::tokens::{self, Purpose};
-use crate::accounts::{self, Accounts};
+use crate::accounts::{Accounts, AddressInput};
 use crate::error::{Error, Result};
 use crate::notify::{Kind, Message, To};
-use crate::service::{Access, Ctx, Method, Params, Policy, Service};
+use crate::service::{Access, Ctx, Method, Params, Policy, Service, parse};
 use crate::store::audit::record_custom;
 
 pub const INVITE_PATH: &str = "v1/users/invite";
@@ -85,8 +85,7 @@ impl Service for InviteService {
     }
 
     async fn create(&self, ctx: &Ctx<'_>, data: Value) -> Result<Value> {
-        let data = accounts::object(data)?;
-        let (_, email) = accounts::address(&data, false)?;
+        let (_, email) = parse::<AddressInput>(&data)?.resolve(false)?;
         let inviter = ctx.params.user_id();
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let stamp = json!({ "invited_by": inviter, "invited_date": now });
@@ -142,13 +141,9 @@ impl Service for InviteService {
 
     async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
         let (_, email) = super::verify::address_of_id(id, false)?;
-        let data = accounts::object(data)?;
-        let token =
-            accounts::text(&data, "token").map_err(|_| Error::bad_request(INVALID_TOKEN))?;
-        let new_password = data
-            .get("password")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::bad_request("'password' is required"))?;
+        let input: TokenPatch = parse(&data)?;
+        let token = input.token()?;
+        let new_password = input.password()?;
         let mut own = Map::new();
         own.insert("email".into(), Value::String(email.clone()));
         super::users::check_password(&self.accounts.config.password, new_password, &own)?;

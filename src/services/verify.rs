@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 use crate::accounts::tokens::Purpose;
-use crate::accounts::{self, Accounts};
+use crate::accounts::{self, Accounts, AddressInput};
 use crate::error::{Error, Result};
 use crate::notify::Kind;
-use crate::service::{Ctx, Method, Policy, Service};
+use crate::service::{Ctx, Field, Method, Policy, Service, Text, parse};
 
 pub const PATH: &str = "verify";
 
@@ -48,10 +49,37 @@ pub(crate) fn address_of_id(
     let Some(Value::String(id)) = id else {
         return Err(Error::bad_request(INVALID_TOKEN));
     };
-    let mut map = Map::new();
-    let key = if id.contains('@') { "email" } else { "phone" };
-    map.insert(key.into(), Value::String(id.clone()));
-    accounts::address(&map, allow_phone).map_err(|_| Error::bad_request(INVALID_TOKEN))
+    AddressInput::of_id(id)
+        .resolve(allow_phone)
+        .map_err(|_| Error::bad_request(INVALID_TOKEN))
+}
+
+/// The data of a `patch` that proves an address with a token (`verify`, and `recover`
+/// and invitations with a new password). A token that is missing or not a short text,
+/// like a password that is not a string, reads as absent: the method answers for it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct TokenPatch {
+    pub token: Field<Text>,
+    pub password: Field<String>,
+}
+
+impl TokenPatch {
+    /// The token, or the answer to a wrong one.
+    pub fn token(&self) -> Result<&str> {
+        self.token
+            .get()
+            .map(Text::as_str)
+            .ok_or_else(|| Error::bad_request(INVALID_TOKEN))
+    }
+
+    /// The new password, or 400.
+    pub fn password(&self) -> Result<&str> {
+        self.password
+            .get()
+            .map(String::as_str)
+            .ok_or_else(|| Error::bad_request("'password' is required"))
+    }
 }
 
 #[async_trait]
@@ -88,9 +116,8 @@ impl Service for VerifyService {
 
     async fn patch(&self, ctx: &Ctx<'_>, id: Option<&Value>, data: Value) -> Result<Value> {
         let (column, address) = address_of_id(id, true)?;
-        let data = accounts::object(data)?;
-        let token =
-            accounts::text(&data, "token").map_err(|_| Error::bad_request(INVALID_TOKEN))?;
+        let input: TokenPatch = parse(&data)?;
+        let token = input.token()?;
         if column == "email"
             && self
                 .accounts

@@ -48,7 +48,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 
 pub use coerce::format_timestamp;
 pub use data::now;
-pub use options::{Multi, id_display, parse_id};
+pub use options::{Multi, RowId, id_display, parse_id};
 pub use rules::{Change, Prepared, StandIn, WriteRules};
 pub use sql_service::SqlService;
 pub use table::{Column, ColumnType, Table, Write, unknown_field};

@@ -35,6 +35,19 @@ pub fn parse_id(id: &Value) -> Option<i64> {
     }
 }
 
+/// A field that names a row, read with [`parse_id`] (a number or its text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowId(pub i64);
+
+impl<'de> serde::Deserialize<'de> for RowId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        parse_id(&value)
+            .map(RowId)
+            .ok_or_else(|| serde::de::Error::custom("must be a record id"))
+    }
+}
+
 /// How an id appears in "No record found for id '<id>'".
 pub fn id_display(id: &Value) -> String {
     match id {

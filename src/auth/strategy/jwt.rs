@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
 use super::{Strategy, login_result};
 use crate::auth::sessions::Sessions;
 use crate::auth::{Keys, principal};
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Service};
+use crate::service::{Ctx, Field, Service, parse};
 
 pub const NAME: &str = "jwt";
 
@@ -24,13 +25,21 @@ pub struct Jwt {
     pub principals: Arc<crate::auth::principal_cache::PrincipalCache>,
 }
 
+/// `{strategy: "jwt", accessToken}`: a token that is missing, empty or not a string is
+/// "No access token".
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct JwtLogin {
+    access_token: Field<String>,
+}
+
 #[async_trait]
 impl Strategy for Jwt {
-    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value> {
-        let token = data
-            .get("accessToken")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
+    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Value) -> Result<Value> {
+        let input: JwtLogin = parse(data)?;
+        let token = input
+            .access_token
+            .non_empty()
             .ok_or_else(|| Error::not_authenticated("No access token"))?;
         let claims = self.keys.verify(token)?;
         self.sessions.check(&claims.jti).await?;

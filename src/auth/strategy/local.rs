@@ -14,14 +14,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::{Strategy, login_result};
 use crate::auth::sessions::{NewSession, Sessions};
 use crate::auth::{Keys, password, principal};
 use crate::error::{Error, Result};
-use crate::service::{Ctx, Service};
+use crate::service::{Ctx, Field, Service, parse};
 
 pub const NAME: &str = "local";
 
@@ -86,15 +87,26 @@ impl Local {
     }
 }
 
+/// `{email|username|phone, password}`: a field that is not a string reads as absent, and
+/// every miss is the same 401 "Invalid login".
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct LocalLogin {
+    password: Field<String>,
+    email: Field<String>,
+    username: Field<String>,
+    phone: Field<String>,
+}
+
 #[async_trait]
 impl Strategy for Local {
-    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value> {
-        let password = data
-            .get("password")
-            .and_then(Value::as_str)
-            .filter(|p| !p.is_empty())
+    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Value) -> Result<Value> {
+        let input: LocalLogin = parse(data)?;
+        let password = input
+            .password
+            .non_empty()
             .ok_or_else(|| Error::not_authenticated(INVALID_LOGIN))?;
-        let (column, login) = login_identity(data)?;
+        let (column, login) = input.identity()?;
         let ip = ctx.params.connection.ip.as_deref();
         let stored = self.stored_hash(ctx, column, &login).await?;
         // One count per account, whichever identifier names it (see `throttle_key`),
@@ -152,14 +164,19 @@ pub fn throttle_key(user_id: Option<i64>, column: &str, login: &str) -> String {
     }
 }
 
-/// Which column the login names: email (case-insensitive), username or phone.
-fn login_identity(data: &Map<String, Value>) -> Result<(&'static str, String)> {
-    for column in ["email", "username", "phone"] {
-        if let Some(value) = data.get(column).and_then(Value::as_str) {
-            let value = value.trim();
-            if value.is_empty() {
+impl LocalLogin {
+    /// Which column the login names: the first of email (case-insensitive), username and
+    /// phone that is a string with more than white space.
+    fn identity(&self) -> Result<(&'static str, String)> {
+        let named = [
+            ("email", &self.email),
+            ("username", &self.username),
+            ("phone", &self.phone),
+        ];
+        for (column, value) in named {
+            let Some(value) = value.get().map(|v| v.trim()).filter(|v| !v.is_empty()) else {
                 continue;
-            }
+            };
             let value = if column == "email" {
                 value.to_lowercase()
             } else {
@@ -167,6 +184,6 @@ fn login_identity(data: &Map<String, Value>) -> Result<(&'static str, String)> {
             };
             return Ok((column, value));
         }
+        Err(Error::not_authenticated(INVALID_LOGIN))
     }
-    Err(Error::not_authenticated(INVALID_LOGIN))
 }

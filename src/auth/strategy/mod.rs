@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::Claims;
 use crate::error::{Error, Result};
-use crate::service::Ctx;
+use crate::service::{Ctx, Field};
 
 pub use local::throttle_key;
 
@@ -37,9 +37,10 @@ pub const DEFAULT: &str = "local";
 /// One way to log in.
 #[async_trait]
 pub trait Strategy: Send + Sync {
-    /// Checks the credentials in `data` (the whole `authentication.create` body) and
-    /// answers the Feathers authentication result `{accessToken, authentication, user}`.
-    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Map<String, Value>) -> Result<Value>;
+    /// Checks the credentials in `data` (the whole `authentication.create` body, an
+    /// object, read with `service::parse` into the strategy's own input) and answers the
+    /// Feathers authentication result `{accessToken, authentication, user}`.
+    async fn authenticate(&self, ctx: &Ctx<'_>, data: &Value) -> Result<Value>;
 }
 
 /// Strategies whose names are data, not code (OAuth provider slugs).
@@ -68,11 +69,15 @@ impl Strategies {
     }
 
     /// The strategy the `strategy` field names; see the module docs for the answers.
-    pub async fn get(&self, ctx: &Ctx<'_>, strategy: Option<&Value>) -> Result<Arc<dyn Strategy>> {
+    pub async fn get(
+        &self,
+        ctx: &Ctx<'_>,
+        strategy: &Field<Option<String>>,
+    ) -> Result<Arc<dyn Strategy>> {
         let name = match strategy {
-            None | Some(Value::Null) => DEFAULT,
-            Some(Value::String(name)) => name.as_str(),
-            Some(_) => return Err(Error::not_authenticated(NOT_ALLOWED)),
+            Field::Absent | Field::Valid(None) => DEFAULT,
+            Field::Valid(Some(name)) => name.as_str(),
+            Field::Invalid => return Err(Error::not_authenticated(NOT_ALLOWED)),
         };
         if let Some(strategy) = self.named.get(name) {
             return Ok(strategy.clone());
