@@ -22,7 +22,7 @@ pub use auth::{
     AuthConfig, OAuthConfig, PasswordConfig, SIGNING_KEY, SignupConfig, alg_name, algorithm,
     algorithm_named, allowed_origin, origin_of, parse_key,
 };
-pub use notify::{NotifyConfig, SmsConfig, SmtpConfig};
+pub use notify::{NotifyConfig, SmsConfig, SmtpConfig, parse_webhook_url};
 pub use server::{
     AuditConfig, ClusterConfig, GeoIpConfig, HttpConfig, LogConfig, MetricsConfig, PaginateConfig,
     SocketConfig,

@@ -104,7 +104,7 @@ impl Config {
         if self.socket.max_in_flight == 0 {
             anyhow::bail!("socket.max_in_flight must be at least 1");
         }
-        crate::notify::validate(self)?;
+        self.notify.validate(self.is_production())?;
         self.oauth.validate()?;
         let channel = &self.cluster.channel;
         if channel.is_empty()

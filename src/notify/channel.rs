@@ -23,15 +23,6 @@ pub trait Channel: Send + Sync {
     async fn send(&self, message: &Message) -> anyhow::Result<()>;
 }
 
-/// The email transport named by config (see the module docs).
-pub fn email_transport(config: &Config) -> &str {
-    match config.notify.transport.as_deref() {
-        Some(name) => name,
-        None if config.is_production() => "none",
-        None => "log",
-    }
-}
-
 /// The channel of each address kind; `None` where nothing can deliver.
 #[derive(Default, Clone)]
 pub struct Channels {
@@ -40,17 +31,18 @@ pub struct Channels {
 }
 
 impl Channels {
-    /// The channels `config` names (checked by [`super::validate`] first).
+    /// The channels `config` names (checked by [`crate::config::NotifyConfig::validate`] first).
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         let log: Arc<dyn Channel> = Arc::new(super::log::Log);
-        let email: Option<Arc<dyn Channel>> = match email_transport(config) {
-            "smtp" => Some(Arc::new(super::smtp::Smtp::new(&config.notify.smtp)?)),
-            "log" => Some(log.clone()),
-            _ => None,
-        };
+        let email: Option<Arc<dyn Channel>> =
+            match config.notify.email_transport(config.is_production()) {
+                "smtp" => Some(Arc::new(super::smtp::Smtp::new(&config.notify.smtp)?)),
+                "log" => Some(log.clone()),
+                _ => None,
+            };
         let sms: Option<Arc<dyn Channel>> = match &config.notify.sms.url {
             Some(_) => Some(Arc::new(super::sms::SmsWebhook::new(&config.notify.sms)?)),
-            None if email_transport(config) == "log" => Some(log),
+            None if config.notify.email_transport(config.is_production()) == "log" => Some(log),
             None => None,
         };
         Ok(Self { email, sms })

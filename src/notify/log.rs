@@ -1,5 +1,5 @@
 //! The development channel: each message, body included (so a developer can read the
-//! code), is written to the log at info level. [`super::validate`] refuses it when
+//! code), is written to the log at info level. `NotifyConfig::validate` refuses it when
 //! `env = "production"`, so no secret is logged there.
 
 use async_trait::async_trait;

@@ -16,29 +16,14 @@ pub struct SmsWebhook {
     url: reqwest::Url,
 }
 
-/// The webhook URL, if it is one this channel calls: `http` or `https`, a host, no
-/// credentials in it.
-pub fn parse_url(url: &str) -> anyhow::Result<reqwest::Url> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| anyhow::anyhow!("not a valid URL"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        anyhow::bail!("only http:// and https:// URLs are supported");
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        anyhow::bail!("invalid host");
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        anyhow::bail!("credentials in the URL are not supported");
-    }
-    Ok(parsed)
-}
-
 impl SmsWebhook {
     pub fn new(sms: &SmsConfig) -> anyhow::Result<Self> {
         let url = sms
             .url
             .as_deref()
             .ok_or_else(|| anyhow::anyhow!("notify.sms.url is not set"))?;
-        let url = parse_url(url).map_err(|e| anyhow::anyhow!("notify.sms.url: {e}"))?;
+        let url = crate::config::parse_webhook_url(url)
+            .map_err(|e| anyhow::anyhow!("notify.sms.url: {e}"))?;
         // reqwest is built without a crypto provider (rustls on ring, as `oauth::http`).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let timeout = Duration::from_millis(sms.timeout_ms.max(1));
@@ -76,23 +61,5 @@ impl Channel for SmsWebhook {
         } else {
             anyhow::bail!("SMS webhook answered {}", status.as_u16())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_url;
-
-    #[test]
-    fn parses_webhook_urls() {
-        assert!(parse_url("http://sms.local:8080/send").is_ok());
-        assert!(parse_url("http://sms.local").is_ok());
-        assert!(parse_url("https://api.example.com/v1/sms?key=x").is_ok());
-        assert!(parse_url("ftp://x/").is_err());
-        assert!(parse_url("http://:80/").is_err());
-        assert!(parse_url("http://a:b/").is_err());
-        assert!(parse_url("http://u@h/").is_err());
-        assert!(parse_url("http://u:p@h/").is_err());
-        assert!(parse_url("sms.local/send").is_err());
     }
 }

@@ -17,23 +17,9 @@ pub struct Smtp {
     from: Mailbox,
 }
 
-/// Refuses settings the channel cannot run with.
-pub fn validate(smtp: &SmtpConfig) -> anyhow::Result<()> {
-    if smtp.host.trim().is_empty() {
-        anyhow::bail!("notify.smtp.host is required with notify.transport = \"smtp\"");
-    }
-    if !matches!(smtp.tls.as_str(), "starttls" | "tls" | "none") {
-        anyhow::bail!("notify.smtp.tls must be starttls, tls or none");
-    }
-    if smtp.from.parse::<Mailbox>().is_err() {
-        anyhow::bail!("notify.smtp.from is not a valid address");
-    }
-    Ok(())
-}
-
 impl Smtp {
     pub fn new(smtp: &SmtpConfig) -> anyhow::Result<Self> {
-        validate(smtp)?;
+        smtp.validate()?;
         let mut builder = match smtp.tls.as_str() {
             "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)?,
             "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
