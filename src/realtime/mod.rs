@@ -15,20 +15,19 @@
 
 pub mod binding;
 pub mod bus;
+mod fanout;
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+pub use fanout::Fanout;
+
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
-use serde_json::value::RawValue;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
 use crate::auth::principal_cache::PrincipalCache;
-use crate::auth::scopes::Scopes;
-use crate::service::{Db, Method, Policy, Principal, fields};
+use crate::service::{Db, Policy, Principal};
 
 /// The room every authenticated connection is in.
 pub const AUTHENTICATED_ROOM: &str = "authenticated";
@@ -127,7 +126,7 @@ impl Connections {
     /// shaped for it. Services without a scope prefix go to every authenticated connection.
     ///
     /// Per event: one scope-cache lookup per connection; what a connection receives is
-    /// decided once per (scopes, owns the row), and each distinct payload (a [`Shape`]) is
+    /// decided once per (scopes, owns the row), and each distinct payload ([`Fanout`]) is
     /// shaped and serialised once, then sent as is to every connection that gets it.
     ///
     /// Each recipient's scopes come from `principals` (loaded through `db` when not
@@ -149,10 +148,9 @@ impl Connections {
         };
         let mut sent = 0;
         let name = format!("{path} {event}");
-        let mut by_recipient: HashMap<(Arc<Scopes>, bool), Option<usize>> = HashMap::new();
-        let mut by_shape: HashMap<Shape, usize> = HashMap::new();
-        let mut payloads: Vec<Box<RawValue>> = Vec::new();
-        for socket in ns.to(AUTHENTICATED_ROOM).sockets() {
+        let sockets = ns.to(AUTHENTICATED_ROOM).sockets();
+        let mut fanout = Fanout::new(policy, record, sockets.len());
+        for socket in sockets {
             let Some(principal) = socket.extensions.get::<Arc<Principal>>() else {
                 continue;
             };
@@ -163,30 +161,8 @@ impl Connections {
                     continue;
                 }
             };
-            let owns = fields::owns(policy, record, principal.user_id);
-            let slot = match by_recipient.entry((scopes, owns)) {
-                Entry::Occupied(e) => *e.get(),
-                Entry::Vacant(e) => {
-                    let scopes = &e.key().0;
-                    let slot = match shape(policy, scopes, owns, record) {
-                        None => None,
-                        Some(shape) => match by_shape.get(&shape) {
-                            Some(i) => Some(*i),
-                            None => match render(&shape, record) {
-                                Some(payload) => {
-                                    payloads.push(payload);
-                                    by_shape.insert(shape, payloads.len() - 1);
-                                    Some(payloads.len() - 1)
-                                }
-                                None => None,
-                            },
-                        },
-                    };
-                    *e.insert(slot)
-                }
-            };
-            if let Some(payload) = slot.and_then(|i| payloads.get(i)) {
-                match socket.emit(&name, payload.as_ref()) {
+            if let Some(payload) = fanout.payload_for(principal.user_id, scopes) {
+                match socket.emit(&name, payload) {
                     Ok(()) => sent += 1,
                     Err(e) => {
                         tracing::warn!(event = %name, error = %e, "realtime publish failed")
@@ -195,56 +171,6 @@ impl Connections {
             }
         }
         sent
-    }
-}
-
-/// What one recipient receives of a record: all of it, or only some fields (a policy's
-/// `readable_fields`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Shape {
-    Whole,
-    Fields(Vec<&'static str>),
-}
-
-/// What a recipient with `scopes` (owning the row or not) receives, if anything.
-fn shape(policy: &Policy, scopes: &Scopes, owns: bool, record: &Value) -> Option<Shape> {
-    let readable = scopes.is_full()
-        || owns
-        || policy.scope_rule().is_some_and(|r| {
-            r.allows(scopes, Method::Get)
-                || r.group.is_some_and(|field| {
-                    let needed = r.required(Method::Get);
-                    record
-                        .get(field)
-                        .and_then(Value::as_i64)
-                        .is_some_and(|g| needed.iter().any(|slug| scopes.has_in_group(g, slug)))
-                })
-        });
-    if !readable {
-        return None;
-    }
-    match fields::readable(policy, scopes).filter(|_| !owns) {
-        Some(fields) => Some(Shape::Fields(fields)),
-        None => Some(Shape::Whole),
-    }
-}
-
-/// `record` in `shape` (for a recipient holding `scopes`), serialised once.
-fn render(shape: &Shape, record: &Value) -> Option<Box<RawValue>> {
-    let result = match shape {
-        Shape::Whole => serde_json::value::to_raw_value(record),
-        Shape::Fields(readable) => {
-            let mut record = record.clone();
-            fields::keep(&mut record, readable);
-            serde_json::value::to_raw_value(&record)
-        }
-    };
-    match result {
-        Ok(payload) => Some(payload),
-        Err(e) => {
-            tracing::warn!(error = %e, "realtime: cannot serialise an event");
-            None
-        }
     }
 }
 

@@ -10,18 +10,62 @@ use super::Policy;
 use super::scopes::Scopes;
 use crate::error::{Error, Result};
 
+/// Which fields of others' rows a viewer reads: `base` when it may see the row at all,
+/// and the fields of each `(scope, fields)` pair whose scope it holds. Data rather than a
+/// function, so a viewer's share is a bit set ([`ReadableFields::held`]) that realtime
+/// can group connections by without building the list.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadableFields {
+    base: &'static [&'static str],
+    by_scope: &'static [(&'static str, &'static [&'static str])],
+}
+
+impl ReadableFields {
+    /// At most 64 `(scope, fields)` pairs (checked when the policy constant is built).
+    pub const fn new(
+        base: &'static [&'static str],
+        by_scope: &'static [(&'static str, &'static [&'static str])],
+    ) -> Self {
+        assert!(by_scope.len() <= 64, "at most 64 field scopes");
+        Self { base, by_scope }
+    }
+
+    /// Bit `i` set: `scopes` holds the scope of pair `i`.
+    pub fn held(&self, scopes: &Scopes) -> u64 {
+        self.by_scope
+            .iter()
+            .enumerate()
+            .filter(|(_, (scope, _))| scopes.has(scope))
+            .fold(0, |bits, (i, _)| bits | 1 << i)
+    }
+
+    /// The fields readable with the pairs in `held`.
+    pub fn fields(&self, held: u64) -> Vec<&'static str> {
+        let mut out = self.base.to_vec();
+        for (i, (_, fields)) in self.by_scope.iter().enumerate() {
+            if held & (1 << i) != 0 {
+                out.extend_from_slice(fields);
+            }
+        }
+        out
+    }
+}
+
 /// The fields of others' rows a viewer with `scopes` may read, or `None` for every field.
 pub fn readable(policy: &Policy, scopes: &Scopes) -> Option<Vec<&'static str>> {
-    let fields = policy.readable_fields?;
-    (!scopes.is_full()).then(|| fields(scopes))
+    let rule = policy.readable_fields?;
+    (!scopes.is_full()).then(|| rule.fields(rule.held(scopes)))
 }
 
 /// Whether `record` is `viewer`'s own under the policy's own-record rule.
 pub fn owns(policy: &Policy, record: &Value, viewer: i64) -> bool {
-    policy
-        .scope_rule()
-        .and_then(|r| r.own_for(Method::Get))
-        .is_some_and(|own| record.get(own.field).and_then(Value::as_i64) == Some(viewer))
+    owner(policy, record) == Some(viewer)
+}
+
+/// Whose own record `record` is under the policy's own-record rule, if anyone's.
+pub fn owner(policy: &Policy, record: &Value) -> Option<i64> {
+    let own = policy.scope_rule()?.own_for(Method::Get)?;
+    record.get(own.field)?.as_i64()
 }
 
 /// Keeps the `readable` fields of `record`.
@@ -104,13 +148,10 @@ mod tests {
             ScopeRule::read_write("people", "people_read", "people_write")
                 .own("id", &[Method::Get]),
         )
-        .readable_fields(|scopes| {
-            let mut out = vec!["id", "name"];
-            if scopes.has("people_read_email") {
-                out.push("email");
-            }
-            out
-        })
+        .readable_fields(ReadableFields::new(
+            &["id", "name"],
+            &[("people_read_email", &["email"])],
+        ))
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! its [`Access`] admits.
 
 use super::Method;
+use super::fields::ReadableFields;
 use super::scopes::Scopes;
 
 /// Who may call a method from outside.
@@ -47,7 +48,7 @@ pub struct Policy {
     /// The fields of a row that is not the viewer's own which a viewer with `scopes`
     /// (without `full_access`) may read, filter and sort on; `None`: every field. Applied
     /// to answers and events alike.
-    pub readable_fields: Option<fn(&Scopes) -> Vec<&'static str>>,
+    pub readable_fields: Option<ReadableFields>,
     /// Write an `events` row for every record a mutation touches.
     pub audit: bool,
     /// Publish `<path> <event>` to connections after commit.
@@ -127,7 +128,7 @@ impl Policy {
     }
 
     /// Declares the fields of others' rows a viewer may read.
-    pub const fn readable_fields(mut self, fields: fn(&Scopes) -> Vec<&'static str>) -> Self {
+    pub const fn readable_fields(mut self, fields: ReadableFields) -> Self {
         self.readable_fields = Some(fields);
         self
     }

@@ -16,6 +16,8 @@ pub struct Scopes {
     /// transitively), by group id.
     groups: BTreeMap<i64, BTreeSet<String>>,
     fingerprint: u64,
+    /// Holds `full_access` (asked before every other check, so looked up once).
+    full: bool,
 }
 
 impl std::hash::Hash for Scopes {
@@ -43,6 +45,7 @@ impl Scopes {
         groups.hash(&mut hasher);
         Self {
             fingerprint: hasher.finish(),
+            full: slugs.contains(FULL_ACCESS),
             slugs,
             groups,
         }
@@ -80,7 +83,7 @@ impl Scopes {
 
     /// Holds `full_access`.
     pub fn is_full(&self) -> bool {
-        self.slugs.contains(FULL_ACCESS)
+        self.full
     }
 
     /// Holds `slug` (or `full_access`).

@@ -9,10 +9,10 @@
 //! - Writing another user's field needs its `users_write_<field>` scope where one exists
 //!   (`username full_name picture email phone password`).
 //!
-//! Declared in the users policy (`readable_fields`): the core shapes `get`, `find`,
+//! Declared in the users policy (`readable_fields(READABLE)`): the core shapes `get`, `find`,
 //! mutation results and realtime payloads with it (`service::fields`).
 
-use crate::auth::scopes::Scopes;
+use crate::service::fields::ReadableFields;
 
 /// Visible to anyone allowed to see the row.
 const BASE: &[&str] = &["id", "username", "locale", "created_at", "updated_at"];
@@ -41,17 +41,9 @@ pub fn write_scope(field: &str) -> Option<&'static str> {
     })
 }
 
-/// The fields of another user's record `scopes` may read (ignores `full_access`: callers
-/// check [`Scopes::is_full`] first).
-pub fn readable_users_fields(scopes: &Scopes) -> Vec<&'static str> {
-    let mut out = BASE.to_vec();
-    for (scope, fields) in READ_SCOPES {
-        if scopes.has(scope) {
-            out.extend_from_slice(fields);
-        }
-    }
-    out
-}
+/// The fields of another user's record a viewer may read (the core asks
+/// `Scopes::is_full` first: `full_access` reads every field).
+pub const READABLE: ReadableFields = ReadableFields::new(BASE, READ_SCOPES);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -59,12 +51,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::service::scopes::Scopes;
 
     /// DESIGN §4's field table, written out by hand: with `users_read` alone another
     /// user's `id username locale created_at updated_at` are visible; `_full_name` adds
     /// first/middle/last name, `_picture` the picture, `_email` the email and
     /// `email_verified_at`, `_phone` the phone and `phone_verified_at`; answers and
-    /// events are shaped to exactly `readable_users_fields`.
+    /// events are shaped to exactly [`READABLE`].
     #[test]
     fn user_shapes_follow_the_design_field_table() {
         let record = json!({
@@ -129,13 +122,14 @@ mod tests {
             for key in &want {
                 assert_eq!(shaped[*key], record[*key], "{set:?}: {key} unchanged");
             }
-            let mut readable: Vec<&str> = readable_users_fields(&scopes)
+            let mut readable: Vec<&str> = READABLE
+                .fields(READABLE.held(&scopes))
                 .iter()
                 .copied()
                 .filter(|k| record.get(*k).is_some())
                 .collect();
             readable.sort_unstable();
-            assert_eq!(readable, want, "{set:?}: readable_users_fields");
+            assert_eq!(readable, want, "{set:?}: READABLE");
         }
     }
 }

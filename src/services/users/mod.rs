@@ -68,7 +68,7 @@ pub const POLICY: Policy = Policy {
     )
     .changes_scopes(&[Method::Remove])
     .rows(Rows::Accounts)
-    .readable_fields(fields::readable_users_fields)
+    .readable_fields(fields::READABLE)
 };
 
 pub fn table() -> Table {
