@@ -1,5 +1,5 @@
-//! Application state and the one function that builds and starts the app for `main`,
-//! the tests and the examples.
+//! The one function that builds and starts the app for `main`, the tests and the
+//! examples; the state it builds is `hooks::AppState` (re-exported here).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,32 +15,8 @@ mod database;
 pub mod serve;
 
 pub use crate::config::redact_url;
-pub use database::{connect, inline_reads, migrations_pending};
-
-/// Everything a request needs. Shared as [`App`].
-pub struct AppState {
-    pub config: Arc<Config>,
-    /// The pool, and on SQLite the one-writer gate (`Database::write`).
-    pub db: Database,
-    pub registry: Registry,
-    pub keys: Arc<Keys>,
-    pub realtime: Realtime,
-    /// Each user's safe record and effective scopes (DESIGN §4), cleared by the pipeline
-    /// after commits that may change them.
-    pub principals: Arc<crate::auth::principal_cache::PrincipalCache>,
-    /// Authentication sessions: the revocation cache and login throttling.
-    pub sessions: Arc<crate::auth::sessions::Sessions>,
-    /// Outgoing emails and text messages (codes, tokens), sent in the background.
-    pub notifier: Arc<crate::notify::Notifier>,
-    /// OAuth / OpenID Connect login (`GET /oauth/:slug`, provider token strategies).
-    pub oauth: Arc<crate::oauth::OAuth>,
-    /// The one gate every password hash and check passes (`auth::password`).
-    pub passwords: Arc<crate::auth::password::PasswordGate>,
-    /// What `GET /metrics` exports (`crate::metrics`).
-    pub metrics: crate::metrics::Metrics,
-}
-
-pub type App = Arc<AppState>;
+pub use crate::hooks::{App, AppLink, AppState};
+pub use database::{connect, inline_reads};
 
 /// A running server. Dropping it does not stop the server; [`Server::stop`] (at once) or
 /// [`Server::shutdown`] (gracefully) does.
@@ -123,6 +99,14 @@ pub async fn build(
     config: Config,
     extend: impl FnOnce(&mut Registry, &Arc<Config>),
 ) -> anyhow::Result<App> {
+    Ok(assemble(config, extend).await?.0)
+}
+
+/// [`build`], and the OAuth runtime whose routes the server mounts.
+async fn assemble(
+    config: Config,
+    extend: impl FnOnce(&mut Registry, &Arc<Config>),
+) -> anyhow::Result<(App, Arc<crate::oauth::OAuth>)> {
     let config = Arc::new(config);
     let db = Database::new(connect(&config).await?).with_inline_reads(inline_reads(&config));
     let keys = Arc::new(Keys::from_config(&config)?);
@@ -166,57 +150,23 @@ pub async fn build(
         principals,
         sessions,
         notifier,
-        oauth: oauth.clone(),
         passwords,
         metrics: crate::metrics::Metrics::new()?,
     });
     oauth.attach(&app);
-    Ok(app)
+    Ok((app, oauth))
 }
 
-impl AppState {
-    /// What [`crate::auth::principal::from_token`] reads, from this app.
-    pub fn token_check(&self) -> crate::auth::principal::TokenCheck<'_> {
-        crate::auth::principal::TokenCheck {
-            keys: &self.keys,
-            sessions: &self.sessions,
-            principals: &self.principals,
-            users: self.registry.get(crate::auth::principal::USERS_PATH),
-            db: crate::service::Db::Pool(&self.db),
-        }
-    }
-
-    /// What the cluster bus applies other instances' messages to: this app's caches and
-    /// sockets.
-    fn bus_local(&self) -> crate::realtime::bus::Local {
-        crate::realtime::bus::Local {
-            registry: self.registry.clone(),
-            db: self.db.clone(),
-            connections: self.realtime.connections().clone(),
-            principals: self.principals.clone(),
-            sessions: self.sessions.clone(),
-            metrics: self.metrics.clone(),
-        }
-    }
-}
-
-/// A late-bound, non-owning handle to the app. Only the OAuth runtime holds one (its HTTP
-/// flow and token logins sign users in through the pipeline and the session store);
-/// services reach the pipeline through their call's `Ctx::pipeline` instead.
-#[derive(Default)]
-pub struct AppLink(std::sync::OnceLock<std::sync::Weak<AppState>>);
-
-impl AppLink {
-    pub fn set(&self, app: &App) {
-        let _ = self.0.set(Arc::downgrade(app));
-    }
-
-    /// The app, while it exists.
-    pub fn get(&self) -> crate::error::Result<App> {
-        self.0
-            .get()
-            .and_then(std::sync::Weak::upgrade)
-            .ok_or_else(|| crate::error::Error::internal("the application is not running"))
+/// What the cluster bus applies other instances' messages to: this app's caches and
+/// sockets.
+fn bus_local(app: &AppState) -> crate::realtime::bus::Local {
+    crate::realtime::bus::Local {
+        registry: app.registry.clone(),
+        db: app.db.clone(),
+        connections: app.realtime.connections().clone(),
+        principals: app.principals.clone(),
+        sessions: app.sessions.clone(),
+        metrics: app.metrics.clone(),
     }
 }
 
@@ -242,7 +192,7 @@ pub async fn start_with_routes(
     extend: impl FnOnce(&mut Registry, &Arc<Config>),
     routes: axum::Router,
 ) -> anyhow::Result<Server> {
-    let app = build(config, extend).await?;
+    let (app, oauth) = assemble(config, extend).await?;
     let (host, port) = (app.config.host.as_str(), app.config.port);
     let listener = tokio::net::TcpListener::bind((host, port))
         .await
@@ -254,8 +204,8 @@ pub async fn start_with_routes(
     );
     crate::bootstrap::admin_from_config(&app.config, app.as_ref()).await?;
     crate::bootstrap::warn_if_no_admin(&app.db).await?;
-    crate::realtime::bus::start(&app.config, &app.realtime, app.bus_local()).await;
-    let router = crate::transport::router(app.clone(), routes);
+    crate::realtime::bus::start(&app.config, &app.realtime, bus_local(&app)).await;
+    let router = crate::transport::router(app.clone(), crate::oauth::routes::mount(oauth), routes);
     let timeouts = serve::Timeouts::from_config(&app.config.http);
     let (stopping, stop) = serve::Stopping::new();
     let handle = tokio::spawn(serve::serve(listener, router, timeouts, stop));

@@ -280,23 +280,6 @@ fn without_location(text: &str) -> &str {
     }
 }
 
-/// How many of the binary's migrations the database has not applied (the readiness check).
-pub async fn migrations_pending(db: &DatabaseConnection) -> Result<usize, DbErr> {
-    use sea_orm::{ConnectionTrait, Statement};
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM seaql_migrations",
-        ))
-        .await?;
-    let applied: i64 = match row {
-        Some(row) => row.try_get("", "n")?,
-        None => 0,
-    };
-    let known = Migrator::migrations().len();
-    Ok(known.saturating_sub(usize::try_from(applied).unwrap_or(0)))
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;

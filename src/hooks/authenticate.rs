@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::app::AppState;
+use super::AppState;
 use crate::auth::principal;
 use crate::error::{Error, Result};
 use crate::service::{Access, Binding, Call, Service};

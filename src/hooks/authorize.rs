@@ -28,7 +28,7 @@ use std::sync::Arc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use super::AppState;
 use crate::auth::scopes::Scopes;
 use crate::error::{Error, Result};
 use crate::service::{

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::app::AppState;
+use super::AppState;
 use crate::error::{Error, Result};
 use crate::service::{Call, Ctx, Db, Effects, Method, Service};
 use crate::store::audit;

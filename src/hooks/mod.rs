@@ -13,13 +13,15 @@ mod connection;
 mod execute;
 mod protect;
 mod publish;
+mod state;
+
+pub use state::{App, AppLink, AppState};
 
 use std::sync::Arc;
 
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::service::{Binding, Call, ConnectionEffect, Method, Outcome, Pipeline, Rows, Service};
 

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::app::AppState;
+use super::AppState;
 use crate::service::{Call, Db, Service};
 
 pub async fn run(app: &AppState, service: &dyn Service, call: &Call, value: &Value) {

@@ -24,10 +24,10 @@
 use serde_json::{Map, Value, json};
 
 use super::provider::Provider;
-use crate::app::App;
 use crate::auth::principal;
 use crate::auth::sessions::NewSession;
 use crate::error::{Error, Result};
+use crate::hooks::App;
 use crate::notify::{Message, To};
 use crate::service::{Call, Connection, Db, Method, Params};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
@@ -145,7 +145,7 @@ async fn create(app: &App, path: &str, data: Value) -> Result<Value> {
 async fn link(app: &App, provider: &Provider, sub: &str, user_id: i64) -> Result<()> {
     create(
         app,
-        crate::services::user_oauth_providers::PATH,
+        super::LINKS_PATH,
         json!({ "user_id": user_id, "slug": provider.slug, "sub": sub }),
     )
     .await

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::state::{self, Pending};
 use super::{Finished, NO_FLOW, OAuth, Started, account, http, redirect};
-use crate::app::App;
 use crate::error::{Error, Result};
+use crate::hooks::App;
 use crate::service::{Connection, Db};
 
 impl OAuth {

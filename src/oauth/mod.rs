@@ -35,6 +35,11 @@
 //! `identify.rs`.
 
 pub mod account;
+
+/// The service of provider identities linked to users (`services::user_oauth_providers`
+/// serves it; the flow creates its rows, so the path is named here, once).
+pub const LINKS_PATH: &str = "user_oauth_providers";
+
 mod flow;
 pub mod http;
 mod identify;
@@ -50,11 +55,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::app::{App, AppLink};
 use crate::auth::crypto::TokenCipher;
 use crate::auth::throttle::RateLimit;
 use crate::config::{Config, OAuthConfig};
 use crate::error::Result;
+use crate::hooks::{App, AppLink};
 use crate::service::Db;
 use http::Http;
 use provider::Provider;
@@ -122,10 +127,6 @@ impl OAuth {
 
     fn app(&self) -> Result<App> {
         self.app.get()
-    }
-
-    pub fn cipher(&self) -> &TokenCipher {
-        &self.cipher
     }
 
     /// The cipher of client secrets and PKCE verifiers (the `auth_sessions` token key).

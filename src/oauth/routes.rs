@@ -1,18 +1,34 @@
-//! The HTTP routes of the flow, mounted by `transport::router` before the REST fallback:
+//! The HTTP routes of the flow ([`mount`], served by `transport::router` before the REST
+//! fallback):
 //! `GET /oauth/{slug}` (sign in), `POST /oauth/{slug}/link` (link to the caller) and
 //! `GET /oauth/{slug}/callback`. Errors before a flow is known are Feathers JSON errors;
 //! the query string (state, code, tokens) is never logged.
 
-use axum::extract::{Path, Request, State};
+use std::sync::Arc;
+
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, HOST, LOCATION, SET_COOKIE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use serde_json::{Map, Value};
 
-use super::{Finished, Started};
-use crate::app::App;
+use super::{Finished, OAuth, Started};
 use crate::error::Error;
+use crate::hooks::App;
 use crate::transport::rest::{error_response, json_response};
+
+/// The flow's three routes and their OpenAPI paths, run by `oauth`.
+pub fn mount(oauth: Arc<OAuth>) -> crate::transport::Mount {
+    crate::transport::Mount {
+        routes: axum::Router::new()
+            .route("/oauth/{slug}", get(start))
+            .route("/oauth/{slug}/link", post(link))
+            .route("/oauth/{slug}/callback", get(callback))
+            .layer(Extension(oauth)),
+        openapi: openapi_paths(),
+    }
+}
 
 /// The query as string values (repeated keys: the first wins).
 fn query_map(req: &Request) -> Map<String, Value> {
@@ -77,11 +93,11 @@ impl StartRequest {
 
     async fn begin(
         self,
-        app: &App,
+        oauth: &OAuth,
         slug: &str,
         link_user_id: Option<i64>,
     ) -> Result<Started, Error> {
-        app.oauth
+        oauth
             .start(
                 slug,
                 self.redirect.as_deref(),
@@ -94,12 +110,17 @@ impl StartRequest {
 }
 
 /// `GET /oauth/{slug}`: 303 to the provider (a sign-in; never a link).
-pub async fn start(State(app): State<App>, Path(slug): Path<String>, req: Request) -> Response {
+async fn start(
+    State(app): State<App>,
+    Extension(oauth): Extension<Arc<OAuth>>,
+    Path(slug): Path<String>,
+    req: Request,
+) -> Response {
     if query_map(&req).contains_key("feathers_token") {
         return error_response(&Error::bad_request(NO_TOKEN_IN_URL));
     }
     match StartRequest::read(&app, &req)
-        .begin(&app, &slug, None)
+        .begin(&oauth, &slug, None)
         .await
     {
         Ok(started) => see_other(&started.location, &started.cookie),
@@ -112,7 +133,12 @@ pub async fn start(State(app): State<App>, Path(slug): Path<String>, req: Reques
 /// to them. Answers 200 `{"location"}` with the browser-binding cookie; the page then
 /// navigates to `location`. A token in the query or body is ignored (401 without the
 /// header): only a header proves that the account holder's own page made the request.
-pub async fn link(State(app): State<App>, Path(slug): Path<String>, req: Request) -> Response {
+async fn link(
+    State(app): State<App>,
+    Extension(oauth): Extension<Arc<OAuth>>,
+    Path(slug): Path<String>,
+    req: Request,
+) -> Response {
     let start = StartRequest::read(&app, &req);
     let token = req
         .headers()
@@ -128,7 +154,7 @@ pub async fn link(State(app): State<App>, Path(slug): Path<String>, req: Request
         Ok(principal) => principal.user_id,
         Err(e) => return error_response(&e),
     };
-    match start.begin(&app, &slug, Some(user_id)).await {
+    match start.begin(&oauth, &slug, Some(user_id)).await {
         Ok(started) => {
             let mut res = json_response(
                 StatusCode::OK,
@@ -147,7 +173,12 @@ pub async fn link(State(app): State<App>, Path(slug): Path<String>, req: Request
 }
 
 /// `GET /oauth/{slug}/callback`: 303 to the app with `#access_token=` or `#error=`.
-pub async fn callback(State(app): State<App>, Path(slug): Path<String>, req: Request) -> Response {
+async fn callback(
+    State(app): State<App>,
+    Extension(oauth): Extension<Arc<OAuth>>,
+    Path(slug): Path<String>,
+    req: Request,
+) -> Response {
     let query = query_map(&req);
     let cookies = req
         .headers()
@@ -162,11 +193,7 @@ pub async fn callback(State(app): State<App>, Path(slug): Path<String>, req: Req
         app.config.http.proxies(),
         None,
     );
-    match app
-        .oauth
-        .callback(&slug, &query, &cookies, &connection)
-        .await
-    {
+    match oauth.callback(&slug, &query, &cookies, &connection).await {
         Ok(Finished::Redirect {
             location,
             clear_cookie,
@@ -177,7 +204,7 @@ pub async fn callback(State(app): State<App>, Path(slug): Path<String>, req: Req
 }
 
 /// The three routes in the OpenAPI document (they are not services).
-pub fn openapi_paths() -> Map<String, Value> {
+fn openapi_paths() -> Map<String, Value> {
     let slug = serde_json::json!({
         "name": "slug", "in": "path", "required": true,
         "description": "The `slug` of an `oauth_providers` row",

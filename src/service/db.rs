@@ -117,6 +117,25 @@ impl Database {
         }
     }
 
+    /// How many of the binary's migrations the database has not applied (the readiness
+    /// check).
+    pub async fn migrations_pending(&self) -> Result<usize, DbErr> {
+        use migration::MigratorTrait;
+        let row = self
+            .pool
+            .query_one_raw(Statement::from_string(
+                self.pool.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM seaql_migrations",
+            ))
+            .await?;
+        let applied: i64 = match row {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        let known = migration::Migrator::migrations().len();
+        Ok(known.saturating_sub(usize::try_from(applied).unwrap_or(0)))
+    }
+
     /// The pool, for reads and single statements that need no queue.
     pub fn read(&self) -> Db<'_> {
         Db::Pool(self)

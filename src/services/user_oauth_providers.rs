@@ -25,7 +25,7 @@ use crate::service::{Ctx, Db, Field, Method, Policy, ScopeRule, Service, peek};
 use crate::store::audit::record_custom;
 use crate::store::{Change, Column, Prepared, RowId, SqlService, Table, WriteRules, parse_id};
 
-pub const PATH: &str = "user_oauth_providers";
+pub const PATH: &str = crate::oauth::LINKS_PATH;
 
 /// Who may do what (DESIGN §4).
 pub const POLICY: Policy = Policy::scoped(

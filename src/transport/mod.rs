@@ -19,11 +19,11 @@ use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::app::App;
+use crate::hooks::App;
 use crate::service::Connection;
 
 pub use socket::socket_layer;
@@ -33,16 +33,14 @@ pub use socket::socket_layer;
 /// over REST (a fallback that resolves the path itself), Socket.IO at `/socket.io/`, CORS
 /// and request tracing.
 ///
-/// `extra` routes (an embedding app's own pages) are served beside these, under the same
-/// layers. Builds the Socket.IO layer and attaches it to `app.realtime`: call it once per app.
-pub fn router(app: App, extra: Router) -> Router {
+/// `mount`'s routes (a subsystem's own HTTP endpoints: the OAuth flow) are served and
+/// counted like these, and listed in the OpenAPI document. `extra` routes (an embedding
+/// app's own pages) are served beside these, under the same layers. Builds the Socket.IO
+/// layer and attaches it to `app.realtime`: call it once per app.
+pub fn router(app: App, mount: Mount, extra: Router) -> Router {
     let (socket_layer, _io) = socket::socket_layer(app.clone());
     let cors = cors_layer(&app.config.http.cors_origins);
-    let openapi = crate::openapi::document(
-        &app.registry,
-        crate::oauth::routes::openapi_paths(),
-        &app.config.metrics,
-    );
+    let openapi = crate::openapi::document(&app.registry, mount.openapi, &app.config.metrics);
     let secret = secret_id_paths(&app.registry);
     let mut router = Router::new();
     if app.config.metrics.enabled {
@@ -52,12 +50,7 @@ pub fn router(app: App, extra: Router) -> Router {
         .route("/", get(status::root))
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))
-        .route("/oauth/{slug}", get(crate::oauth::routes::start))
-        .route("/oauth/{slug}/link", post(crate::oauth::routes::link))
-        .route(
-            "/oauth/{slug}/callback",
-            get(crate::oauth::routes::callback),
-        )
+        .merge(mount.routes)
         .route("/docs", get(docs::redirect))
         .route("/docs/", get(docs::index))
         .route("/docs/{*path}", get(docs::asset))
@@ -79,6 +72,13 @@ pub fn router(app: App, extra: Router) -> Router {
                 .make_span_with(move |req: &Request| request_span(&secret, req)),
         )
         .layer(middleware::from_fn(with_request_id))
+}
+
+/// HTTP routes a subsystem serves beside the services, with their OpenAPI paths.
+#[derive(Default)]
+pub struct Mount {
+    pub routes: Router<App>,
+    pub openapi: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Counts a request to one of the server's own routes by its template (`/oauth/{slug}`),

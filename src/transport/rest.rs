@@ -26,9 +26,9 @@ use serde_json::{Value, json};
 
 use super::query_string::{self, Limits};
 use super::{access_token, connection_info};
-use crate::app::App;
 use crate::error::Error;
 use crate::hooks;
+use crate::hooks::App;
 use crate::metrics::{self, Transport};
 use crate::service::{Call, Method, Params, Provider, Registry, not_supported};
 

@@ -42,9 +42,9 @@ pub use args::{Args, Planned, plan};
 
 use super::rest::Seen;
 use super::{access_token, connection_info};
-use crate::app::App;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hooks;
+use crate::hooks::App;
 use crate::metrics::{self, Transport};
 use crate::realtime::binding::apply;
 use crate::service::{Call, Method, Params, Principal, Provider};

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::rest;
-use crate::app::App;
+use crate::hooks::App;
 
 /// How long `/ready` waits for the database before calling it down.
 const DB_CHECK: Duration = Duration::from_secs(2);
@@ -59,12 +59,11 @@ pub async fn health() -> Response {
 /// `"ok"`, `"off"` (not used by this instance) or what is wrong.
 pub async fn ready(State(app): State<App>) -> Response {
     let mut checks = Map::new();
-    let database =
-        match tokio::time::timeout(DB_CHECK, crate::app::migrations_pending(&app.db)).await {
-            Err(_) => Err(format!("no answer within {DB_CHECK:?}")),
-            Ok(Err(e)) => Err(format!("unreachable: {e}")),
-            Ok(Ok(pending)) => Ok(pending),
-        };
+    let database = match tokio::time::timeout(DB_CHECK, app.db.migrations_pending()).await {
+        Err(_) => Err(format!("no answer within {DB_CHECK:?}")),
+        Ok(Err(e)) => Err(format!("unreachable: {e}")),
+        Ok(Ok(pending)) => Ok(pending),
+    };
     match &database {
         Ok(0) => {
             checks.insert("database".into(), json!("ok"));

@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
-use crate::app::AppState;
 use crate::auth::Keys;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::hooks::AppState;
 use crate::realtime::Realtime;
 use crate::service::{Binding, Ctx, Method, Policy, Registry, Service};
 
@@ -182,7 +182,6 @@ pub(crate) fn fake_app(configure: impl FnOnce(&mut Config)) -> App {
         principals: Default::default(),
         sessions: Default::default(),
         notifier: Default::default(),
-        oauth: Default::default(),
         passwords: Arc::new(crate::auth::password::PasswordGate::new(1, 4)),
         metrics: crate::metrics::Metrics::new().unwrap(),
     })
@@ -192,7 +191,10 @@ pub(crate) async fn send(app: &App, req: Request<Body>) -> (StatusCode, HeaderMa
     let mut req = req;
     req.extensions_mut()
         .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 4000))));
-    let res = match router(app.clone(), Router::new()).oneshot(req).await {
+    let res = match router(app.clone(), Default::default(), Router::new())
+        .oneshot(req)
+        .await
+    {
         Ok(res) => res,
         Err(never) => match never {},
     };
@@ -378,7 +380,7 @@ async fn every_response_carries_the_request_id() {
 async fn metrics_scrape_without_a_database() {
     let app = fake_app(|_| {});
     send(&app, req("GET", "/echo").body(Body::empty()).unwrap()).await;
-    let res = router(app.clone(), Router::new())
+    let res = router(app.clone(), Default::default(), Router::new())
         .oneshot(req("GET", "/metrics").body(Body::empty()).unwrap())
         .await
         .unwrap();

@@ -10,8 +10,9 @@
 //!   `transport`, `realtime`, `store` or `services`.
 //! - Settings (`config`) are read by every module and read none but `proxies` (a value
 //!   type of theirs): each section checks itself, so no import cycle runs through them.
+//! - The top-level modules form no import cycle (`crate::<module>` paths between them).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn src(dir: &str) -> PathBuf {
@@ -83,10 +84,13 @@ fn string_literals(code: &str) -> Vec<String> {
     out
 }
 
-/// Every name a resource is known by: the `PATH` constants and table names in `services/`.
+/// Every name a resource is known by: the `PATH` constants and table names in `services/`,
+/// and the paths named for them by the subsystems that call them (`auth::principal`'s
+/// users, `oauth`'s identity links).
 fn resource_names() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for file in files(&src("services")) {
+    let declaring = ["services", "auth/principal.rs", "oauth/mod.rs"];
+    for file in declaring.iter().flat_map(|dir| files(&src(dir))) {
         let code = production_code(&file);
         for line in code.lines() {
             let declares = (line.contains("PATH: &str =") && line.contains('"'))
@@ -100,6 +104,7 @@ fn resource_names() -> BTreeSet<String> {
     names.insert("events".into());
     for expected in [
         "users",
+        "user_oauth_providers",
         "roles",
         "auth_sessions",
         "authentication",
@@ -188,6 +193,72 @@ fn settings_read_no_other_module() {
     let others: Vec<&str> = others.iter().map(String::as_str).collect();
     let found = violations(&["config.rs", "config"], &others, &BTreeSet::new());
     assert!(found.is_empty(), "{found:#?}");
+}
+
+/// `module -> modules it names` for the crate's top-level modules.
+fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let modules: BTreeSet<String> = std::fs::read_dir(src(""))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+        .map(|name| name.trim_end_matches(".rs").to_string())
+        .filter(|name| !matches!(name.as_str(), "lib" | "main"))
+        .collect();
+    let mut graph = BTreeMap::new();
+    for module in &modules {
+        let mut sources = Vec::new();
+        for path in [src(&format!("{module}.rs")), src(module)] {
+            if path.exists() {
+                sources.extend(files(&path));
+            }
+        }
+        let code: String = sources.iter().map(|f| production_code(f)).collect();
+        let named = modules
+            .iter()
+            .filter(|other| *other != module && code.contains(&format!("crate::{other}::")))
+            .cloned()
+            .collect();
+        graph.insert(module.clone(), named);
+    }
+    graph
+}
+
+#[test]
+fn modules_form_no_import_cycle() {
+    let graph = module_graph();
+    assert!(graph["app"].contains("hooks"), "{graph:?}");
+    // Depth-first search; a module met again while still on the path closes a cycle.
+    fn visit<'a>(
+        graph: &'a BTreeMap<String, BTreeSet<String>>,
+        module: &'a str,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|m| *m == module) {
+            let mut cycle: Vec<String> = path[start..].iter().map(|m| m.to_string()).collect();
+            cycle.push(module.to_string());
+            return Some(cycle);
+        }
+        if !done.insert(module) {
+            return None;
+        }
+        path.push(module);
+        for next in graph.get(module).into_iter().flatten() {
+            if let Some(cycle) = visit(graph, next, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    for module in graph.keys() {
+        let cycle = visit(&graph, module, &mut Vec::new(), &mut done);
+        assert!(
+            cycle.is_none(),
+            "import cycle: {}",
+            cycle.unwrap().join(" -> ")
+        );
+    }
 }
 
 #[test]

@@ -50,7 +50,8 @@ mod input;
 pub use authorize::CURRENT_PASSWORD;
 pub use input::{check_password, normalize_email, valid_email};
 
-pub const PATH: &str = "users";
+/// Named by `auth`, which loads principals from this service.
+pub const PATH: &str = crate::auth::principal::USERS_PATH;
 
 /// Who may do what (DESIGN §4): sign-up follows `signup.open`; a user reads and patches
 /// their own record without a scope; removing a user removes their roles (CASCADE).

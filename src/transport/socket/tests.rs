@@ -129,7 +129,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 async fn serve(app: App) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = crate::transport::router(app, axum::Router::new())
+    let service = crate::transport::router(app, Default::default(), axum::Router::new())
         .into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
     addr
