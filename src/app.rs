@@ -16,7 +16,7 @@ pub mod serve;
 
 pub use crate::config::redact_url;
 pub use crate::hooks::{App, AppLink, AppState};
-pub use database::{connect, inline_reads};
+pub use database::{connect, inline_reads, inline_writer};
 
 /// A running server. Dropping it does not stop the server; [`Server::stop`] (at once) or
 /// [`Server::shutdown`] (gracefully) does.
@@ -108,7 +108,9 @@ async fn assemble(
     extend: impl FnOnce(&mut Registry, &Arc<Config>),
 ) -> anyhow::Result<(App, Arc<crate::oauth::OAuth>)> {
     let config = Arc::new(config);
-    let db = Database::new(connect(&config).await?).with_inline_reads(inline_reads(&config));
+    let db = Database::new(connect(&config).await?)
+        .with_inline_reads(inline_reads(&config))
+        .with_inline_writer(inline_writer(&config));
     let keys = Arc::new(Keys::from_config(&config)?);
     let sessions = Arc::new(crate::auth::sessions::Sessions::new(
         db.clone(),

@@ -208,7 +208,7 @@ pub(super) struct Stored {
 
 impl Stored {
     pub(super) fn read(
-        row: &sea_orm::QueryResult,
+        row: &crate::service::Row,
         now: DateTime<Utc>,
         max_attempts: i64,
     ) -> Result<Self> {

@@ -10,6 +10,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
 use crate::config::{Config, Scheme, database_scheme, redact_url};
 use crate::service::inline_reads::InlineReads;
+use crate::service::inline_writes::InlineWriter;
 
 /// How long the first PostgreSQL connection may take. The pool retries a refused
 /// connection until its acquire timeout and then reports only "timed out", so one plain
@@ -153,6 +154,33 @@ fn sqlite(options: &mut ConnectOptions, url: &str) -> anyhow::Result<Target> {
 /// PostgreSQL or an in-memory SQLite database. Call after [`connect`] (the file exists and
 /// is migrated). Without them every read goes through the pool, so a failure is a warning.
 pub fn inline_reads(config: &Config) -> Option<InlineReads> {
+    let file = sqlite_file(config)?;
+    let readers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    match InlineReads::open(&file, readers) {
+        Ok(reads) => Some(reads),
+        Err(e) => {
+            tracing::warn!(error = %e, "SQLite reads will all go through the pool");
+            None
+        }
+    }
+}
+
+/// The connection that lets write transactions run on the calling thread
+/// (`service::inline_writes`), as [`inline_reads`]: SQLite files only, after [`connect`],
+/// and a failure only a warning (every write then goes through the pool).
+pub fn inline_writer(config: &Config) -> Option<InlineWriter> {
+    let file = sqlite_file(config)?;
+    match InlineWriter::open(&file) {
+        Ok(writer) => Some(writer),
+        Err(e) => {
+            tracing::warn!(error = %e, "SQLite writes will all go through the pool");
+            None
+        }
+    }
+}
+
+/// The SQLite file `database_url` names; `None` for PostgreSQL or an in-memory database.
+fn sqlite_file(config: &Config) -> Option<std::path::PathBuf> {
     let url = config.database_url.as_str();
     if !matches!(database_scheme(url), Ok(Scheme::Sqlite))
         || url.contains(":memory:")
@@ -161,14 +189,7 @@ pub fn inline_reads(config: &Config) -> Option<InlineReads> {
         return None;
     }
     let options: SqliteConnectOptions = url.parse().ok()?;
-    let readers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    match InlineReads::open(options.get_filename(), readers) {
-        Ok(reads) => Some(reads),
-        Err(e) => {
-            tracing::warn!(error = %e, "SQLite reads will all go through the pool");
-            None
-        }
-    }
+    Some(options.get_filename().to_path_buf())
 }
 
 /// Whether an SQLite URL says how to open the file (`mode=ro`, `rw`, `rwc`, `memory`).

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, ExecResult,
-    QueryResult, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, Statement,
+    TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::inline_reads::InlineReads;
+use super::inline_writes::InlineWriter;
+pub use super::inline_writes::{Get, Row};
 use crate::error::Error;
 
 /// The database handle a service method runs its statements on.
@@ -17,6 +19,20 @@ use crate::error::Error;
 pub enum Db<'a> {
     Pool(&'a Database),
     Tx(&'a DatabaseTransaction),
+    /// A write transaction on the SQLite file's inline writer (`service::inline_writes`).
+    Inline(&'a InlineWriter),
+}
+
+/// What a statement changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Executed {
+    rows_affected: u64,
+}
+
+impl Executed {
+    pub fn rows_affected(&self) -> u64 {
+        self.rows_affected
+    }
 }
 
 impl Db<'_> {
@@ -24,28 +40,43 @@ impl Db<'_> {
         match self {
             Db::Pool(c) => c.get_database_backend(),
             Db::Tx(t) => t.get_database_backend(),
+            Db::Inline(_) => DatabaseBackend::Sqlite,
         }
     }
 
-    pub async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        match self {
-            Db::Pool(c) => c.execute_raw(stmt).await,
-            Db::Tx(t) => t.execute_raw(stmt).await,
-        }
+    pub async fn execute(&self, stmt: Statement) -> Result<Executed, DbErr> {
+        let rows_affected = match self {
+            Db::Pool(c) => c.execute_raw(stmt).await?.rows_affected(),
+            Db::Tx(t) => t.execute_raw(stmt).await?.rows_affected(),
+            Db::Inline(w) => w.execute(&stmt)?,
+        };
+        Ok(Executed { rows_affected })
     }
 
-    pub async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match self {
-            Db::Pool(c) => c.query_one_raw(stmt).await,
-            Db::Tx(t) => t.query_one_raw(stmt).await,
-        }
+    pub async fn query_one(&self, stmt: Statement) -> Result<Option<Row>, DbErr> {
+        Ok(match self {
+            Db::Pool(c) => c.query_one_raw(stmt).await?.map(Row::Pool),
+            Db::Tx(t) => t.query_one_raw(stmt).await?.map(Row::Pool),
+            Db::Inline(w) => w.query(&stmt)?.into_iter().next(),
+        })
     }
 
-    pub async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match self {
-            Db::Pool(c) => c.query_all_raw(stmt).await,
-            Db::Tx(t) => t.query_all_raw(stmt).await,
-        }
+    pub async fn query_all(&self, stmt: Statement) -> Result<Vec<Row>, DbErr> {
+        Ok(match self {
+            Db::Pool(c) => c
+                .query_all_raw(stmt)
+                .await?
+                .into_iter()
+                .map(Row::Pool)
+                .collect(),
+            Db::Tx(t) => t
+                .query_all_raw(stmt)
+                .await?
+                .into_iter()
+                .map(Row::Pool)
+                .collect(),
+            Db::Inline(w) => w.query(&stmt)?,
+        })
     }
 
     /// Runs a read on the calling thread when it can ([`InlineReads`]: SQLite, outside a
@@ -58,7 +89,7 @@ impl Db<'_> {
     ) -> Option<Vec<T>> {
         match self {
             Db::Pool(db) => db.inline.as_ref()?.query(stmt, map),
-            Db::Tx(_) => None,
+            Db::Tx(_) | Db::Inline(_) => None,
         }
     }
 
@@ -76,6 +107,7 @@ pub struct Database {
     pool: DatabaseConnection,
     gate: Option<Arc<Mutex<()>>>,
     inline: Option<Arc<InlineReads>>,
+    writer: Option<Arc<InlineWriter>>,
 }
 
 impl Database {
@@ -85,7 +117,14 @@ impl Database {
             pool,
             gate: sqlite.then(|| Arc::new(Mutex::new(()))),
             inline: None,
+            writer: None,
         }
+    }
+
+    /// Lets write transactions run on the calling thread (SQLite files only).
+    pub fn with_inline_writer(mut self, writer: Option<InlineWriter>) -> Self {
+        self.writer = writer.map(Arc::new);
+        self
     }
 
     /// Lets pool reads run on the calling thread (SQLite files only).
@@ -141,15 +180,31 @@ impl Database {
         Db::Pool(self)
     }
 
-    /// Begins a write transaction (after the writers before it, on SQLite). Dropped
-    /// without [`Write::commit`], it rolls back.
+    /// Begins a write transaction (after the writers before it, on SQLite: on the inline
+    /// writer when there is one and the file is not busy). Dropped without
+    /// [`Write::commit`], it rolls back.
     pub async fn write(&self) -> crate::error::Result<Write> {
         let gate = match &self.gate {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
         };
+        if let Some(writer) = &self.writer
+            && writer.begin().map_err(Error::internal)?
+        {
+            return Ok(Write {
+                on: On::Inline {
+                    writer: writer.clone(),
+                    pool: self.pool.clone(),
+                    open: true,
+                },
+                _gate: gate,
+            });
+        }
         let tx = self.pool.begin().await.map_err(Error::internal)?;
-        Ok(Write { tx, _gate: gate })
+        Ok(Write {
+            on: On::Pool(Some(tx)),
+            _gate: gate,
+        })
     }
 }
 
@@ -163,16 +218,64 @@ impl std::ops::Deref for Database {
 
 /// A write transaction holding its place in the writers' queue until it ends.
 pub struct Write {
-    tx: DatabaseTransaction,
+    on: On,
     _gate: Option<OwnedMutexGuard<()>>,
+}
+
+/// Where a write transaction runs.
+enum On {
+    Pool(Option<DatabaseTransaction>),
+    /// `open` until committed; the pool runs the checkpoints the writer asks for.
+    Inline {
+        writer: Arc<InlineWriter>,
+        pool: DatabaseConnection,
+        open: bool,
+    },
 }
 
 impl Write {
     pub fn db(&self) -> Db<'_> {
-        Db::Tx(&self.tx)
+        match &self.on {
+            On::Pool(Some(tx)) => Db::Tx(tx),
+            On::Inline { writer, .. } => Db::Inline(writer),
+            On::Pool(None) => unreachable!("a committed transaction is not used again"),
+        }
     }
 
-    pub async fn commit(self) -> crate::error::Result<()> {
-        self.tx.commit().await.map_err(Error::internal)
+    pub async fn commit(mut self) -> crate::error::Result<()> {
+        match &mut self.on {
+            On::Pool(tx) => match tx.take() {
+                Some(tx) => tx.commit().await.map_err(Error::internal),
+                None => Ok(()),
+            },
+            On::Inline { writer, pool, open } => {
+                // Still open on an error: dropping `self` rolls it back.
+                let checkpoint_due = writer.commit().map_err(Error::internal)?;
+                *open = false;
+                if checkpoint_due {
+                    let pool = pool.clone();
+                    tokio::spawn(async move {
+                        let checkpoint = "PRAGMA wal_checkpoint(PASSIVE)";
+                        if let Err(e) = pool.execute_unprepared(checkpoint).await {
+                            tracing::warn!(error = %e, "WAL checkpoint failed");
+                        }
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for Write {
+    /// An inline transaction not committed is rolled back here, before the gate opens (a
+    /// pool transaction rolls itself back when dropped).
+    fn drop(&mut self) {
+        if let On::Inline {
+            writer, open: true, ..
+        } = &self.on
+        {
+            writer.rollback();
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, Row};
 use sea_orm::Statement;
@@ -151,13 +152,45 @@ fn literal_limits<'a>(sql: &'a str, params: &mut Vec<SqlValue>) -> std::borrow::
     sql.into()
 }
 
+/// A timestamp as SQLite holds it (what sqlx writes: RFC 3339; what `CURRENT_TIMESTAMP`
+/// writes: `2026-11-23 13:41:30`), read as sqlx's decoder reads it.
+pub fn stored_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Some(dt.with_timezone(&Utc));
+    }
+    const FORMATS: [&str; 12] = [
+        "%F %T%.f",
+        "%F %R",
+        "%F %RZ",
+        "%F %R%:z",
+        "%F %T%.fZ",
+        "%F %T%.f%:z",
+        "%FT%R",
+        "%FT%RZ",
+        "%FT%R%:z",
+        "%FT%T%.f",
+        "%FT%T%.fZ",
+        "%FT%T%.f%:z",
+    ];
+    FORMATS.iter().find_map(|format| {
+        DateTime::parse_from_str(text, format)
+            .map(|dt| dt.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                NaiveDateTime::parse_from_str(text, format)
+                    .ok()
+                    .map(|naive| Utc.from_utc_datetime(&naive))
+            })
+    })
+}
+
 fn elapsed_nanos(epoch: Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A query parameter as sqlx's SQLite driver binds it (booleans as 0/1, timestamps as
 /// RFC 3339 text); `None` for kinds the generated queries never hold.
-fn bind(value: &Value) -> Option<SqlValue> {
+pub(crate) fn bind(value: &Value) -> Option<SqlValue> {
     use chrono::SecondsFormat;
     fn or_null<T>(v: &Option<T>, f: impl FnOnce(&T) -> SqlValue) -> SqlValue {
         v.as_ref().map_or(SqlValue::Null, f)

@@ -6,6 +6,7 @@
 pub mod db;
 pub mod fields;
 pub mod inline_reads;
+pub mod inline_writes;
 pub mod input;
 pub mod policy;
 pub mod query;
@@ -19,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
-pub use db::{Database, Db, Write};
+pub use db::{Database, Db, Executed, Get, Row, Write};
 pub use input::{Field, Text, parse, peek};
 pub use policy::{Access, Policy, Rows, ScopeRule};
 pub use query::Query;

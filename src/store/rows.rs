@@ -1,16 +1,17 @@
 //! Result rows -> JSON records, typed by column on both backends: integers as numbers,
 //! booleans as booleans (SQLite stores 0/1), timestamps as `2026-11-23T13:41:30.123Z`.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use sea_orm::QueryResult;
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use super::coerce::format_timestamp;
 use super::table::{Column, ColumnType};
 use crate::error::{Error, Result};
+use crate::service::Row;
+use crate::service::inline_reads::stored_timestamp;
 
 /// One row as a JSON object with `columns` in order.
-pub fn to_json(columns: &[&Column], row: &QueryResult) -> Result<Value> {
+pub fn to_json(columns: &[&Column], row: &Row) -> Result<Value> {
     let mut out = Map::with_capacity(columns.len());
     for column in columns {
         out.insert(column.name.to_string(), cell(column, row)?);
@@ -18,11 +19,11 @@ pub fn to_json(columns: &[&Column], row: &QueryResult) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
-pub fn all_to_json(columns: &[&Column], rows: &[QueryResult]) -> Result<Vec<Value>> {
+pub fn all_to_json(columns: &[&Column], rows: &[Row]) -> Result<Vec<Value>> {
     rows.iter().map(|row| to_json(columns, row)).collect()
 }
 
-fn cell(column: &Column, row: &QueryResult) -> Result<Value> {
+fn cell(column: &Column, row: &Row) -> Result<Value> {
     let name = column.name;
     let value = match column.ty {
         ColumnType::Integer => row
@@ -70,40 +71,8 @@ pub fn inline_to_json(columns: &[&Column], row: &rusqlite::Row<'_>) -> Option<Va
     Some(Value::Object(out))
 }
 
-/// A timestamp as SQLite holds it (what sqlx writes: RFC 3339; what `CURRENT_TIMESTAMP`
-/// writes: `2026-11-23 13:41:30`), read as sqlx's decoder reads it.
-fn stored_timestamp(text: &str) -> Option<DateTime<Utc>> {
-    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
-        return Some(dt.with_timezone(&Utc));
-    }
-    const FORMATS: [&str; 12] = [
-        "%F %T%.f",
-        "%F %R",
-        "%F %RZ",
-        "%F %R%:z",
-        "%F %T%.fZ",
-        "%F %T%.f%:z",
-        "%FT%R",
-        "%FT%RZ",
-        "%FT%R%:z",
-        "%FT%T%.f",
-        "%FT%T%.fZ",
-        "%FT%T%.f%:z",
-    ];
-    FORMATS.iter().find_map(|format| {
-        DateTime::parse_from_str(text, format)
-            .map(|dt| dt.with_timezone(&Utc))
-            .ok()
-            .or_else(|| {
-                NaiveDateTime::parse_from_str(text, format)
-                    .ok()
-                    .map(|naive| Utc.from_utc_datetime(&naive))
-            })
-    })
-}
-
 /// The first column of the first row as an integer (`COUNT(*)`).
-pub fn count(row: Option<QueryResult>) -> Result<u64> {
+pub fn count(row: Option<Row>) -> Result<u64> {
     let Some(row) = row else { return Ok(0) };
     let n: i64 = row.try_get_by_index(0).map_err(Error::internal)?;
     Ok(u64::try_from(n).unwrap_or(0))

@@ -19,6 +19,7 @@ use super::rules::{Change, Prepared, StandIn, WriteRules};
 use super::table::{Column, ID, Table};
 use crate::config::PaginateConfig;
 use crate::error::{Error, Result};
+use crate::service::inline_writes::Savepoint;
 use crate::service::{Call, Caller, Ctx, Db, Method, Policy, Query, Service};
 
 /// A Feathers service over one table. Defaults: no pagination, `multi` off, all six
@@ -216,6 +217,44 @@ impl SqlService {
         Ok(record)
     }
 
+    /// Inserts `data` in a savepoint rolled back at once: the row as it would be stored.
+    async fn insert_undone(
+        &self,
+        ctx: &Ctx<'_>,
+        data: &Value,
+        columns: &[&Column],
+        server: &Map<String, Value>,
+    ) -> Result<Value> {
+        use sea_orm::TransactionTrait;
+        let savepoint = match ctx.db {
+            Db::Tx(tx) => tx.begin().await,
+            Db::Pool(pool) => pool.begin().await,
+            Db::Inline(writer) => {
+                const NAME: &str = "stand_in";
+                writer
+                    .savepoint(NAME, Savepoint::Open)
+                    .map_err(Error::internal)?;
+                let record = self.insert_one(ctx, data, columns, server).await;
+                writer
+                    .savepoint(NAME, Savepoint::RollBack)
+                    .map_err(Error::internal)?;
+                return record;
+            }
+        }
+        .map_err(Error::internal)?;
+        let inner = Ctx {
+            db: Db::Tx(&savepoint),
+            params: ctx.params,
+            path: ctx.path,
+            effects: ctx.effects,
+            pipeline: ctx.pipeline,
+        };
+        // The id is among the columns read back whatever `$select` says.
+        let record = self.insert_one(&inner, data, columns, server).await?;
+        savepoint.rollback().await.map_err(Error::internal)?;
+        Ok(record)
+    }
+
     /// The answer of a create that writes nothing ([`StandIn`]): the insert runs in a
     /// savepoint that is rolled back, and its id stays used up on both backends (a
     /// PostgreSQL sequence never goes back; SQLite's is moved past it), so the next row's
@@ -227,28 +266,13 @@ impl SqlService {
         stand_in: StandIn,
         columns: &[&Column],
     ) -> Result<Value> {
-        use sea_orm::TransactionTrait;
         let mut data = prepared.data;
         if let Value::Object(map) = &mut data {
             map.extend(stand_in.placeholders);
         }
-        let savepoint = match ctx.db {
-            Db::Tx(tx) => tx.begin().await,
-            Db::Pool(pool) => pool.begin().await,
-        }
-        .map_err(Error::internal)?;
-        let inner = Ctx {
-            db: Db::Tx(&savepoint),
-            params: ctx.params,
-            path: ctx.path,
-            effects: ctx.effects,
-            pipeline: ctx.pipeline,
-        };
-        // The id is among the columns read back whatever `$select` says.
         let mut record = self
-            .insert_one(&inner, &data, columns, &prepared.server)
+            .insert_undone(ctx, &data, columns, &prepared.server)
             .await?;
-        savepoint.rollback().await.map_err(Error::internal)?;
         if let Some(id) = record.get(ID).and_then(Value::as_i64)
             && ctx.db.backend() == sea_orm::DatabaseBackend::Sqlite
         {
