@@ -1,7 +1,9 @@
-//! What each recipient of one event receives (DESIGN §5): recipients are grouped by (scopes,
-//! owns the row), each group's shape is decided once, and each distinct shape is cut and
-//! serialised once, however many connections and permission sets receive it. No sockets
-//! here, so the micro-benchmark measures this very code.
+//! What each recipient of one event receives (DESIGN §5): each recipient's share of the row
+//! is decided from its scopes (and remembered by them: [`Scopes::remember`], so a later
+//! event asks again only after a role change), and each distinct shape is cut and
+//! serialised once, however many connections and permission sets receive it. Under a group
+//! rule the share also depends on the row, so recipients are grouped by (scopes, owns the
+//! row) per event instead. No sockets here, so the micro-benchmark measures this very code.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::service::scopes::Scopes;
+use crate::service::scopes::{RememberKey, Scopes};
 use crate::service::{Method, Policy, fields};
 
 /// Keys made here, from a server's own data: no need for SipHash's flood resistance.
@@ -22,6 +24,8 @@ pub struct Fanout<'a> {
     record: &'a Value,
     /// The user the own-record rule says the row belongs to, read once per event.
     owner: Option<i64>,
+    /// Under which key recipients' scopes remember their share; `None` under a group rule.
+    share_key: Option<RememberKey>,
     by_recipient: FastMap<(Arc<Scopes>, bool), Option<usize>>,
     by_shape: FastMap<Shape, usize>,
     payloads: Vec<Box<RawValue>>,
@@ -34,8 +38,13 @@ impl<'a> Fanout<'a> {
             policy,
             record,
             owner: fields::owner(policy, record),
+            share_key: share_key(policy),
             by_recipient: FastMap::with_capacity_and_hasher(
-                recipients.min(4096),
+                if share_key(policy).is_some() {
+                    0
+                } else {
+                    recipients.min(4096)
+                },
                 Default::default(),
             ),
             by_shape: FastMap::default(),
@@ -46,31 +55,96 @@ impl<'a> Fanout<'a> {
     /// What user `user_id` holding `scopes` receives, if anything.
     pub fn payload_for(&mut self, user_id: i64, scopes: Arc<Scopes>) -> Option<&RawValue> {
         let owns = self.owner == Some(user_id);
-        let slot = match self.by_recipient.entry((scopes, owns)) {
-            Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => {
-                let slot = match shape(self.policy, &e.key().0, owns, self.record) {
-                    None => None,
-                    Some(shape) => match self.by_shape.entry(shape) {
-                        Entry::Occupied(s) => Some(*s.get()),
-                        Entry::Vacant(s) => {
-                            render(self.policy, s.key(), self.record).map(|payload| {
-                                self.payloads.push(payload);
-                                *s.insert(self.payloads.len() - 1)
-                            })
-                        }
-                    },
-                };
-                *e.insert(slot)
+        let slot = match self.share_key {
+            Some(key) => {
+                let share = scopes.remember(key, |scopes| share(self.policy, scopes));
+                shape_of_share(self.policy, share, owns).and_then(|shape| self.slot(shape))
+            }
+            None => {
+                let group = (scopes, owns);
+                match self.by_recipient.get(&group) {
+                    Some(slot) => *slot,
+                    None => {
+                        let slot = shape(self.policy, &group.0, owns, self.record)
+                            .and_then(|shape| self.slot(shape));
+                        self.by_recipient.insert(group, slot);
+                        slot
+                    }
+                }
             }
         };
         slot.map(|i| self.payloads[i].as_ref())
+    }
+
+    /// The payload of `shape`, rendered the first time it is asked for.
+    fn slot(&mut self, shape: Shape) -> Option<usize> {
+        match self.by_shape.entry(shape) {
+            Entry::Occupied(s) => Some(*s.get()),
+            Entry::Vacant(s) => render(self.policy, s.key(), self.record).map(|payload| {
+                self.payloads.push(payload);
+                *s.insert(self.payloads.len() - 1)
+            }),
+        }
     }
 
     /// How many distinct payloads were rendered.
     pub fn rendered(&self) -> usize {
         self.payloads.len()
     }
+}
+
+/// A share's bits: holds `full_access`; the scope rule lets it read others' rows; the rest
+/// are the [`ReadableFields::held`](crate::service::fields::ReadableFields::held) bits.
+const FULL: u64 = 1 << 63;
+const ALLOWED: u64 = 1 << 62;
+
+/// The key of `policy`'s share in a [`Scopes`]: its read slugs, open methods and field
+/// table (all `'static`), when the share follows from the scopes alone.
+fn share_key(policy: &Policy) -> Option<RememberKey> {
+    let rule = policy.scope_rule().filter(|rule| rule.group.is_none())?;
+    let umbrella = rule.umbrella.unwrap_or_default();
+    let fields = policy
+        .readable_fields
+        .map_or([0, 0], |fields| fields.identity());
+    Some([
+        rule.read.as_ptr() as usize,
+        rule.read.len(),
+        umbrella.as_ptr() as usize,
+        umbrella.len(),
+        rule.open.as_ptr() as usize,
+        rule.open.len(),
+        fields[0],
+        fields[1],
+    ])
+}
+
+/// What a recipient holding `scopes` may see of others' rows under `policy`, as bits.
+fn share(policy: &Policy, scopes: &Scopes) -> u64 {
+    let mut bits = policy
+        .readable_fields
+        .map_or(0, |fields| fields.held(scopes));
+    if scopes.is_full() {
+        bits |= FULL;
+    }
+    if policy
+        .scope_rule()
+        .is_some_and(|rule| rule.allows(scopes, Method::Get))
+    {
+        bits |= ALLOWED;
+    }
+    bits
+}
+
+/// [`shape`] from a remembered share.
+fn shape_of_share(policy: &Policy, share: u64, owns: bool) -> Option<Shape> {
+    let full = share & FULL != 0;
+    if !(full || owns || share & ALLOWED != 0) {
+        return None;
+    }
+    Some(match policy.readable_fields {
+        Some(_) if !full && !owns => Shape::Fields(share & !(FULL | ALLOWED)),
+        _ => Shape::Whole,
+    })
 }
 
 /// What one recipient receives of a record: all of it, or only some fields (a policy's
@@ -181,5 +255,65 @@ mod tests {
             Some(whole)
         );
         assert_eq!(fanout.rendered(), 3);
+    }
+
+    /// A remembered share gives the shape the per-event decision gives, for every set of
+    /// the policy's scopes, owner or not.
+    #[test]
+    fn remembered_shares_decide_as_the_rule() {
+        let record = json!({"id": 7, "name": "n", "email": "e"});
+        let slugs = [
+            "people_read",
+            "people_read_email",
+            "people",
+            "full_access",
+            "x",
+        ];
+        for set in 0..1u32 << slugs.len() {
+            let held: Vec<&str> = (0..slugs.len())
+                .filter(|i| set & (1 << i) != 0)
+                .map(|i| slugs[i])
+                .collect();
+            let scopes = scopes(&held);
+            for owns in [false, true] {
+                let remembered = shape_of_share(&POLICY, share(&POLICY, &scopes), owns);
+                assert_eq!(
+                    remembered,
+                    shape(&POLICY, &scopes, owns, &record),
+                    "{held:?}"
+                );
+            }
+            // Asked twice: the same answer, the second time remembered.
+            let key = share_key(&POLICY).unwrap();
+            assert_eq!(
+                scopes.remember(key, |s| share(&POLICY, s)),
+                scopes.remember(key, |_| unreachable!("remembered"))
+            );
+        }
+    }
+
+    /// Under a group rule the share depends on the row: no key, decided per event.
+    #[test]
+    fn group_rules_are_decided_per_event() {
+        const GROUPED: Policy = Policy::scoped(
+            ScopeRule::read_write("docs", "docs_read", "docs_write").group("group_id"),
+        );
+        assert!(share_key(&GROUPED).is_none());
+        let in_group = Arc::new(Scopes::with_groups(
+            ["other".to_string()].into(),
+            [(3, ["docs_read".to_string()].into())].into(),
+        ));
+        let row = |group: i64| json!({"id": 1, "group_id": group});
+        let (three, four) = (row(3), row(4));
+        assert!(
+            Fanout::new(&GROUPED, &three, 1)
+                .payload_for(9, in_group.clone())
+                .is_some()
+        );
+        assert!(
+            Fanout::new(&GROUPED, &four, 1)
+                .payload_for(9, in_group)
+                .is_none()
+        );
     }
 }

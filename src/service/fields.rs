@@ -21,13 +21,19 @@ pub struct ReadableFields {
 }
 
 impl ReadableFields {
-    /// At most 64 `(scope, fields)` pairs (checked when the policy constant is built).
+    /// At most 62 `(scope, fields)` pairs (checked when the policy constant is built; a
+    /// viewer's share is these bits and two more, in a `u64`).
     pub const fn new(
         base: &'static [&'static str],
         by_scope: &'static [(&'static str, &'static [&'static str])],
     ) -> Self {
-        assert!(by_scope.len() <= 64, "at most 64 field scopes");
+        assert!(by_scope.len() <= 62, "at most 62 field scopes");
         Self { base, by_scope }
+    }
+
+    /// The address and length of the pair table (`'static`: a key that cannot be reused).
+    pub fn identity(&self) -> [usize; 2] {
+        [self.by_scope.as_ptr() as usize, self.by_scope.len()]
     }
 
     /// Bit `i` set: `scopes` holds the scope of pair `i`.

@@ -3,6 +3,7 @@
 //! Loading them from the role tables is `auth::scopes`'s.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 /// The scope that implies every other.
 pub const FULL_ACCESS: &str = "full_access";
@@ -18,6 +19,41 @@ pub struct Scopes {
     fingerprint: u64,
     /// Holds `full_access` (asked before every other check, so looked up once).
     full: bool,
+    remembered: Remembered,
+}
+
+/// Answers computed from these scopes, by key ([`Scopes::remember`]): a few write-once
+/// slots, so reading one takes no lock.
+#[derive(Default)]
+struct Remembered([OnceLock<(RememberKey, u64)>; REMEMBERED]);
+
+/// Identifies what was asked: the addresses and lengths of `'static` data (a policy's slugs
+/// and tables), which are never freed, so a key can never come to mean something else.
+pub type RememberKey = [usize; 8];
+
+/// Answers kept per scopes (one per scoped service whose events a user receives; beyond
+/// these, an answer is computed each time it is asked for).
+const REMEMBERED: usize = 4;
+
+impl Clone for Remembered {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+/// Remembered answers follow from the slugs, which equality compares already.
+impl PartialEq for Remembered {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Remembered {}
+
+impl std::fmt::Debug for Remembered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
 }
 
 impl std::hash::Hash for Scopes {
@@ -48,6 +84,7 @@ impl Scopes {
             full: slugs.contains(FULL_ACCESS),
             slugs,
             groups,
+            remembered: Remembered::default(),
         }
     }
 
@@ -79,6 +116,25 @@ impl Scopes {
     /// A hash of the slugs: equal sets have equal fingerprints.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint
+    }
+
+    /// `compute`'s answer about these scopes for `key`, computed once: scopes never change
+    /// (a role change makes a new `Scopes`), so the answer stays true for their life.
+    pub fn remember(&self, key: RememberKey, compute: impl FnOnce(&Self) -> u64) -> u64 {
+        for slot in &self.remembered.0 {
+            match slot.get() {
+                Some((k, answer)) if *k == key => return *answer,
+                Some(_) => {}
+                None => {
+                    let answer = compute(self);
+                    // Another thread may have filled the slot meanwhile: then this answer
+                    // is only not kept.
+                    let _ = slot.set((key, answer));
+                    return answer;
+                }
+            }
+        }
+        compute(self)
     }
 
     /// Holds `full_access`.
