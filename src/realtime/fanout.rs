@@ -102,15 +102,18 @@ const ALLOWED: u64 = 1 << 62;
 /// table (all `'static`), when the share follows from the scopes alone.
 fn share_key(policy: &Policy) -> Option<RememberKey> {
     let rule = policy.scope_rule().filter(|rule| rule.group.is_none())?;
-    let umbrella = rule.umbrella.unwrap_or_default();
+    // No umbrella is told apart from an empty one.
+    let umbrella = rule
+        .umbrella
+        .map_or([0, usize::MAX], |u| [u.as_ptr() as usize, u.len()]);
     let fields = policy
         .readable_fields
         .map_or([0, 0], |fields| fields.identity());
     Some([
         rule.read.as_ptr() as usize,
         rule.read.len(),
-        umbrella.as_ptr() as usize,
-        umbrella.len(),
+        umbrella[0],
+        umbrella[1],
         rule.open.as_ptr() as usize,
         rule.open.len(),
         fields[0],
