@@ -58,7 +58,8 @@ proptest! {
 }
 
 async fn compare(stored_rows: Vec<(Stored, Stored, Stored, Stored)>) {
-    let file = std::env::temp_dir().join(format!("roost-inline-{}.db", uuid::Uuid::new_v4()));
+    let temp = TempFile::new();
+    let file = temp.0.clone();
     {
         let writer = rusqlite::Connection::open(&file).unwrap();
         writer
@@ -76,8 +77,7 @@ async fn compare(stored_rows: Vec<(Stored, Stored, Stored, Stored)>) {
                 .unwrap();
         }
     }
-    let url = format!("sqlite://{}?mode=rw", file.display());
-    let pool = Database::connect(url.as_str()).await.unwrap();
+    let pool = temp.pool().await;
     let db = crate::service::Database::new(pool.clone()).with_inline_reads(Some(
         crate::service::inline_reads::InlineReads::open(&file, 1).unwrap(),
     ));
@@ -119,11 +119,6 @@ async fn compare(stored_rows: Vec<(Stored, Stored, Stored, Stored)>) {
         }
     }
     pool.close().await.unwrap();
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = file.clone().into_os_string();
-        name.push(suffix);
-        let _ = std::fs::remove_file(name);
-    }
 }
 
 proptest! {
@@ -141,7 +136,8 @@ proptest! {
 }
 
 async fn compare_writes(stored_rows: Vec<(Stored, Stored, Stored, Stored)>) {
-    let file = std::env::temp_dir().join(format!("roost-inline-{}.db", uuid::Uuid::new_v4()));
+    let temp = TempFile::new();
+    let file = temp.0.clone();
     {
         let writer = rusqlite::Connection::open(&file).unwrap();
         writer
@@ -159,8 +155,7 @@ async fn compare_writes(stored_rows: Vec<(Stored, Stored, Stored, Stored)>) {
                 .unwrap();
         }
     }
-    let url = format!("sqlite://{}?mode=rw", file.display());
-    let pool = Database::connect(url.as_str()).await.unwrap();
+    let pool = temp.pool().await;
     let plain = crate::service::Database::new(pool.clone());
     let inline = crate::service::Database::new(pool.clone()).with_inline_writer(Some(
         crate::service::inline_writes::InlineWriter::open(&file).unwrap(),
@@ -196,36 +191,56 @@ async fn compare_writes(stored_rows: Vec<(Stored, Stored, Stored, Stored)>) {
         );
     }
     pool.close().await.unwrap();
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = file.clone().into_os_string();
-        name.push(suffix);
-        let _ = std::fs::remove_file(name);
+}
+
+/// An SQLite file in the temporary directory, removed with its WAL files on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new() -> Self {
+        let name = format!("roost-inline-{}.db", uuid::Uuid::new_v4());
+        Self(std::env::temp_dir().join(name))
+    }
+
+    /// The pool over the file (which must exist).
+    async fn pool(&self) -> sea_orm::DatabaseConnection {
+        let url = format!("sqlite://{}?mode=rw", self.0.display());
+        Database::connect(url.as_str()).await.unwrap()
     }
 }
 
-/// A migrated-free SQLite file with one table, its pool, and a [`crate::service::Database`]
-/// writing through the inline writer; removed with its WAL files on drop.
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.0.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
+/// An SQLite file with one table, its pool, and a [`crate::service::Database`] writing
+/// through the inline writer.
 struct WriterFile {
-    file: std::path::PathBuf,
+    temp: TempFile,
     pool: sea_orm::DatabaseConnection,
     db: crate::service::Database,
 }
 
 impl WriterFile {
     async fn new() -> Self {
-        let file = std::env::temp_dir().join(format!("roost-inline-{}.db", uuid::Uuid::new_v4()));
-        rusqlite::Connection::open(&file)
+        let temp = TempFile::new();
+        rusqlite::Connection::open(&temp.0)
             .unwrap()
             .execute_batch(
                 "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE);",
             )
             .unwrap();
-        let url = format!("sqlite://{}?mode=rw", file.display());
-        let pool = Database::connect(url.as_str()).await.unwrap();
+        let pool = temp.pool().await;
         let db = crate::service::Database::new(pool.clone()).with_inline_writer(Some(
-            crate::service::inline_writes::InlineWriter::open(&file).unwrap(),
+            crate::service::inline_writes::InlineWriter::open(&temp.0).unwrap(),
         ));
-        Self { file, pool, db }
+        Self { temp, pool, db }
     }
 
     async fn values(&self) -> Vec<String> {
@@ -248,16 +263,6 @@ impl WriterFile {
             .values_panic([v.into()])
             .to_owned();
         sea_orm::DatabaseBackend::Sqlite.build(&insert)
-    }
-}
-
-impl Drop for WriterFile {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = self.file.clone().into_os_string();
-            name.push(suffix);
-            let _ = std::fs::remove_file(name);
-        }
     }
 }
 
@@ -312,7 +317,7 @@ async fn inline_writes_commit_roll_back_and_fail_as_the_pool() {
 #[tokio::test]
 async fn a_busy_file_sends_the_write_to_the_pool() {
     let f = WriterFile::new().await;
-    let other = rusqlite::Connection::open(&f.file).unwrap();
+    let other = rusqlite::Connection::open(&f.temp.0).unwrap();
     other
         .execute_batch("BEGIN IMMEDIATE; INSERT INTO t (v) VALUES ('other')")
         .unwrap();
