@@ -5,10 +5,11 @@
 //!
 //! Events of a scoped service ([`Realtime::publish_filtered`], DESIGN §5) go only to the
 //! connections allowed to read the row: the recipient's scopes are looked up in the scope
-//! cache by user id for every event (so a role change applies from the next event on),
-//! connections are grouped by (scope fingerprint, owns the row), and each distinct payload
-//! (a policy's field rules) is shaped and serialised once per event, however many
-//! connections and permission sets receive it.
+//! cache by user id for every event (so a role change applies from the next event on), each
+//! recipient's share of the row is decided from them ([`Fanout`]: remembered by the scopes
+//! until a role change replaces them), and each distinct payload (a policy's field rules)
+//! is shaped and serialised once per event, however many connections and permission sets
+//! receive it.
 //!
 //! Several instances: [`bus`] carries committed events (and revocations, scope changes)
 //! to the other instances, which filter and shape them for their own connections.
@@ -125,9 +126,10 @@ impl Connections {
     /// Sends `<path> <event>` to each authenticated connection allowed to read `record`,
     /// shaped for it. Services without a scope prefix go to every authenticated connection.
     ///
-    /// Per event: one scope-cache lookup per connection; what a connection receives is
-    /// decided once per (scopes, owns the row), and each distinct payload ([`Fanout`]) is
-    /// shaped and serialised once, then sent as is to every connection that gets it.
+    /// Per event: one scope-cache lookup per connection; what a connection receives follows
+    /// from its scopes' remembered share (or, under a group rule, is decided once per
+    /// (scopes, owns the row)), and each distinct payload ([`Fanout`]) is shaped and
+    /// serialised once, then sent as is to every connection that gets it.
     ///
     /// Each recipient's scopes come from `principals` (loaded through `db` when not
     /// cached). Returns how many connections it was sent to (the caller counts them).

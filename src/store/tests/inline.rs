@@ -58,25 +58,8 @@ proptest! {
 }
 
 async fn compare(stored_rows: Vec<(Stored, Stored, Stored, Stored)>) {
-    let temp = TempFile::new();
+    let temp = TempFile::with_things(&stored_rows);
     let file = temp.0.clone();
-    {
-        let writer = rusqlite::Connection::open(&file).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode=WAL; CREATE TABLE things (id INTEGER PRIMARY KEY, \
-                 n BIGINT, s TEXT, b BOOLEAN, t TIMESTAMP WITH TIME ZONE);",
-            )
-            .unwrap();
-        for (n, s, b, t) in &stored_rows {
-            writer
-                .execute(
-                    "INSERT INTO things (n, s, b, t) VALUES (?1, ?2, ?3, ?4)",
-                    (n, s, b, t),
-                )
-                .unwrap();
-        }
-    }
     let pool = temp.pool().await;
     let db = crate::service::Database::new(pool.clone()).with_inline_reads(Some(
         crate::service::inline_reads::InlineReads::open(&file, 1).unwrap(),
@@ -136,25 +119,8 @@ proptest! {
 }
 
 async fn compare_writes(stored_rows: Vec<(Stored, Stored, Stored, Stored)>) {
-    let temp = TempFile::new();
+    let temp = TempFile::with_things(&stored_rows);
     let file = temp.0.clone();
-    {
-        let writer = rusqlite::Connection::open(&file).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode=WAL; CREATE TABLE things (id INTEGER PRIMARY KEY, \
-                 n BIGINT, s TEXT, b BOOLEAN, t TIMESTAMP WITH TIME ZONE);",
-            )
-            .unwrap();
-        for (n, s, b, t) in &stored_rows {
-            writer
-                .execute(
-                    "INSERT INTO things (n, s, b, t) VALUES (?1, ?2, ?3, ?4)",
-                    (n, s, b, t),
-                )
-                .unwrap();
-        }
-    }
     let pool = temp.pool().await;
     let plain = crate::service::Database::new(pool.clone());
     let inline = crate::service::Database::new(pool.clone()).with_inline_writer(Some(
@@ -200,6 +166,27 @@ impl TempFile {
     fn new() -> Self {
         let name = format!("roost-inline-{}.db", uuid::Uuid::new_v4());
         Self(std::env::temp_dir().join(name))
+    }
+
+    /// A file whose table `things` holds `rows` as stored, whatever the declared types.
+    fn with_things(rows: &[(Stored, Stored, Stored, Stored)]) -> Self {
+        let temp = Self::new();
+        let writer = rusqlite::Connection::open(&temp.0).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; CREATE TABLE things (id INTEGER PRIMARY KEY, \
+                 n BIGINT, s TEXT, b BOOLEAN, t TIMESTAMP WITH TIME ZONE);",
+            )
+            .unwrap();
+        for (n, s, b, t) in rows {
+            writer
+                .execute(
+                    "INSERT INTO things (n, s, b, t) VALUES (?1, ?2, ?3, ?4)",
+                    (n, s, b, t),
+                )
+                .unwrap();
+        }
+        temp
     }
 
     /// The pool over the file (which must exist).
