@@ -172,7 +172,11 @@ fn params(stmt: &Statement) -> Result<Vec<SqlValue>, DbErr> {
     values
         .0
         .iter()
-        .map(|v| bind(v).ok_or_else(|| DbErr::Custom(format!("cannot bind {v:?} inline"))))
+        .enumerate()
+        // The value itself stays out of the message: it may be a secret on its way in.
+        .map(|(i, v)| {
+            bind(v).ok_or_else(|| DbErr::Custom(format!("parameter {i}: a kind not bound inline")))
+        })
         .collect()
 }
 
