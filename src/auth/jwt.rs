@@ -7,15 +7,17 @@
 //! default, byte for byte what Feathers writes), or EdDSA / RS256 with a private key file
 //! (`auth::signing`), whose public keys anyone can fetch at `/.well-known/jwks.json`.
 
+use std::sync::Arc;
+
 use dashmap::DashMap;
 use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::signing::{self, Verifier};
 use crate::config::{AuthConfig, Config, named};
 use crate::error::{Error, Result};
+pub use crate::service::{Claims, VerifiedToken};
 
 /// The JOSE header Feathers writes.
 const FEATHERS_HEADER: &str = r#"{"alg":"HS256","typ":"access"}"#;
@@ -36,24 +38,14 @@ pub struct Keys {
     audience: String,
     issuer: String,
     expires_in: i64,
-    /// Tokens already verified, with their claims: a token is checked once, then only its
-    /// `exp` (the keys never change while the server runs; revocation is checked apart).
-    verified: DashMap<Box<str>, Claims>,
+    /// Tokens already verified (or issued here), with their claims: a token is checked
+    /// once, then only its `exp` (the keys never change while the server runs; revocation
+    /// is checked apart).
+    verified: DashMap<Box<str>, Arc<VerifiedToken>>,
 }
 
 /// Verified tokens remembered at most; the memory is forgotten at once when full.
 const VERIFIED_CAPACITY: usize = 4096;
-
-/// The claims of a Roost access token, in Feathers' order.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Claims {
-    pub iat: i64,
-    pub exp: i64,
-    pub aud: String,
-    pub iss: String,
-    pub sub: String,
-    pub jti: String,
-}
 
 impl Keys {
     /// HS256 keys over `secret` (its raw UTF-8 bytes, as Feathers uses it).
@@ -184,31 +176,46 @@ impl Keys {
         let message = format!("{}.{}", self.header, b64url(&payload));
         let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &self.encoding, self.alg)
             .map_err(Error::internal)?;
-        Ok((format!("{message}.{signature}"), claims))
+        let token = format!("{message}.{signature}");
+        // The login that asked for it binds its socket with it, and its first calls present
+        // it: remembered as verified, they need no signature check.
+        self.remember(&token, claims.clone());
+        Ok((token, claims))
     }
 
     /// Verifies signature, algorithm, `exp` (no leeway), `aud` and `iss`. Checks run in
     /// Node `jsonwebtoken`'s order: shape, signature present, algorithm, signature, claims.
-    pub fn verify(&self, token: &str) -> Result<Claims> {
-        if let Some(claims) = self.verified.get(token).map(|c| c.clone()) {
-            return self.unexpired(claims, token);
+    pub fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>> {
+        if let Some(verified) = self.verified.get(token).map(|v| v.clone()) {
+            if let Err(expired) = self.unexpired(&verified.claims, token) {
+                self.verified.remove(token);
+                return Err(expired);
+            }
+            return Ok(verified);
         }
         let claims = self.verify_signed(token)?;
+        Ok(self.remember(token, claims))
+    }
+
+    fn remember(&self, token: &str, claims: Claims) -> Arc<VerifiedToken> {
         if self.verified.len() >= VERIFIED_CAPACITY {
             self.verified.clear();
         }
-        self.verified.insert(token.into(), claims.clone());
-        Ok(claims)
+        let verified = Arc::new(VerifiedToken {
+            token: token.into(),
+            claims,
+        });
+        self.verified.insert(token.into(), verified.clone());
+        verified
     }
 
-    /// `claims` unless they have expired. Node's jsonwebtoken (and so Feathers) treats
+    /// Refuses `claims` once expired. Node's jsonwebtoken (and so Feathers) treats
     /// `now >= exp` as expired; the crate only `now > exp`.
-    fn unexpired(&self, claims: Claims, token: &str) -> Result<Claims> {
+    fn unexpired(&self, claims: &Claims, token: &str) -> Result<()> {
         if claims.exp <= chrono::Utc::now().timestamp() {
-            self.verified.remove(token);
             return Err(self.describe(&JwtErrorKind::ExpiredSignature, token));
         }
-        Ok(claims)
+        Ok(())
     }
 
     fn verify_signed(&self, token: &str) -> Result<Claims> {
@@ -261,7 +268,8 @@ impl Keys {
             }
         }
         let claims = outcome.map_err(|kind| self.describe(&kind, token))?;
-        self.unexpired(claims, token)
+        self.unexpired(&claims, token)?;
+        Ok(claims)
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
@@ -368,8 +376,18 @@ mod tests {
         let k = keys(2);
         let now = chrono::Utc::now().timestamp();
         let (token, claims) = k.issue(7, now).unwrap();
-        assert_eq!(k.verify(&token).unwrap(), claims);
-        assert_eq!(k.verify(&token).unwrap(), claims, "from memory");
+        // Issued here, so remembered; another server with the same secret checks it.
+        assert_eq!(k.verify(&token).unwrap().claims, claims, "from memory");
+        let fresh = keys(2);
+        let checked = fresh.verify(&token).unwrap();
+        assert_eq!(
+            (&*checked.token, &checked.claims),
+            (token.as_str(), &claims)
+        );
+        assert!(
+            Arc::ptr_eq(&checked, &fresh.verify(&token).unwrap()),
+            "one per token"
+        );
         let [header, payload, signature] = token.split('.').collect::<Vec<_>>()[..] else {
             panic!("three parts")
         };

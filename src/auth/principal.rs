@@ -29,9 +29,10 @@ pub struct TokenCheck<'a> {
 /// Verifies `token` and finds its user (in the principal cache, or loaded once). A deleted
 /// user is `NotAuthenticated`.
 pub async fn from_token(check: TokenCheck<'_>, token: &str) -> Result<Principal> {
-    let claims = check.keys.verify(token)?;
-    check.sessions.check(&claims.jti).await?;
-    let user_id: i64 = claims
+    let token = check.keys.verify(token)?;
+    check.sessions.check(&token.claims.jti).await?;
+    let user_id: i64 = token
+        .claims
         .sub
         .parse()
         .map_err(|_| Error::not_authenticated("jwt subject is not a user id"))?;
@@ -44,10 +45,7 @@ pub async fn from_token(check: TokenCheck<'_>, token: &str) -> Result<Principal>
     Ok(Principal {
         user_id,
         user,
-        access_token: token.to_string(),
-        payload: serde_json::to_value(&claims).map_err(Error::internal)?,
-        session_id: claims.jti,
-        expires_at: claims.exp,
+        token,
         scopes,
     })
 }
@@ -76,18 +74,14 @@ pub async fn load_user(
     }
 }
 
-/// Rebuilds the principal from a successful `authentication.create` result.
-pub fn from_auth_result(result: &Value) -> Option<Principal> {
-    let token = result.get("accessToken")?.as_str()?;
-    let payload = result.get("authentication")?.get("payload")?;
-    let user = result.get("user")?;
+/// Rebuilds the principal from a successful `authentication.create` result. Its token was
+/// just issued or checked, so `keys` remember it: the principal shares their copy.
+pub fn from_auth_result(keys: &Keys, result: &Value) -> Option<Principal> {
+    let token = keys.verify(result.get("accessToken")?.as_str()?).ok()?;
     Some(Principal {
-        user_id: payload.get("sub")?.as_str()?.parse().ok()?,
-        user: Arc::new(user.clone()),
-        access_token: token.to_string(),
-        payload: payload.clone(),
-        session_id: payload.get("jti")?.as_str()?.to_string(),
-        expires_at: payload.get("exp")?.as_i64()?,
+        user_id: token.claims.sub.parse().ok()?,
+        user: Arc::new(result.get("user")?.clone()),
+        token,
         // Filled in from the scope cache by the authorize stage of every call.
         scopes: Arc::default(),
     })

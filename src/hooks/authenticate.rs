@@ -21,8 +21,8 @@ pub async fn run(app: &AppState, service: &dyn Service, call: &mut Call) -> Resu
     if let Some(bound) = &params.principal {
         // A socket keeps its principal until logout; its token may expire meanwhile.
         // A revoked session ends it at once (the cache answers; no query).
-        let revoked = app.sessions.is_revoked_cached(&bound.session_id);
-        if revoked || bound.expires_at <= chrono::Utc::now().timestamp() {
+        let revoked = app.sessions.is_revoked_cached(bound.session_id());
+        if revoked || bound.expires_at() <= chrono::Utc::now().timestamp() {
             params.principal = None;
             if needs_caller {
                 return Err(Error::not_authenticated(if revoked {

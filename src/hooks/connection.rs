@@ -6,13 +6,18 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::auth::principal;
+use crate::auth::{Keys, principal};
 use crate::service::{Binding, Call, ConnectionEffect, Service};
 
-pub fn effect(service: &dyn Service, call: &Call, value: &Value) -> Option<ConnectionEffect> {
+pub fn effect(
+    keys: &Keys,
+    service: &dyn Service,
+    call: &Call,
+    value: &Value,
+) -> Option<ConnectionEffect> {
     match service.binds(call.method) {
         Binding::Login => {
-            principal::from_auth_result(value).map(|p| ConnectionEffect::Login(Arc::new(p)))
+            principal::from_auth_result(keys, value).map(|p| ConnectionEffect::Login(Arc::new(p)))
         }
         Binding::Logout => Some(ConnectionEffect::Logout),
         Binding::None => None,

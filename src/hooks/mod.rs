@@ -92,7 +92,7 @@ async fn run_stages(app: &AppState, mut call: Call) -> Result<Outcome> {
     if policy.publish && changed {
         publish::run(app, service.as_ref(), &call, &records).await;
     }
-    let mut effect = connection::effect(service.as_ref(), &call, &value);
+    let mut effect = connection::effect(&app.keys, service.as_ref(), &call, &value);
     if let Some(ConnectionEffect::Login(principal)) = &mut effect
         && let Some(user) = app.principals.cached_record(principal.user_id)
     {

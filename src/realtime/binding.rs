@@ -81,7 +81,7 @@ pub fn log_out_sessions<A: Adapter>(
     jtis: &HashSet<String>,
     caller: Option<&str>,
 ) {
-    log_out_where(io, |p| jtis.contains(&p.session_id), caller);
+    log_out_where(io, |p| jtis.contains(p.session_id()), caller);
 }
 
 /// Logs out every socket bound to one of `users` (deleted accounts), like
@@ -122,19 +122,17 @@ struct ExpiryTimer(Arc<AbortHandle>);
 /// own) once `principal`'s token expires, unless another login replaced it meanwhile.
 fn expire_at<A: Adapter>(io: SocketIo<A>, sid: Sid, principal: Arc<Principal>) -> ExpiryTimer {
     let task = tokio::spawn(async move {
-        let mut remaining = millis_until(principal.expires_at);
+        let mut remaining = millis_until(principal.expires_at());
         while remaining > 0 {
             // sleep in bounded steps: far-future deadlines must not overflow `Instant`
             tokio::time::sleep(Duration::from_millis(remaining.min(86_400_000))).await;
-            remaining = millis_until(principal.expires_at);
+            remaining = millis_until(principal.expires_at());
         }
         let Some(socket) = io.of("/").and_then(|ns| ns.get_socket(sid)) else {
             return;
         };
         let current = socket.extensions.get::<Arc<Principal>>();
-        if current.is_some_and(|p| {
-            p.session_id == principal.session_id && p.expires_at == principal.expires_at
-        }) {
+        if current.is_some_and(|p| p.token == principal.token) {
             socket.extensions.remove::<Arc<Principal>>();
             socket.extensions.remove::<ExpiryTimer>();
             socket.leave_all();

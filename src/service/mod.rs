@@ -112,18 +112,51 @@ pub struct Principal {
     /// The user's safe record (no password hash), as `get` returns it. Shared with the
     /// principal cache.
     pub user: Arc<Value>,
-    /// The token this principal was authenticated with. Kept in memory only, to answer
-    /// `jwt` re-authentication and logout; never logged.
-    pub access_token: String,
-    /// The token's decoded claims.
-    pub payload: Value,
-    /// The token's `jti`: names the authentication session.
-    pub session_id: String,
-    /// Token expiry, seconds since the epoch.
-    pub expires_at: i64,
+    /// The token this principal was authenticated with and its claims, shared with the
+    /// verified-token memory ([`crate::auth::Keys`]): a principal is cheap to copy.
+    pub token: Arc<VerifiedToken>,
     /// Effective global scopes, resolved when authenticated and refreshed from the scope
     /// cache by the authorize stage on every call (so role changes apply at once).
     pub scopes: Arc<scopes::Scopes>,
+}
+
+impl Principal {
+    /// The token this principal was authenticated with (never logged).
+    pub fn access_token(&self) -> &str {
+        &self.token.token
+    }
+
+    /// The token's `jti`: names the authentication session.
+    pub fn session_id(&self) -> &str {
+        &self.token.claims.jti
+    }
+
+    /// Token expiry, seconds since the epoch.
+    pub fn expires_at(&self) -> i64 {
+        self.token.claims.exp
+    }
+}
+
+/// The claims of a Roost access token, in Feathers' order.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Claims {
+    pub iat: i64,
+    pub exp: i64,
+    pub aud: String,
+    pub iss: String,
+    pub sub: String,
+    pub jti: String,
+}
+
+/// An access token whose signature and claims were checked ([`crate::auth::Keys`]), with
+/// its claims. One per token, shared by the verified-token memory and every principal
+/// authenticated with it.
+#[derive(Debug, PartialEq)]
+pub struct VerifiedToken {
+    /// The token as presented. Kept in memory only (logout and `jwt` re-authentication
+    /// compare and echo it); never logged.
+    pub token: Box<str>,
+    pub claims: Claims,
 }
 
 /// Facts about the connection a call arrived on.

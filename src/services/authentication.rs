@@ -104,8 +104,8 @@ struct Login {
 
 fn principal_result(p: &Principal) -> Value {
     json!({
-        "accessToken": p.access_token,
-        "authentication": { "strategy": "jwt", "accessToken": p.access_token, "payload": p.payload },
+        "accessToken": p.access_token(),
+        "authentication": { "strategy": "jwt", "accessToken": p.access_token(), "payload": p.token.claims },
         "user": *p.user,
     })
 }
@@ -168,11 +168,11 @@ impl Service for AuthenticationService {
         })?;
         match id {
             None | Some(Value::Null) => {}
-            Some(Value::String(t)) if *t == principal.access_token => {}
+            Some(Value::String(t)) if t == principal.access_token() => {}
             Some(_) => return Err(Error::not_authenticated("Invalid access token")),
         }
         self.sessions
-            .revoke_for_logout(&principal.session_id, principal.user_id)
+            .revoke_for_logout(principal.session_id(), principal.user_id)
             .await?;
         Ok(principal_result(principal))
     }

@@ -92,10 +92,12 @@ impl Service for Echo {
     }
 }
 
-/// Stands in for `authentication`: token `good-<secs>` logs in for `<secs>` seconds as
-/// user 7 (session named by the token); `remove` logs out.
+/// Stands in for `authentication`: token `good-<secs>` logs in as user 7 with a fresh
+/// token (a new session) that expires in `<secs>` seconds; `remove` logs out.
 struct FakeAuth {
     policy: Policy,
+    keys: Arc<Keys>,
+    expires_in: i64,
 }
 
 #[async_trait]
@@ -121,10 +123,12 @@ impl Service for FakeAuth {
         else {
             return Err(Error::not_authenticated("jwt malformed"));
         };
-        let exp = chrono::Utc::now().timestamp() + secs;
+        // Issued as if earlier, so that it expires `secs` from now.
+        let issued_at = chrono::Utc::now().timestamp() + secs - self.expires_in;
+        let (token, claims) = self.keys.issue(7, issued_at)?;
         Ok(json!({
             "accessToken": token,
-            "authentication": {"strategy": "jwt", "payload": {"sub": "7", "jti": token, "exp": exp}},
+            "authentication": {"strategy": "jwt", "payload": claims},
             "user": {"id": 7},
         }))
     }
@@ -166,18 +170,20 @@ pub(crate) fn fake_app(configure: impl FnOnce(&mut Config)) -> App {
             policy: open_policy(),
         }),
     );
+    let keys = Arc::new(Keys::new(&"k".repeat(32), &config.authentication));
     registry.register(
         "authentication",
         Arc::new(FakeAuth {
             policy: open_policy(),
+            keys: keys.clone(),
+            expires_in: i64::try_from(config.authentication.expires_in).unwrap(),
         }),
     );
-    let keys = Keys::new(&"k".repeat(32), &config.authentication);
     Arc::new(AppState {
         config: Arc::new(config),
         db: Default::default(),
         registry,
-        keys: keys.into(),
+        keys,
         realtime: Realtime::default(),
         principals: Default::default(),
         sessions: Default::default(),

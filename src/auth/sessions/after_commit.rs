@@ -66,7 +66,7 @@ pub async fn after_commit(
                 .principal
                 .as_ref()
                 .filter(|p| p.user_id == user_id)
-                .map(|p| p.session_id.as_str());
+                .map(|p| p.session_id());
             match sessions.revoke_user_sessions(user_id, keep).await {
                 Ok(jtis) => ended.sessions.extend(jtis),
                 Err(e) => {
@@ -76,7 +76,7 @@ pub async fn after_commit(
         }
         _ if service.binds(call.method) == Binding::Logout => {
             if let Some(p) = &call.params.principal {
-                ended.sessions.insert(p.session_id.clone());
+                ended.sessions.insert(p.session_id().to_string());
             }
         }
         _ => {}

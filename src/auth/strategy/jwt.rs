@@ -41,7 +41,8 @@ impl Strategy for Jwt {
             .access_token
             .non_empty()
             .ok_or_else(|| Error::not_authenticated("No access token"))?;
-        let claims = self.keys.verify(token)?;
+        let verified = self.keys.verify(token)?;
+        let claims = &verified.claims;
         self.sessions.check(&claims.jti).await?;
         let user_id: i64 = claims
             .sub
@@ -53,6 +54,6 @@ impl Strategy for Jwt {
                 principal::load_user(Some(&self.users), ctx.db, user_id)
             })
             .await?;
-        Ok(login_result(NAME, token, &claims, (*user).clone(), true))
+        Ok(login_result(NAME, token, claims, (*user).clone(), true))
     }
 }

@@ -205,7 +205,7 @@ async fn resync(local: &Local) {
         .filter_map(|s| {
             s.extensions
                 .get::<Arc<crate::service::Principal>>()
-                .map(|p| p.session_id.clone())
+                .map(|p| p.session_id().to_string())
         })
         .collect();
     let mut revoked = HashSet::new();
