@@ -151,12 +151,22 @@ pub struct Claims {
 /// An access token whose signature and claims were checked ([`crate::auth::Keys`]), with
 /// its claims. One per token, shared by the verified-token memory and every principal
 /// authenticated with it.
-#[derive(Debug, PartialEq)]
+#[derive(PartialEq)]
 pub struct VerifiedToken {
     /// The token as presented. Kept in memory only (logout and `jwt` re-authentication
     /// compare and echo it); never logged.
     pub token: Box<str>,
     pub claims: Claims,
+}
+
+/// Without the token: a principal printed for debugging must not leak it.
+impl std::fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedToken")
+            .field("token", &"[redacted]")
+            .field("claims", &self.claims)
+            .finish()
+    }
 }
 
 /// Facts about the connection a call arrived on.
