@@ -41,7 +41,9 @@ pub fn own_head(req: Request) -> Request {
 fn kept_headers(headers: &HeaderMap) -> HeaderMap {
     // Sized to what is kept: a map left to grow holds room for twice as many.
     let names = &KEPT;
-    let count = names.iter().map(|name| headers.get_all(name).iter().count());
+    let count = names
+        .iter()
+        .map(|name| headers.get_all(name).iter().count());
     let mut kept = HeaderMap::with_capacity(count.sum());
     for name in names {
         for value in headers.get_all(name) {
