@@ -88,10 +88,11 @@ async fn run_stages(app: &AppState, mut call: Call) -> Result<Outcome> {
         }
     }
     let records = protect::run(records);
-    let value = protect::for_caller(records.clone(), policy, &call.params);
     if policy.publish && changed {
         publish::run(app, service.as_ref(), &call, &records).await;
     }
+    // Shaped last, in place: the records are not needed any more.
+    let value = protect::shape_for_caller(records, policy, &call.params);
     let mut effect = connection::effect(&app.keys, service.as_ref(), &call, &value);
     if let Some(ConnectionEffect::Login(principal)) = &mut effect
         && let Some(user) = app.principals.cached_record(principal.user_id)

@@ -15,10 +15,9 @@ pub fn run(mut value: Value) -> Value {
     value
 }
 
-/// [`run`], then the policy's field rules for the caller (records shaped to what the
-/// caller may read, see [`fields`]). Internal calls see everything.
-pub fn for_caller(value: Value, policy: &Policy, params: &Params) -> Value {
-    let mut value = run(value);
+/// Records already through [`run`], shaped by the policy's field rules to what the
+/// caller may read (see [`fields`]). Internal calls see everything.
+pub fn shape_for_caller(mut value: Value, policy: &Policy, params: &Params) -> Value {
     if let Some(principal) = params.principal.as_ref().filter(|_| !params.is_internal()) {
         fields::shape_result(&mut value, policy, &principal.scopes, principal.user_id);
     }
