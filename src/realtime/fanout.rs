@@ -93,6 +93,15 @@ impl<'a> Fanout<'a> {
     }
 }
 
+/// Whether every authenticated connection receives every record of `policy` whole: it has
+/// no scope rule, or one that opens `get` to any caller and no field rules. Its events
+/// need no per-recipient decision: one payload, encoded once, for the authenticated room.
+pub fn whole_for_everyone(policy: &Policy) -> bool {
+    policy
+        .scope_rule()
+        .is_none_or(|rule| rule.open.contains(&Method::Get) && policy.readable_fields.is_none())
+}
+
 /// A share's bits: holds `full_access`; the scope rule lets it read others' rows; the rest
 /// are the [`ReadableFields::held`](crate::service::fields::ReadableFields::held) bits.
 const FULL: u64 = 1 << 63;
@@ -293,6 +302,38 @@ mod tests {
                 scopes.remember(key, |_| unreachable!("remembered"))
             );
         }
+    }
+
+    /// A policy said to give every connection the whole record does, whatever the
+    /// recipient's scopes and whether it owns the row; the others do not.
+    #[test]
+    fn whole_for_everyone_is_what_each_recipient_gets() {
+        const OPEN: Policy = Policy::scoped(
+            ScopeRule::read_write("notes", "notes_read", "notes_write")
+                .open(&[Method::Find, Method::Get])
+                .own("user_id", &[Method::Patch]),
+        );
+        const OPEN_FIND_ONLY: Policy = Policy::scoped(
+            ScopeRule::read_write("notes", "notes_read", "notes_write").open(&[Method::Find]),
+        );
+        const OPEN_WITH_FIELDS: Policy =
+            OPEN.readable_fields(ReadableFields::new(&["id"], &[("notes_read", &["text"])]));
+        assert!(whole_for_everyone(&OPEN));
+        assert!(!whole_for_everyone(&OPEN_FIND_ONLY));
+        assert!(!whole_for_everyone(&OPEN_WITH_FIELDS));
+        assert!(!whole_for_everyone(&POLICY));
+
+        let record = json!({"id": 1, "user_id": 4, "text": "t"});
+        let mut fanout = Fanout::new(&OPEN, &record, 4);
+        for (user, held) in [(1, &[][..]), (4, &[]), (2, &["x"]), (3, &["full_access"])] {
+            let payload = fanout.payload_for(user, scopes(held)).map(RawValue::get);
+            assert_eq!(
+                payload,
+                Some(record.to_string().as_str()),
+                "{user} {held:?}"
+            );
+        }
+        assert_eq!(fanout.rendered(), 1);
     }
 
     /// Under a group rule the share depends on the row: no key, decided per event.

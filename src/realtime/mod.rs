@@ -9,7 +9,8 @@
 //! recipient's share of the row is decided from them ([`Fanout`]: remembered by the scopes
 //! until a role change replaces them), and each distinct payload (a policy's field rules)
 //! is shaped and serialised once per event, however many connections and permission sets
-//! receive it.
+//! receive it. A service whose every record any authenticated caller reads whole (`get`
+//! open, no field rules) skips all of that: one payload, encoded once, to the room.
 //!
 //! Several instances: [`bus`] carries committed events (and revocations, scope changes)
 //! to the other instances, which filter and shape them for their own connections.
@@ -124,7 +125,8 @@ impl Connections {
     }
 
     /// Sends `<path> <event>` to each authenticated connection allowed to read `record`,
-    /// shaped for it. Services without a scope prefix go to every authenticated connection.
+    /// shaped for it. Services whose records every authenticated caller reads whole
+    /// ([`fanout::whole_for_everyone`]) go to every authenticated connection at once.
     ///
     /// Per event: one scope-cache lookup per connection; what a connection receives follows
     /// from its scopes' remembered share (or, under a group rule, is decided once per
@@ -142,7 +144,7 @@ impl Connections {
         event: &str,
         record: &Value,
     ) -> usize {
-        if policy.scope_rule().is_none() {
+        if fanout::whole_for_everyone(policy) {
             return self.publish(path, event, record).await;
         }
         let Some(ns) = self.io().and_then(|io| io.of("/")) else {
