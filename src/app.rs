@@ -59,7 +59,7 @@ impl Server {
                 // Closes the transports, not a Socket.IO disconnect: clients see a lost
                 // connection and reconnect (to another instance), as after a crash.
                 if let Some(io) = app.realtime.connections().io() {
-                    io.close().await;
+                    io.close();
                 }
             };
             tokio::join!(sockets, stopping.ended());

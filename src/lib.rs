@@ -18,5 +18,6 @@ pub mod proxies;
 pub mod realtime;
 pub mod service;
 pub mod services;
+pub mod socketio;
 pub mod store;
 pub mod transport;

@@ -1,10 +1,11 @@
-//! Socket.IO event decoding: `<event>\n<JSON arguments>` through [`Args`] (how the
-//! arguments of an event are read) and [`plan`] (how they become a call).
+//! Socket.IO event decoding: a client's Engine.IO packet through [`packet::decode`] (how a
+//! packet and the arguments of an event are read) and [`plan`] (how they become a call).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use roost::service::Method;
-use roost::transport::socket::{Args, plan};
+use roost::socketio::packet::{self, Inbound, Message};
+use roost::transport::socket::plan;
 
 const ALL: &[Method] = &Method::ALL;
 const READ_ONLY: &[Method] = &[Method::Find, Method::Get];
@@ -19,10 +20,9 @@ fn methods_of(path: &str) -> Option<&'static [Method]> {
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let (event, json) = text.split_once('\n').unwrap_or(("find", &text));
-    if let Ok(Args(args)) = serde_json::from_str::<Args>(json) {
+    if let Ok(Inbound::Message(Message::Event { name, args: Ok(args), .. })) = packet::decode(&text) {
         // Bad arguments are the client's fault: a 4xx Feathers error, never a 500.
-        if let Err(e) = plan(event, args, methods_of) {
+        if let Err(e) = plan(&name, args, methods_of) {
             assert!((400..500).contains(&e.code()), "{}: {}", e.code(), e.message);
         }
     }

@@ -73,7 +73,7 @@ impl StartRequest {
         let query = query_map(req);
         let connection = crate::transport::connection_info(
             req.headers(),
-            req.extensions(),
+            crate::transport::peer_ip(req.extensions()),
             app.config.http.proxies(),
             None,
         );
@@ -189,7 +189,7 @@ async fn callback(
         .join("; ");
     let connection = crate::transport::connection_info(
         req.headers(),
-        req.extensions(),
+        crate::transport::peer_ip(req.extensions()),
         app.config.http.proxies(),
         None,
     );

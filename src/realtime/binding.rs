@@ -1,51 +1,85 @@
 //! What binds a socket to a login and ends it: a login puts the principal in the socket's
-//! extensions, joins the authenticated room and arms a timer that disconnects the socket
-//! when the token expires; a logout, a revoked session or a deleted account unbinds it,
-//! leaves every room and (except for the revoking call's own socket) disconnects it.
+//! [`Binding`] (which puts it among the recipients of events) and arms a timer that
+//! disconnects the socket when the token expires; a logout, a revoked session or a deleted
+//! account unbinds it and (except for the revoking call's own socket) disconnects it.
 //!
 //! Realtime owns this registry (who is bound to which login): it delivers events by it,
 //! and logs sockets out of it for the callers that revoke sessions ([`Connections::log_out`]).
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
-use socketioxide::socket::Sid;
+use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
-use super::{AUTHENTICATED_ROOM, Connections};
+use super::{Connections, Io, SocketRef};
 use crate::service::{ConnectionEffect, Principal};
 
+/// What Roost keeps for each socket: its login, if any, the timer that ends it, and the
+/// calls it may still start at once.
+pub struct Binding {
+    login: Mutex<Option<Login>>,
+    /// Places for calls in flight (`socket.max_in_flight`).
+    pub in_flight: Arc<Semaphore>,
+}
+
+struct Login {
+    principal: Arc<Principal>,
+    /// Disconnects the socket when the token expires.
+    expiry: AbortHandle,
+}
+
+impl Drop for Login {
+    fn drop(&mut self) {
+        self.expiry.abort();
+    }
+}
+
+impl Binding {
+    pub fn new(max_in_flight: usize) -> Self {
+        Self {
+            login: Mutex::new(None),
+            in_flight: Arc::new(Semaphore::new(max_in_flight)),
+        }
+    }
+
+    /// The login the socket is bound to (events go to bound sockets only).
+    pub fn principal(&self) -> Option<Arc<Principal>> {
+        self.lock().as_ref().map(|l| l.principal.clone())
+    }
+
+    pub fn is_bound(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Login>> {
+        self.login.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Unbinds the socket (its expiry timer stops); `true` when it was bound.
+    fn unbind(&self) -> bool {
+        self.lock().take().is_some()
+    }
+}
+
 /// Login binds the socket, logout unbinds it (a call's connection effect).
-pub fn apply<A: Adapter>(socket: &SocketRef<A>, io: &SocketIo<A>, effect: ConnectionEffect) {
+pub fn apply(socket: &SocketRef, io: &Io, effect: ConnectionEffect) {
     match effect {
         ConnectionEffect::Login(principal) => {
-            socket.extensions.insert(principal.clone());
-            socket.join(AUTHENTICATED_ROOM);
-            let timer = expire_at(io.clone(), socket.id, principal);
-            if let Some(previous) = socket.extensions.insert(timer) {
-                previous.0.abort();
-            }
+            let expiry = expire_at(io.clone(), Arc::downgrade(socket), principal.clone());
+            // A previous login's timer stops as it is dropped.
+            *socket.state.lock() = Some(Login { principal, expiry });
         }
         ConnectionEffect::Logout => {
-            socket.extensions.remove::<Arc<Principal>>();
-            if let Some(timer) = socket.extensions.remove::<ExpiryTimer>() {
-                timer.0.abort();
-            }
-            socket.leave_all();
+            socket.state.unbind();
         }
     }
 }
 
 /// A disconnected socket: its login and expiry timer are dropped.
-pub fn forget<A: Adapter>(socket: &SocketRef<A>) {
-    socket.extensions.remove::<Arc<Principal>>();
-    if let Some(timer) = socket.extensions.remove::<ExpiryTimer>() {
-        timer.0.abort();
-    }
+pub fn forget(socket: &SocketRef) {
+    socket.state.unbind();
 }
 
 impl Connections {
@@ -73,75 +107,59 @@ impl Connections {
 }
 
 /// Logs out every socket of this instance bound with one of `jtis` (revoked sessions):
-/// unbinds it, leaves every room and disconnects it (server-initiated, so the client does
-/// not reconnect on its own). The socket of the revoking call itself (`caller`) is only
-/// unbound: it still has to receive its answer.
-pub fn log_out_sessions<A: Adapter>(
-    io: &SocketIo<A>,
-    jtis: &HashSet<String>,
-    caller: Option<&str>,
-) {
+/// unbinds it and disconnects it (server-initiated, so the client does not reconnect on
+/// its own). The socket of the revoking call itself (`caller`) is only unbound: it still
+/// has to receive its answer.
+pub fn log_out_sessions(io: &Io, jtis: &HashSet<String>, caller: Option<&str>) {
     log_out_where(io, |p| jtis.contains(p.session_id()), caller);
 }
 
 /// Logs out every socket bound to one of `users` (deleted accounts), like
 /// [`log_out_sessions`].
-pub fn log_out_users<A: Adapter>(io: &SocketIo<A>, users: &HashSet<i64>) {
+pub fn log_out_users(io: &Io, users: &HashSet<i64>) {
     log_out_where(io, |p| users.contains(&p.user_id), None);
 }
 
-fn log_out_where<A: Adapter>(
-    io: &SocketIo<A>,
-    bound_to: impl Fn(&Principal) -> bool,
-    caller: Option<&str>,
-) {
-    for socket in super::sockets(io) {
-        let bound = socket.extensions.get::<Arc<Principal>>();
+fn log_out_where(io: &Io, bound_to: impl Fn(&Principal) -> bool, caller: Option<&str>) {
+    for socket in io.sockets() {
+        let bound = socket.state.principal();
         if !bound.is_some_and(|p| bound_to(&p)) {
             continue;
         }
-        socket.extensions.remove::<Arc<Principal>>();
-        if let Some(timer) = socket.extensions.remove::<ExpiryTimer>() {
-            timer.0.abort();
-        }
-        socket.leave_all();
-        if caller.is_some_and(|c| c == socket.id.to_string()) {
+        socket.state.unbind();
+        if caller.is_some_and(|c| c == socket.id.as_str()) {
             continue;
         }
-        if let Err(e) = socket.clone().disconnect() {
-            tracing::debug!(sid = %socket.id, error = %e, "could not disconnect a revoked socket");
-        }
+        io.disconnect(&socket);
     }
 }
 
-/// The task that disconnects a socket when its login expires.
-#[derive(Clone)]
-struct ExpiryTimer(Arc<AbortHandle>);
-
-/// Disconnects socket `sid` (server-initiated, so the client does not reconnect on its
-/// own) once `principal`'s token expires, unless another login replaced it meanwhile.
-fn expire_at<A: Adapter>(io: SocketIo<A>, sid: Sid, principal: Arc<Principal>) -> ExpiryTimer {
-    let task = tokio::spawn(async move {
+/// Disconnects `socket` (server-initiated, so the client does not reconnect on its own)
+/// once `principal`'s token expires, unless another login replaced it meanwhile.
+fn expire_at(
+    io: Io,
+    socket: Weak<crate::socketio::Socket<Binding>>,
+    principal: Arc<Principal>,
+) -> AbortHandle {
+    tokio::spawn(async move {
         let mut remaining = millis_until(principal.expires_at());
         while remaining > 0 {
             // sleep in bounded steps: far-future deadlines must not overflow `Instant`
             tokio::time::sleep(Duration::from_millis(remaining.min(86_400_000))).await;
             remaining = millis_until(principal.expires_at());
         }
-        let Some(socket) = io.of("/").and_then(|ns| ns.get_socket(sid)) else {
+        let Some(socket) = socket.upgrade() else {
             return;
         };
-        let current = socket.extensions.get::<Arc<Principal>>();
-        if current.is_some_and(|p| p.token == principal.token) {
-            socket.extensions.remove::<Arc<Principal>>();
-            socket.extensions.remove::<ExpiryTimer>();
-            socket.leave_all();
-            if let Err(e) = socket.disconnect() {
-                tracing::debug!(%sid, error = %e, "could not disconnect an expired socket");
-            }
+        let current = socket.state.principal();
+        if current.is_some_and(|p| Arc::ptr_eq(&p.token, &principal.token)) {
+            // Unbinding aborts this task, which takes effect at its next await: there is
+            // none left.
+            socket.state.unbind();
+            io.disconnect(&socket);
         }
-    });
-    ExpiryTimer(Arc::new(task.abort_handle()))
+    })
+    .abort_handle()
 }
 
 /// Milliseconds from now until `expires_at` (seconds since the epoch); 0 when past.

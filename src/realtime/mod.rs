@@ -1,7 +1,7 @@
 //! Committed events -> Socket.IO connections.
 //!
-//! Authenticated sockets join [`AUTHENTICATED_ROOM`]; anonymous sockets are in no room and
-//! receive nothing. Logout and disconnect leave every room.
+//! Events go to the sockets bound to a login ([`binding`]); anonymous sockets receive
+//! nothing, and logout or disconnect unbinds a socket.
 //!
 //! Events of a scoped service ([`Realtime::publish_filtered`], DESIGN §5) go only to the
 //! connections allowed to read the row: the recipient's scopes are looked up in the scope
@@ -10,7 +10,8 @@
 //! until a role change replaces them), and each distinct payload (a policy's field rules)
 //! is shaped and serialised once per event, however many connections and permission sets
 //! receive it. A service whose every record any authenticated caller reads whole (`get`
-//! open, no field rules) skips all of that: one payload, encoded once, to the room.
+//! open, no field rules) skips all of that: one payload, encoded once, to every bound
+//! socket.
 //!
 //! Several instances: [`bus`] carries committed events (and revocations, scope changes)
 //! to the other instances, which filter and shape them for their own connections.
@@ -24,22 +25,17 @@ pub use fanout::Fanout;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
-use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
+
+pub use binding::Binding;
 
 use crate::auth::principal_cache::PrincipalCache;
-use crate::service::{Db, Policy, Principal};
+use crate::service::{Db, Policy};
+use crate::socketio::Encoded;
 
-/// The room every authenticated connection is in.
-pub const AUTHENTICATED_ROOM: &str = "authenticated";
-
-/// The connected sockets. Through `of("/")`, as every use of `io` here: once the server
-/// is closing (`SocketIo::close` removes the namespace) `SocketIo::sockets`, `to` and
-/// `emit` panic; this answers none.
-pub fn sockets<A: Adapter>(io: &SocketIo<A>) -> Vec<SocketRef<A>> {
-    io.of("/").map(|ns| ns.sockets()).unwrap_or_default()
-}
+/// The Socket.IO server, each socket holding its [`Binding`].
+pub type Io = crate::socketio::Io<Binding>;
+/// One Socket.IO connection.
+pub type SocketRef = Arc<crate::socketio::Socket<Binding>>;
 
 /// The realtime publisher: this instance's [`Connections`], and the cluster bus once the
 /// server starts (PostgreSQL only).
@@ -51,12 +47,12 @@ pub struct Realtime {
 
 /// This instance's Socket.IO connections: which is bound to which login ([`binding`]),
 /// delivery to them and logging them out. A shared handle, cheap to clone; the Socket.IO
-/// handle is attached once the layer exists.
+/// server is attached once the router exists.
 #[derive(Clone, Default)]
-pub struct Connections(Arc<OnceLock<SocketIo>>);
+pub struct Connections(Arc<OnceLock<Io>>);
 
 impl Realtime {
-    pub fn attach(&self, io: SocketIo) {
+    pub fn attach(&self, io: Io) {
         self.connections.attach(io);
     }
 
@@ -95,33 +91,41 @@ impl Realtime {
 }
 
 impl Connections {
-    pub fn attach(&self, io: SocketIo) {
+    pub fn attach(&self, io: Io) {
         let _ = self.0.set(io);
     }
 
-    pub fn io(&self) -> Option<&SocketIo> {
+    pub fn io(&self) -> Option<&Io> {
         self.0.get()
     }
 
+    /// How many sockets are open.
+    pub fn count(&self) -> usize {
+        self.io().map_or(0, Io::len)
+    }
+
     /// Sends `<path> <event>` with `record` as the single argument to every
-    /// authenticated connection (services without a scope prefix). Returns how many
-    /// connections it was sent to.
+    /// authenticated connection, encoded once (services without a scope prefix). Returns
+    /// how many connections it was sent to.
     pub async fn publish(&self, path: &str, event: &str, record: &Value) -> usize {
         let Some(io) = self.io() else {
             return 0;
         };
-        let (Some(ns), Some(count)) = (io.of("/"), io.of("/")) else {
-            return 0;
-        };
         let name = format!("{path} {event}");
-        let recipients = count.to(AUTHENTICATED_ROOM).sockets().len();
-        match ns.to(AUTHENTICATED_ROOM).emit(&name, record).await {
-            Ok(()) => recipients,
+        let packet = match Encoded::event(&name, record) {
+            Ok(packet) => packet,
             Err(e) => {
                 tracing::warn!(event = %name, error = %e, "realtime publish failed");
-                0
+                return 0;
             }
-        }
+        };
+        let mut sent = 0;
+        io.for_each(|socket| {
+            if socket.state.is_bound() && socket.send(&packet) {
+                sent += 1;
+            }
+        });
+        sent
     }
 
     /// Sends `<path> <event>` to each authenticated connection allowed to read `record`,
@@ -147,17 +151,19 @@ impl Connections {
         if fanout::whole_for_everyone(policy) {
             return self.publish(path, event, record).await;
         }
-        let Some(ns) = self.io().and_then(|io| io.of("/")) else {
+        let Some(io) = self.io() else {
             return 0;
         };
         let mut sent = 0;
         let name = format!("{path} {event}");
-        let sockets = ns.to(AUTHENTICATED_ROOM).sockets();
-        let mut fanout = Fanout::new(policy, record, sockets.len());
-        for socket in sockets {
-            let Some(principal) = socket.extensions.get::<Arc<Principal>>() else {
-                continue;
-            };
+        // Collected first: finding scopes may wait on the database.
+        let bound: Vec<_> = io
+            .sockets()
+            .into_iter()
+            .filter_map(|socket| socket.state.principal().map(|p| (socket, p)))
+            .collect();
+        let mut fanout = Fanout::new(policy, record, bound.len());
+        for (socket, principal) in bound {
             let scopes = match principals.scopes(db, principal.user_id).await {
                 Ok(scopes) => scopes,
                 Err(e) => {
@@ -167,7 +173,8 @@ impl Connections {
             };
             if let Some(payload) = fanout.payload_for(principal.user_id, scopes) {
                 match socket.emit(&name, payload) {
-                    Ok(()) => sent += 1,
+                    Ok(true) => sent += 1,
+                    Ok(false) => {}
                     Err(e) => {
                         tracing::warn!(event = %name, error = %e, "realtime publish failed")
                     }

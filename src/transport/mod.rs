@@ -11,7 +11,7 @@ pub mod rest;
 pub mod socket;
 mod status;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -26,7 +26,7 @@ use tower_http::trace::TraceLayer;
 use crate::hooks::App;
 use crate::service::Connection;
 
-pub use socket::socket_layer;
+pub use socket::socket_server;
 
 /// The whole HTTP surface: `GET /`, `/health`, `/ready`, `/.well-known/jwks.json`
 /// (`status`), `GET /openapi.json` and its reference at `/docs/`, every registered service
@@ -36,9 +36,9 @@ pub use socket::socket_layer;
 /// `mount`'s routes (a subsystem's own HTTP endpoints: the OAuth flow) are served and
 /// counted like these, and listed in the OpenAPI document. `extra` routes (an embedding
 /// app's own pages) are served beside these, under the same layers. Builds the Socket.IO
-/// layer and attaches it to `app.realtime`: call it once per app.
+/// server and attaches it to `app.realtime`: call it once per app.
 pub fn router(app: App, mount: Mount, extra: Router) -> Router {
-    let (socket_layer, _io) = socket::socket_layer(app.clone());
+    let io = socket::socket_server(app.clone());
     let cors = cors_layer(&app.config.http.cors_origins);
     let openapi = crate::openapi::document(&app.registry, mount.openapi, &app.config.metrics);
     let secret = secret_id_paths(&app.registry);
@@ -64,7 +64,7 @@ pub fn router(app: App, mount: Mount, extra: Router) -> Router {
         .fallback(rest::handle)
         .with_state(app)
         .merge(extra)
-        .layer(socket_layer)
+        .layer(middleware::from_fn_with_state(io, socket::serve))
         .layer(cors)
         .layer(middleware::from_fn(preflight_no_content))
         .layer(
@@ -90,6 +90,13 @@ async fn count_route(State(app): State<App>, req: Request, next: Next) -> Respon
         app.metrics.http(route.as_str(), res.status().as_u16());
     }
     res
+}
+
+/// The TCP peer of a request (set by the accept loop).
+pub fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
 }
 
 /// The header carrying a request's id, in both directions.
@@ -242,13 +249,10 @@ pub fn access_token(header: &str) -> Option<String> {
 /// User-Agent.
 pub fn connection_info(
     headers: &HeaderMap,
-    extensions: &Extensions,
+    peer: Option<IpAddr>,
     proxies: &crate::proxies::TrustedProxies,
     socket_id: Option<String>,
 ) -> Connection {
-    let peer = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
     let forwarded: Vec<&str> = if proxies.is_none() {
         Vec::new()
     } else {

@@ -93,7 +93,7 @@ async fn serve<'a>(app: &'a App, req: Request, seen: &mut Seen<'a>) -> Result<Re
             .and_then(access_token),
         connection: connection_info(
             &parts.headers,
-            &parts.extensions,
+            super::peer_ip(&parts.extensions),
             app.config.http.proxies(),
             None,
         ),

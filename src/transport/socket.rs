@@ -4,41 +4,33 @@
 //! - success acks `[null, result]`, failures `[error]`;
 //! - every event that carries an ack gets an answer, also unknown ones (Feathers leaves
 //!   those hanging): a bad path is `NotFound`, a method the service lacks `MethodNotAllowed`;
-//! - a login on the socket binds it: the principal lives in the socket's extensions, the
-//!   socket joins [`crate::realtime::AUTHENTICATED_ROOM`], and the server disconnects it
-//!   (frame `41`) when the token expires; a logout unbinds it and leaves every room.
-//!   Nothing else is pushed.
+//! - a login on the socket binds it: the principal lives in the socket's
+//!   [`Binding`], which makes it a recipient of events, and the server disconnects it
+//!   (frame `41`) when the token expires; a logout unbinds it. Nothing else is pushed.
 //! - a handshake `Authorization` header (socket.io `extraHeaders`) logs in during connect;
 //!   a bad token refuses the connection with a `connect_error` (feathers-protocol §3.5).
 //! - at most `socket.max_in_flight` calls run at once per socket; an event beyond that is
 //!   answered at once with a 429 `TooManyRequests` ack and not run.
 //!
-//! This file holds the layer and the event loop; decoding an event's arguments is in
-//! `socket/args.rs`. Binding a socket to a login and ending it is realtime's
+//! The protocol is [`crate::socketio`]'s; this file is what Roost does with a socket, and
+//! decoding an event's arguments is in `socket/args.rs`. Binding a socket to a login and ending it is realtime's
 //! ([`crate::realtime::binding`]): it owns which socket is bound to which login.
 
-use std::convert::Infallible;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
 use serde_json::{Map, Value, json};
-use socketioxide::SocketIo;
-use socketioxide::adapter::{Adapter, LocalAdapter};
-use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
-use socketioxide::handler::{ConnectHandler, FromMessageParts};
-use socketioxide::layer::SocketIoLayer;
-use socketioxide::socket::Socket;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tower::layer::util::Stack;
-use tower::util::MapRequestLayer;
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 mod args;
 mod head;
 
-pub use args::{Args, Planned, plan};
+pub use args::{Planned, plan};
 
 use super::rest::Seen;
 use super::{access_token, connection_info};
@@ -47,55 +39,74 @@ use crate::hooks;
 use crate::hooks::App;
 use crate::metrics::{self, Transport};
 use crate::realtime::binding::apply;
-use crate::service::{Call, Method, Params, Principal, Provider};
+use crate::realtime::{Binding, Io, SocketRef};
+use crate::service::{Call, Method, Params, Provider};
+use crate::socketio::{BoxFuture, Config, Handler};
 
-/// The Socket.IO layer: Engine.IO's, behind [`head::own_head`].
-pub type SocketLayer = Stack<
-    SocketIoLayer<LocalAdapter>,
-    MapRequestLayer<fn(axum::extract::Request) -> axum::extract::Request>,
->;
-
-/// Builds the Socket.IO layer (Engine.IO v4 at `/socket.io/`, Feathers' ping 25 s /
-/// timeout 20 s, messages up to `http.body_limit`), registers the `/` namespace and
-/// attaches the handle to `app.realtime` for event publishing.
-pub fn socket_layer(app: App) -> (SocketLayer, SocketIo<LocalAdapter>) {
-    let limit = app.config.http.body_limit;
-    let (layer, io) = SocketIo::builder()
-        .req_path(head::PATH)
-        .ping_interval(Duration::from_secs(25))
-        .ping_timeout(Duration::from_secs(20))
-        .max_payload(limit as u64)
-        // Every socket keeps a read buffer this size for its life (4 KiB by default);
-        // Feathers calls are a few hundred bytes, and a larger frame grows it as needed.
-        .ws_read_buffer_size(WS_READ_BUFFER)
-        .ws_max_message_size(limit)
-        .ws_max_frame_size(limit)
-        .with_state(app.clone())
-        .build_layer();
-    io.ns("/", connected::<LocalAdapter>.with(setup::<LocalAdapter>));
+/// Builds the Socket.IO server (Engine.IO v4 at `/socket.io/`, Feathers' ping 25 s /
+/// timeout 20 s, messages up to `http.body_limit`) and attaches it to `app.realtime`
+/// for event publishing.
+pub fn socket_server(app: App) -> Io {
+    let config = Config {
+        path: head::PATH,
+        ping_interval: Duration::from_secs(25),
+        ping_timeout: Duration::from_secs(20),
+        max_payload: app.config.http.body_limit,
+        keep_headers: head::kept_headers,
+    };
+    let io = Io::new(config, Sockets { app: app.clone() });
     app.realtime.attach(io.clone());
-    let own_head: fn(axum::extract::Request) -> axum::extract::Request = head::own_head;
-    (Stack::new(layer, MapRequestLayer::new(own_head)), io)
+    io
 }
 
-/// Bytes read from a websocket at a time (see `socket_layer`).
-const WS_READ_BUFFER: usize = 1024;
+/// Middleware answering Engine.IO's requests (`/socket.io/...`); others pass on.
+pub async fn serve(State(io): State<Io>, req: Request, next: Next) -> Response {
+    if head::is_engine_io(req.uri().path()) {
+        return io.serve(req).await;
+    }
+    next.run(req).await
+}
 
-/// Runs before the namespace `CONNECT` is answered, so handlers exist and a handshake
-/// login is bound before the client can send its first event.
-async fn setup<A: Adapter>(
-    socket: SocketRef<A>,
-    io: SocketIo<A>,
-    State(app): State<App>,
-) -> Result<(), HandshakeError> {
-    let limit = InFlightLimit(Arc::new(Semaphore::new(app.config.socket.max_in_flight)));
-    socket.extensions.insert(limit);
-    // Every event, method or not, goes to the one handler: as the fallback it needs no
-    // per-socket table of event names.
-    socket.on_fallback(on_event::<A>);
-    socket.on_disconnect(on_disconnect::<A>);
+/// What Roost does with a socket.
+struct Sockets {
+    app: App,
+}
 
-    let header = socket.req_parts().headers.get(AUTHORIZATION);
+impl Handler<Binding> for Sockets {
+    fn state(&self) -> Binding {
+        Binding::new(self.app.config.socket.max_in_flight)
+    }
+
+    fn connect(&self, socket: SocketRef) -> BoxFuture<std::result::Result<(), String>> {
+        Box::pin(handshake(self.app.clone(), socket))
+    }
+
+    /// Takes the call's place among those in flight here, in the order events arrive:
+    /// thousands of events sent at once cannot all get past the check before the first
+    /// one counts. The call itself runs in a task of its own.
+    fn event(
+        &self,
+        socket: &SocketRef,
+        name: String,
+        args: std::result::Result<Vec<Value>, String>,
+        ack: Option<u64>,
+    ) {
+        let slot = socket.state.in_flight.clone().try_acquire_owned().ok();
+        let app = self.app.clone();
+        tokio::spawn(on_event(app, socket.clone(), slot, name, args, ack));
+    }
+
+    fn disconnect(&self, socket: &SocketRef) {
+        tracing::debug!(sid = %socket.id, "socket disconnected");
+        crate::realtime::binding::forget(socket);
+    }
+}
+
+/// Before the namespace `CONNECT` is answered, a handshake `Authorization` header logs the
+/// socket in, so it is bound before the client can send its first event. A bad token
+/// refuses the connection.
+async fn handshake(app: App, socket: SocketRef) -> std::result::Result<(), String> {
+    let header = socket.headers.get(AUTHORIZATION);
     let Some(token) = header.and_then(|v| v.to_str().ok()).and_then(access_token) else {
         return Ok(());
     };
@@ -115,55 +126,19 @@ async fn setup<A: Adapter>(
     );
     match hooks::run(&app, call).instrument(span).await {
         Ok(outcome) => {
-            if let Some(effect) = outcome.effect {
-                apply(&socket, &io, effect);
+            if let (Some(effect), Some(io)) = (outcome.effect, app.realtime.connections().io()) {
+                apply(&socket, io, effect);
             }
             Ok(())
         }
         Err(e) => {
             tracing::debug!(sid = %socket.id, error = %e, "socket handshake authentication refused");
-            Err(HandshakeError(e))
+            Err(HandshakeError(e).to_string())
         }
     }
 }
 
-async fn connected<A: Adapter>(socket: SocketRef<A>) {
-    tracing::debug!(sid = %socket.id, "socket connected");
-}
-
-async fn on_disconnect<A: Adapter>(socket: SocketRef<A>) {
-    crate::realtime::binding::forget(&socket);
-}
-
-/// The calls one socket may have running at once (`socket.max_in_flight`), set up with
-/// the socket.
-#[derive(Clone)]
-struct InFlightLimit(Arc<Semaphore>);
-
-/// A place among the socket's calls in flight, or `None` when all are taken (the call is
-/// refused). Taken as an extractor because socketioxide runs extractors in the socket's
-/// read loop, in the order events arrive, before it spawns the handler: thousands of
-/// events sent at once cannot all get past the check before the first one counts.
-struct InFlight(Option<OwnedSemaphorePermit>);
-
-impl<A: Adapter> FromMessageParts<A> for InFlight {
-    type Error = Infallible;
-
-    fn from_message_parts(
-        socket: &Arc<Socket<A>>,
-        _: &mut socketioxide::handler::Value,
-        _: &Option<i64>,
-    ) -> std::result::Result<Self, Infallible> {
-        // No limit installed (cannot happen after `setup`) counts as full: refuse.
-        let slot = socket
-            .extensions
-            .get::<InFlightLimit>()
-            .and_then(|InFlightLimit(limit)| limit.try_acquire_owned().ok());
-        Ok(InFlight(slot))
-    }
-}
-
-/// A refused handshake; socket.io sends its message as `44{"message": ...}`.
+/// A refused handshake; sent as `44{"message": ...}`.
 struct HandshakeError(Error);
 
 impl fmt::Display for HandshakeError {
@@ -175,14 +150,13 @@ impl fmt::Display for HandshakeError {
 /// Every event: a service method call, or an error ack. Each runs in a span of its own
 /// with a fresh `request_id` (so every log line of the call carries it), and is counted
 /// once in the metrics.
-async fn on_event<A: Adapter>(
-    InFlight(slot): InFlight,
-    socket: SocketRef<A>,
-    io: SocketIo<A>,
-    State(app): State<App>,
-    Event(event): Event,
-    ack: AckSender<A>,
-    TryData(args): TryData<Args>,
+async fn on_event(
+    app: App,
+    socket: SocketRef,
+    slot: Option<OwnedSemaphorePermit>,
+    event: String,
+    args: std::result::Result<Vec<Value>, String>,
+    ack: Option<u64>,
 ) {
     let started = std::time::Instant::now();
     let request_id = super::new_request_id();
@@ -192,19 +166,19 @@ async fn on_event<A: Adapter>(
     );
     let mut seen = Seen::default();
     let result = async {
-        match (slot, args) {
-            (None, _) => Err(Error::new(
+        let Some(slot) = slot else {
+            return Err(Error::new(
                 ErrorKind::TooManyRequests,
                 "Too many calls in flight on this connection",
-            )),
-            (Some(slot), Ok(Args(args))) => {
-                let result = run(&app, &socket, &io, &event, args, &mut seen).await;
-                // Freed before the ack goes out: a client that waits for it may call again.
-                drop(slot);
-                result
-            }
-            (Some(_), Err(_)) => Err(Error::bad_request("Invalid event arguments")),
-        }
+            ));
+        };
+        let Ok(args) = args else {
+            return Err(Error::bad_request("Invalid event arguments"));
+        };
+        let result = run(&app, &socket, &event, args, &mut seen).await;
+        // Freed before the ack goes out: a client that waits for it may call again.
+        drop(slot);
+        result
     }
     .instrument(span.clone())
     .await;
@@ -220,9 +194,12 @@ async fn on_event<A: Adapter>(
         status,
         started.elapsed(),
     );
+    let Some(ack) = ack else {
+        return;
+    };
     let sent = match &result {
-        Ok(value) => ack.send(&(Value::Null, value)),
-        Err(err) => ack.send(&(err,)),
+        Ok(value) => socket.ack(ack, &(Value::Null, value)),
+        Err(err) => socket.ack(ack, &(err,)),
     };
     if let Err(e) = sent {
         tracing::debug!(sid = %socket.id, error = %e, "could not send ack");
@@ -241,10 +218,9 @@ fn success_status(method: Option<Method>, value: &Value) -> u16 {
     }
 }
 
-async fn run<'a, A: Adapter>(
+async fn run<'a>(
     app: &'a App,
-    socket: &SocketRef<A>,
-    io: &SocketIo<A>,
+    socket: &SocketRef,
     event: &str,
     args: Vec<Value>,
     seen: &mut Seen<'a>,
@@ -263,22 +239,21 @@ async fn run<'a, A: Adapter>(
         params,
     };
     let outcome = hooks::run(app, call).await?;
-    if let Some(effect) = outcome.effect {
+    if let (Some(effect), Some(io)) = (outcome.effect, app.realtime.connections().io()) {
         apply(socket, io, effect);
     }
     Ok(outcome.value)
 }
 
-fn params_for<A: Adapter>(app: &App, socket: &SocketRef<A>) -> Params {
-    let parts = socket.req_parts();
+fn params_for(app: &App, socket: &SocketRef) -> Params {
     Params {
         provider: Provider::Socketio,
         query: Map::new(),
-        principal: socket.extensions.get::<Arc<Principal>>(),
+        principal: socket.state.principal(),
         access_token: None,
         connection: connection_info(
-            &parts.headers,
-            &parts.extensions,
+            &socket.headers,
+            socket.peer.map(|peer| peer.ip()),
             app.config.http.proxies(),
             Some(socket.id.to_string()),
         ),

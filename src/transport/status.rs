@@ -118,11 +118,7 @@ pub async fn metrics(State(app): State<App>, headers: HeaderMap) -> Response {
     }
     let (pool_connections, pool_idle) = app.db.pool_usage();
     let sample = crate::metrics::Sample {
-        sockets: app
-            .realtime
-            .connections()
-            .io()
-            .map_or(0, |io| crate::realtime::sockets(io).len()),
+        sockets: app.realtime.connections().count(),
         password_jobs: app.passwords.in_flight(),
         password_capacity: app.passwords.workers() + app.passwords.queue(),
         password_buffers: app.passwords.buffers(),

@@ -240,30 +240,31 @@ fn connection_facts() {
     let mut headers = HeaderMap::new();
     headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.2".parse().unwrap());
     headers.insert("user-agent", "Mozilla/5.0".parse().unwrap());
-    let mut ext = axum::http::Extensions::new();
-    ext.insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1234))));
-    let direct = connection_info(&headers, &ext, &none, None);
+    let mut extensions = axum::http::Extensions::new();
+    extensions.insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 1234))));
+    let ext = peer_ip(&extensions);
+    let direct = connection_info(&headers, ext, &none, None);
     assert_eq!(direct.ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(direct.user_agent.as_deref(), Some("Mozilla/5.0"));
     // One trusted hop: the entry our proxy appended (the right-most), not the client's.
-    let proxied = connection_info(&headers, &ext, &one, Some("sid".into()));
+    let proxied = connection_info(&headers, ext, &one, Some("sid".into()));
     assert_eq!(proxied.ip.as_deref(), Some("10.0.0.2"));
     assert_eq!(proxied.socket_id.as_deref(), Some("sid"));
-    let proxied = connection_info(&headers, &ext, &two, None);
+    let proxied = connection_info(&headers, ext, &two, None);
     assert_eq!(proxied.ip.as_deref(), Some("203.0.113.9"));
     // Several header lines are one list, in order.
     headers.append("x-forwarded-for", "198.51.100.7".parse().unwrap());
-    let proxied = connection_info(&headers, &ext, &one, None);
+    let proxied = connection_info(&headers, ext, &one, None);
     assert_eq!(proxied.ip.as_deref(), Some("198.51.100.7"));
     headers.insert("x-forwarded-for", "garbage".parse().unwrap());
     assert_eq!(
-        connection_info(&headers, &ext, &one, None).ip.as_deref(),
+        connection_info(&headers, ext, &one, None).ip.as_deref(),
         Some("127.0.0.1")
     );
     assert_eq!(
         connection_info(
             &HeaderMap::new(),
-            &axum::http::Extensions::new(),
+            peer_ip(&axum::http::Extensions::new()),
             &one,
             None
         )

@@ -3,7 +3,7 @@
 //! are reset and the local sockets' sessions re-checked (delivery is at most once).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
@@ -200,13 +200,10 @@ async fn resync(local: &Local) {
     let Some(io) = local.connections.io() else {
         return;
     };
-    let bound: HashSet<String> = crate::realtime::sockets(io)
+    let bound: HashSet<String> = io
+        .sockets()
         .iter()
-        .filter_map(|s| {
-            s.extensions
-                .get::<Arc<crate::service::Principal>>()
-                .map(|p| p.session_id().to_string())
-        })
+        .filter_map(|s| s.state.principal().map(|p| p.session_id().to_string()))
         .collect();
     let mut revoked = HashSet::new();
     for jti in bound {

@@ -1,10 +1,7 @@
-//! Decoding a socket event: every argument of the event ([`Args`]), then the call it
-//! stands for by Feathers' argument positions ([`plan`]), refusing an unknown path
+//! Decoding a socket event: the call its arguments stand for by Feathers' argument
+//! positions ([`plan`]), refusing an unknown path
 //! (`NotFound`), a method the service lacks (`MethodNotAllowed`) or extra arguments.
 
-use std::fmt;
-
-use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
@@ -73,32 +70,4 @@ pub fn plan<'a>(
         data,
         query,
     })
-}
-
-/// All the arguments of an event. socketioxide hands a non-tuple type only the first
-/// argument (rust-stack §3.3); deserialising as a tuple of unbounded length gets them all.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Args(pub Vec<Value>);
-
-impl<'de> Deserialize<'de> for Args {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct ArgsVisitor;
-        impl<'de> Visitor<'de> for ArgsVisitor {
-            type Value = Args;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("socket.io event arguments")
-            }
-            fn visit_seq<S: SeqAccess<'de>>(
-                self,
-                mut seq: S,
-            ) -> std::result::Result<Args, S::Error> {
-                let mut args = Vec::new();
-                while let Some(arg) = seq.next_element::<Value>()? {
-                    args.push(arg);
-                }
-                Ok(Args(args))
-            }
-        }
-        deserializer.deserialize_tuple(usize::MAX, ArgsVisitor)
-    }
 }

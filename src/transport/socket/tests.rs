@@ -113,15 +113,6 @@ fn argument_errors() {
     assert_eq!(failure("find", json!(["users", [1]])).0, 400);
 }
 
-#[test]
-fn args_take_every_element() {
-    let args: Args = serde_json::from_str(r#"["users", 1, {"a": [1, 2]}]"#).unwrap();
-    assert_eq!(
-        args,
-        Args(vec![json!("users"), json!(1), json!({"a": [1, 2]})])
-    );
-}
-
 // --- over a real websocket, frame by frame ---
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;

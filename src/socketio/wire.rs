@@ -1,0 +1,391 @@
+//! The way out of one connection: the packets waiting for a long-poll, or the websocket's
+//! write side.
+//!
+//! A websocket packet is written by the code that sends it, straight to the connection,
+//! as the Node server does: an event to a thousand sockets is a thousand non-blocking
+//! writes of the same bytes, not a thousand channel sends and task wake-ups. Only what the
+//! kernel does not take at once waits in a queue, written by a task started for that and
+//! ended when the queue is empty. A connection whose queue outgrows [`QUEUE_LIMIT`] (a
+//! client that stopped reading) is closed rather than left to hold memory.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Buf, Bytes};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::sync::Notify;
+
+/// An upgraded HTTP connection.
+pub type Stream = TokioIo<Upgraded>;
+
+/// Bytes a connection may have waiting for the kernel before it is closed.
+pub const QUEUE_LIMIT: usize = 8 << 20;
+
+/// Slices handed to one vectored write.
+const WRITE_BATCH: usize = 32;
+
+pub struct Wire {
+    state: Mutex<State>,
+    /// Wakes the long-poll waiting for packets (polling only).
+    pub polled: Notify,
+}
+
+enum State {
+    /// Packets (Engine.IO text) waiting for the next `GET`.
+    Polling {
+        queue: Vec<Bytes>,
+        bytes: usize,
+    },
+    Websocket(Websocket),
+    Closed,
+}
+
+struct Websocket {
+    writer: WriteHalf<Stream>,
+    /// Bytes the kernel has not taken yet, in order; the front may be partly written.
+    queue: VecDeque<Bytes>,
+    bytes: usize,
+    /// A task is writing the queue.
+    flushing: bool,
+    /// Close once the queue is written.
+    closing: bool,
+}
+
+/// The connection is closed; nothing more can be sent on it.
+#[derive(Debug)]
+pub struct Closed;
+
+impl Wire {
+    pub fn polling() -> Self {
+        Self::with(State::Polling {
+            queue: Vec::new(),
+            bytes: 0,
+        })
+    }
+
+    pub fn websocket(writer: WriteHalf<Stream>) -> Self {
+        Self::with(State::Websocket(Websocket {
+            writer,
+            queue: VecDeque::new(),
+            bytes: 0,
+            flushing: false,
+            closing: false,
+        }))
+    }
+
+    fn with(state: State) -> Self {
+        Self {
+            state: Mutex::new(state),
+            polled: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends one Engine.IO packet (text).
+    pub fn send(self: &Arc<Self>, packet: &Bytes) -> Result<(), Closed> {
+        let mut state = self.lock();
+        match &mut *state {
+            State::Closed => Err(Closed),
+            State::Polling { queue, bytes } => {
+                *bytes += packet.len();
+                if *bytes > QUEUE_LIMIT {
+                    *state = State::Closed;
+                    drop(state);
+                    self.polled.notify_one();
+                    return Err(Closed);
+                }
+                queue.push(packet.clone());
+                drop(state);
+                self.polled.notify_one();
+                Ok(())
+            }
+            State::Websocket(_) => {
+                let mut header = [0u8; 10];
+                let len = frame_header(&mut header, packet.len());
+                self.write(
+                    state,
+                    &[Bytes::copy_from_slice(&header[..len]), packet.clone()],
+                )
+            }
+        }
+    }
+
+    /// Writes bytes as they are (frames tungstenite made: pongs, close answers).
+    fn send_raw(self: &Arc<Self>, bytes: &[u8]) -> Result<(), Closed> {
+        let state = self.lock();
+        self.write(state, &[Bytes::copy_from_slice(bytes)])
+    }
+
+    fn write(
+        self: &Arc<Self>,
+        mut state: MutexGuard<'_, State>,
+        chunks: &[Bytes],
+    ) -> Result<(), Closed> {
+        let State::Websocket(ws) = &mut *state else {
+            return Err(Closed);
+        };
+        if ws.closing {
+            return Err(Closed);
+        }
+        let mut written = 0;
+        if ws.queue.is_empty() && !ws.flushing {
+            // Nobody waits on the writer: a write that would block registers no one.
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+            let mut rest = &mut slices[..];
+            while !rest.is_empty() {
+                match Pin::new(&mut ws.writer).poll_write_vectored(&mut cx, rest) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                        *state = State::Closed;
+                        return Err(Closed);
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        written += n;
+                        IoSlice::advance_slices(&mut rest, n);
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        for chunk in chunks {
+            if written >= chunk.len() {
+                written -= chunk.len();
+                continue;
+            }
+            let rest = chunk.slice(written..);
+            written = 0;
+            ws.bytes += rest.len();
+            ws.queue.push_back(rest);
+        }
+        if ws.bytes > QUEUE_LIMIT {
+            tracing::debug!("closing a connection that does not read what it is sent");
+            *state = State::Closed;
+            return Err(Closed);
+        }
+        if !ws.queue.is_empty() && !ws.flushing {
+            ws.flushing = true;
+            tokio::spawn(flush(self.clone()));
+        }
+        Ok(())
+    }
+
+    /// Closes the connection once what was sent before is written (a websocket gets a
+    /// close frame first).
+    pub fn close(self: &Arc<Self>) {
+        let mut state = self.lock();
+        match &mut *state {
+            State::Websocket(ws) if !ws.closing => {
+                drop(state);
+                let _ = self.send_raw(&CLOSE_FRAME);
+                let mut state = self.lock();
+                if let State::Websocket(ws) = &mut *state {
+                    ws.closing = true;
+                    if !ws.flushing {
+                        *state = State::Closed;
+                    }
+                }
+            }
+            State::Websocket(_) | State::Closed => {}
+            State::Polling { .. } => {
+                *state = State::Closed;
+                drop(state);
+                self.polled.notify_one();
+            }
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(*self.lock(), State::Closed)
+    }
+
+    /// What a long-poll answers now: the waiting packets joined by `\x1e`, or `None` when
+    /// there are none yet (`Err` once the connection is closed or upgraded).
+    pub fn take_polled(&self) -> Result<Option<Bytes>, Closed> {
+        let mut state = self.lock();
+        let State::Polling { queue, bytes } = &mut *state else {
+            return Err(Closed);
+        };
+        if queue.is_empty() {
+            return Ok(None);
+        }
+        *bytes = 0;
+        if queue.len() == 1 {
+            return Ok(queue.pop());
+        }
+        let mut joined = Vec::with_capacity(queue.iter().map(|p| p.len() + 1).sum());
+        for (i, packet) in queue.drain(..).enumerate() {
+            if i > 0 {
+                joined.push(0x1e);
+            }
+            joined.extend_from_slice(&packet);
+        }
+        Ok(Some(joined.into()))
+    }
+
+    /// Moves a polling connection onto `upgraded`'s websocket: the packets a long-poll
+    /// had not taken yet go out first. `Err` when this connection is closed.
+    pub fn upgrade(self: &Arc<Self>, upgraded: &Wire) -> Result<(), Closed> {
+        let mut from = upgraded.lock();
+        let State::Websocket(ws) = std::mem::replace(&mut *from, State::Closed) else {
+            return Err(Closed);
+        };
+        drop(from);
+        let mut state = self.lock();
+        let State::Polling { queue, .. } = std::mem::replace(&mut *state, State::Websocket(ws))
+        else {
+            *state = State::Closed;
+            return Err(Closed);
+        };
+        drop(state);
+        self.polled.notify_one();
+        for packet in &queue {
+            self.send(packet)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes a connection's queue until it is empty (or the connection fails).
+async fn flush(wire: Arc<Wire>) {
+    std::future::poll_fn(|cx| {
+        let mut state = wire.lock();
+        let State::Websocket(ws) = &mut *state else {
+            return Poll::Ready(());
+        };
+        loop {
+            if ws.queue.is_empty() {
+                ws.flushing = false;
+                if ws.closing {
+                    *state = State::Closed;
+                }
+                return Poll::Ready(());
+            }
+            let slices: Vec<IoSlice<'_>> = ws
+                .queue
+                .iter()
+                .take(WRITE_BATCH)
+                .map(|c| IoSlice::new(c))
+                .collect();
+            match Pin::new(&mut ws.writer).poll_write_vectored(cx, &slices) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    *state = State::Closed;
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Ok(mut n)) => {
+                    drop(slices);
+                    ws.bytes = ws.bytes.saturating_sub(n);
+                    while n > 0 {
+                        let Some(front) = ws.queue.front_mut() else {
+                            break;
+                        };
+                        if n >= front.len() {
+                            n -= front.len();
+                            ws.queue.pop_front();
+                        } else {
+                            front.advance(n);
+                            n = 0;
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// A server's close frame (no status).
+const CLOSE_FRAME: [u8; 2] = [0x88, 0x00];
+
+/// Writes the header of an unmasked, final text frame of `len` bytes into `out`; returns
+/// its length.
+pub fn frame_header(out: &mut [u8; 10], len: usize) -> usize {
+    out[0] = 0x81;
+    if len < 126 {
+        out[1] = len as u8;
+        2
+    } else if let Ok(len) = u16::try_from(len) {
+        out[1] = 126;
+        out[2..4].copy_from_slice(&len.to_be_bytes());
+        4
+    } else {
+        out[1] = 127;
+        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    }
+}
+
+/// The websocket as tungstenite sees it: it reads the connection, and what it writes
+/// (pongs, the answer to a close) goes out through the [`Wire`].
+pub struct Duplex {
+    pub read: ReadHalf<Stream>,
+    pub wire: Arc<Wire>,
+}
+
+impl AsyncRead for Duplex {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Duplex {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(match self.wire.send_raw(buf) {
+            Ok(()) => Ok(buf.len()),
+            Err(Closed) => Err(std::io::ErrorKind::BrokenPipe.into()),
+        })
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_headers_by_length() {
+        let mut h = [0u8; 10];
+        assert_eq!(frame_header(&mut h, 5), 2);
+        assert_eq!(h[..2], [0x81, 5]);
+        assert_eq!(frame_header(&mut h, 126), 4);
+        assert_eq!(h[..4], [0x81, 126, 0, 126]);
+        assert_eq!(frame_header(&mut h, 70_000), 10);
+        assert_eq!(h[..10], [0x81, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+    }
+
+    #[test]
+    fn long_polls_take_what_waits_joined() {
+        let wire = Arc::new(Wire::polling());
+        assert!(matches!(wire.take_polled(), Ok(None)));
+        wire.send(&Bytes::from_static(b"2")).unwrap();
+        wire.send(&Bytes::from_static(b"42[\"a\"]")).unwrap();
+        assert_eq!(&wire.take_polled().unwrap().unwrap()[..], b"2\x1e42[\"a\"]");
+        assert!(matches!(wire.take_polled(), Ok(None)));
+        wire.close();
+        assert!(wire.take_polled().is_err());
+        assert!(wire.send(&Bytes::from_static(b"2")).is_err());
+    }
+}
