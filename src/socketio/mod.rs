@@ -168,7 +168,7 @@ impl std::fmt::Debug for Sid {
 
 /// A packet encoded once, to be sent to any number of sockets.
 #[derive(Clone)]
-pub struct Encoded(Bytes);
+pub struct Encoded(wire::Frame);
 
 impl Encoded {
     /// The event `name` with `payload` as its single argument.
@@ -326,7 +326,7 @@ impl<S: Send + Sync + 'static> Io<S> {
     /// Disconnects `socket` from the server's side: `41`, then the connection closes
     /// (the client does not reconnect on its own).
     pub fn disconnect(&self, socket: &Arc<Socket<S>>) {
-        socket.send_packet(&Bytes::from_static(packet::DISCONNECT));
+        socket.send_packet(packet::DISCONNECT);
         self.end(socket);
     }
 
@@ -395,10 +395,10 @@ impl<S: Send + Sync + 'static> Io<S> {
 
     /// Pings every socket (Engine.IO v4: the server pings, the client answers).
     fn ping_all(&self) {
-        let ping = Bytes::from_static(packet::PING);
+        let ping = wire::Frame::of_text(packet::PING);
         self.for_each(|socket| {
             socket.awaiting_pong.store(true, Ordering::Relaxed);
-            socket.send_packet(&ping);
+            let _ = socket.wire.send_frame(&ping);
         });
     }
 
@@ -422,13 +422,13 @@ impl<S: Send + Sync + 'static> Io<S> {
 }
 
 impl<S> Socket<S> {
-    fn send_packet(&self, packet: &Bytes) {
+    fn send_packet(&self, packet: &[u8]) {
         let _ = self.wire.send(packet);
     }
 
     /// Sends a packet encoded once for many sockets. `false` when the connection is gone.
     pub fn send(&self, packet: &Encoded) -> bool {
-        self.wire.send(&packet.0).is_ok()
+        self.wire.send_frame(&packet.0).is_ok()
     }
 
     /// Sends the event `name` with `payload` as its single argument.
@@ -443,7 +443,7 @@ impl<S> Socket<S> {
     /// Answers the client's event `id` with `args` (a JSON array).
     pub fn ack(&self, id: u64, args: &impl Serialize) -> serde_json::Result<bool> {
         let packet = packet::ack(id, args)?;
-        Ok(self.wire.send(&packet).is_ok())
+        Ok(self.wire.send_frame(&packet).is_ok())
     }
 
     /// Joined to `/` and not ended.

@@ -6,7 +6,9 @@
 //! a type digit (`0` CONNECT, `1` DISCONNECT, `2` EVENT, `3` ACK, `4` CONNECT_ERROR),
 //! then `/namespace,` unless it is `/`, then an ack id, then JSON.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
+
+use super::wire::Frame;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -168,23 +170,22 @@ pub fn connect_error(namespace: &str, message: &str) -> Bytes {
     }
 }
 
-/// `42["<name>",<payload>]`: an event to the client, encoded once however many sockets
-/// it goes to.
-pub fn event(name: &str, payload: &(impl Serialize + ?Sized)) -> serde_json::Result<Bytes> {
-    let mut out = BytesMut::with_capacity(128).writer();
-    std::io::Write::write_all(&mut out, b"42").map_err(serde_json::Error::io)?;
-    serde_json::to_writer(&mut out, &(name, payload))?;
-    Ok(out.into_inner().freeze())
+/// `42["<name>",<payload>]`: an event to the client, framed once however many sockets it
+/// goes to.
+pub fn event(name: &str, payload: &(impl Serialize + ?Sized)) -> serde_json::Result<Frame> {
+    Frame::build(|out| {
+        out.extend_from_slice(b"42");
+        serde_json::to_writer(out, &(name, payload))
+    })
 }
 
 /// `43<id><args>`: the answer to the client's event `id`; `args` a JSON array.
-pub fn ack(id: u64, args: &impl Serialize) -> serde_json::Result<Bytes> {
-    let mut out = BytesMut::with_capacity(128);
-    out.put_slice(b"43");
-    out.put_slice(id.to_string().as_bytes());
-    let mut out = out.writer();
-    serde_json::to_writer(&mut out, args)?;
-    Ok(out.into_inner().freeze())
+pub fn ack(id: u64, args: &impl Serialize) -> serde_json::Result<Frame> {
+    Frame::build(|out| {
+        out.extend_from_slice(b"43");
+        out.extend_from_slice(id.to_string().as_bytes());
+        serde_json::to_writer(out, args)
+    })
 }
 
 #[cfg(test)]
@@ -270,12 +271,12 @@ mod tests {
     #[test]
     fn writes_what_clients_read() {
         assert_eq!(
-            &event("messages created", &json!({"id": 1})).unwrap()[..],
-            b"42[\"messages created\",{\"id\":1}]"
+            event("messages created", &json!({"id": 1})).unwrap().text(),
+            &b"42[\"messages created\",{\"id\":1}]"[..]
         );
         assert_eq!(
-            &ack(7, &(Value::Null, json!([1]))).unwrap()[..],
-            b"437[null,[1]]"
+            ack(7, &(Value::Null, json!([1]))).unwrap().text(),
+            &b"437[null,[1]]"[..]
         );
         assert_eq!(&connected("abc")[..], b"40{\"sid\":\"abc\"}");
         assert_eq!(&connect_error("/", "no")[..], b"44{\"message\":\"no\"}");
@@ -299,7 +300,7 @@ mod tests {
 
         #[test]
         fn events_round_trip(name in "[a-z ]{1,12}", n in proptest::num::i64::ANY, ack in proptest::option::of(0u64..u64::MAX)) {
-            let written = event(&name, &json!({"n": n})).unwrap();
+            let written = event(&name, &json!({"n": n})).unwrap().text();
             let text = std::str::from_utf8(&written).unwrap();
             let text = match ack {
                 Some(id) => format!("42{id}{}", &text[2..]),

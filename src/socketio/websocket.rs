@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use futures_util::StreamExt;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
@@ -122,9 +121,9 @@ async fn probe<S: Send + Sync + 'static>(
         match text.as_str() {
             "2probe" if !probed => {
                 probed = true;
-                wire.send(&Bytes::from_static(packet::PROBE_ANSWER)).ok()?;
+                wire.send(packet::PROBE_ANSWER).ok()?;
                 // The waiting long-poll returns (with this noop), and the client upgrades.
-                socket.send_packet(&Bytes::from_static(packet::NOOP));
+                socket.send_packet(packet::NOOP);
             }
             "5" if probed => {
                 socket.wire.upgrade(&wire).ok()?;

@@ -90,44 +90,44 @@ impl Wire {
     }
 
     /// Sends one Engine.IO packet (text).
-    pub fn send(self: &Arc<Self>, packet: &Bytes) -> Result<(), Closed> {
+    pub fn send(self: &Arc<Self>, packet: &[u8]) -> Result<(), Closed> {
+        self.send_frame(&Frame::of_text(packet))
+    }
+
+    /// Sends one Engine.IO packet framed once for any number of connections: a websocket
+    /// writes the frame as it is, a long-poll takes its text.
+    pub fn send_frame(self: &Arc<Self>, frame: &Frame) -> Result<(), Closed> {
         let mut state = self.lock();
         match &mut *state {
             State::Closed => Err(Closed),
             State::Polling { queue, bytes } => {
-                *bytes += packet.len();
                 if *bytes > QUEUE_LIMIT {
                     *state = State::Closed;
                     drop(state);
                     self.polled.notify_one();
                     return Err(Closed);
                 }
-                queue.push(packet.clone());
+                let text = frame.text();
+                *bytes += text.len();
+                queue.push(text);
                 drop(state);
                 self.polled.notify_one();
                 Ok(())
             }
-            State::Websocket(_) => {
-                let mut header = [0u8; 10];
-                let len = frame_header(&mut header, packet.len());
-                self.write(
-                    state,
-                    &[Bytes::copy_from_slice(&header[..len]), packet.clone()],
-                )
-            }
+            State::Websocket(_) => self.write(state, &frame.bytes),
         }
     }
 
     /// Writes bytes as they are (frames tungstenite made: pongs, close answers).
     fn send_raw(self: &Arc<Self>, bytes: &[u8]) -> Result<(), Closed> {
         let state = self.lock();
-        self.write(state, &[Bytes::copy_from_slice(bytes)])
+        self.write(state, &Bytes::copy_from_slice(bytes))
     }
 
     fn write(
         self: &Arc<Self>,
         mut state: MutexGuard<'_, State>,
-        chunks: &[Bytes],
+        chunk: &Bytes,
     ) -> Result<(), Closed> {
         let State::Websocket(ws) = &mut *state else {
             return Err(Closed);
@@ -139,38 +139,30 @@ impl Wire {
         if ws.queue.is_empty() && !ws.flushing {
             // Nobody waits on the writer: a write that would block registers no one.
             let mut cx = Context::from_waker(Waker::noop());
-            let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
-            let mut rest = &mut slices[..];
-            while !rest.is_empty() {
-                match Pin::new(&mut ws.writer).poll_write_vectored(&mut cx, rest) {
+            while written < chunk.len() {
+                match Pin::new(&mut ws.writer).poll_write(&mut cx, &chunk[written..]) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                         *state = State::Closed;
                         return Err(Closed);
                     }
-                    Poll::Ready(Ok(n)) => {
-                        written += n;
-                        IoSlice::advance_slices(&mut rest, n);
-                    }
+                    Poll::Ready(Ok(n)) => written += n,
                     Poll::Pending => break,
                 }
             }
-        }
-        for chunk in chunks {
-            if written >= chunk.len() {
-                written -= chunk.len();
-                continue;
+            if written == chunk.len() {
+                return Ok(());
             }
-            let rest = chunk.slice(written..);
-            written = 0;
-            ws.bytes += rest.len();
-            ws.queue.push_back(rest);
         }
+        // What the kernel did not take waits, unless too much waits already.
         if ws.bytes > QUEUE_LIMIT {
             tracing::debug!("closing a connection that does not read what it is sent");
             *state = State::Closed;
             return Err(Closed);
         }
-        if !ws.queue.is_empty() && !ws.flushing {
+        let rest = chunk.slice(written..);
+        ws.bytes += rest.len();
+        ws.queue.push_back(rest);
+        if !ws.flushing {
             ws.flushing = true;
             tokio::spawn(flush(self.clone()));
         }
@@ -305,6 +297,49 @@ async fn flush(wire: Arc<Wire>) {
 /// A server's close frame (no status).
 const CLOSE_FRAME: [u8; 2] = [0x88, 0x00];
 
+/// An Engine.IO packet as a websocket text frame, made once however many connections it
+/// goes to.
+#[derive(Clone)]
+pub struct Frame {
+    bytes: Bytes,
+    /// Where the packet's text starts (after the frame header).
+    text_at: usize,
+}
+
+impl Frame {
+    /// The frame of the text `write` puts in the buffer it is given (which has room for
+    /// the header in front, so the text is not copied again).
+    pub fn build<E>(write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Self, E> {
+        let mut buf = Vec::with_capacity(128);
+        buf.resize(HEADER_MAX, 0);
+        write(&mut buf)?;
+        let mut header = [0u8; HEADER_MAX];
+        let len = frame_header(&mut header, buf.len() - HEADER_MAX);
+        let start = HEADER_MAX - len;
+        buf[start..HEADER_MAX].copy_from_slice(&header[..len]);
+        Ok(Self {
+            bytes: Bytes::from(buf).slice(start..),
+            text_at: len,
+        })
+    }
+
+    pub fn of_text(text: &[u8]) -> Self {
+        Self::build(|buf| {
+            buf.extend_from_slice(text);
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {})
+    }
+
+    /// The packet's text (what a long-poll answers).
+    pub fn text(&self) -> Bytes {
+        self.bytes.slice(self.text_at..)
+    }
+}
+
+/// The longest frame header: 2 bytes and a 64-bit length.
+const HEADER_MAX: usize = 10;
+
 /// Writes the header of an unmasked, final text frame of `len` bytes into `out`; returns
 /// its length.
 pub fn frame_header(out: &mut [u8; 10], len: usize) -> usize {
@@ -377,15 +412,27 @@ mod tests {
     }
 
     #[test]
+    fn frames_carry_their_text_after_the_header() {
+        for len in [0, 5, 125, 126, 65_535, 65_536] {
+            let text = vec![b'x'; len];
+            let frame = Frame::of_text(&text);
+            let mut header = [0u8; 10];
+            let header_len = frame_header(&mut header, len);
+            assert_eq!(frame.bytes[..header_len], header[..header_len]);
+            assert_eq!(frame.text(), text);
+        }
+    }
+
+    #[test]
     fn long_polls_take_what_waits_joined() {
         let wire = Arc::new(Wire::polling());
         assert!(matches!(wire.take_polled(), Ok(None)));
-        wire.send(&Bytes::from_static(b"2")).unwrap();
-        wire.send(&Bytes::from_static(b"42[\"a\"]")).unwrap();
+        wire.send(b"2").unwrap();
+        wire.send(b"42[\"a\"]").unwrap();
         assert_eq!(&wire.take_polled().unwrap().unwrap()[..], b"2\x1e42[\"a\"]");
         assert!(matches!(wire.take_polled(), Ok(None)));
         wire.close();
         assert!(wire.take_polled().is_err());
-        assert!(wire.send(&Bytes::from_static(b"2")).is_err());
+        assert!(wire.send(b"2").is_err());
     }
 }
