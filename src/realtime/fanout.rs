@@ -54,8 +54,14 @@ impl<'a> Fanout<'a> {
 
     /// What user `user_id` holding `scopes` receives, if anything.
     pub fn payload_for(&mut self, user_id: i64, scopes: Arc<Scopes>) -> Option<&RawValue> {
+        self.slot_for(user_id, scopes).map(|i| self.payload(i))
+    }
+
+    /// Which of the distinct payloads ([`payload`](Self::payload)) user `user_id` holding
+    /// `scopes` receives, if any: recipients of one slot receive the same bytes.
+    pub fn slot_for(&mut self, user_id: i64, scopes: Arc<Scopes>) -> Option<usize> {
         let owns = self.owner == Some(user_id);
-        let slot = match self.share_key {
+        match self.share_key {
             Some(key) => {
                 let share = scopes.remember(key, |scopes| share(self.policy, scopes));
                 shape_of_share(self.policy, share, owns).and_then(|shape| self.slot(shape))
@@ -72,8 +78,12 @@ impl<'a> Fanout<'a> {
                     }
                 }
             }
-        };
-        slot.map(|i| self.payloads[i].as_ref())
+        }
+    }
+
+    /// The payload of a slot [`slot_for`](Self::slot_for) gave.
+    pub fn payload(&self, slot: usize) -> &RawValue {
+        &self.payloads[slot]
     }
 
     /// The payload of `shape`, rendered the first time it is asked for.

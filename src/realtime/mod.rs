@@ -134,8 +134,8 @@ impl Connections {
     ///
     /// Per event: one scope-cache lookup per connection; what a connection receives follows
     /// from its scopes' remembered share (or, under a group rule, is decided once per
-    /// (scopes, owns the row)), and each distinct payload ([`Fanout`]) is shaped and
-    /// serialised once, then sent as is to every connection that gets it.
+    /// (scopes, owns the row)), and each distinct payload ([`Fanout`]) is shaped,
+    /// serialised and framed once, then written as is to every connection that gets it.
     ///
     /// Each recipient's scopes come from `principals` (loaded through `db` when not
     /// cached). Returns how many connections it was sent to (the caller counts them).
@@ -163,6 +163,8 @@ impl Connections {
             .filter_map(|socket| socket.state.principal().map(|p| (socket, p)))
             .collect();
         let mut fanout = Fanout::new(policy, record, bound.len());
+        // Each distinct payload framed once, by its slot.
+        let mut frames: Vec<Option<Encoded>> = Vec::new();
         for (socket, principal) in bound {
             let scopes = match principals.scopes(db, principal.user_id).await {
                 Ok(scopes) => scopes,
@@ -171,14 +173,24 @@ impl Connections {
                     continue;
                 }
             };
-            if let Some(payload) = fanout.payload_for(principal.user_id, scopes) {
-                match socket.emit(&name, payload) {
-                    Ok(true) => sent += 1,
-                    Ok(false) => {}
+            let Some(slot) = fanout.slot_for(principal.user_id, scopes) else {
+                continue;
+            };
+            if frames.len() <= slot {
+                frames.resize(slot + 1, None);
+            }
+            let frame = match &frames[slot] {
+                Some(frame) => frame,
+                None => match Encoded::event(&name, fanout.payload(slot)) {
+                    Ok(frame) => frames[slot].insert(frame),
                     Err(e) => {
-                        tracing::warn!(event = %name, error = %e, "realtime publish failed")
+                        tracing::warn!(event = %name, error = %e, "realtime publish failed");
+                        continue;
                     }
-                }
+                },
+            };
+            if socket.send(frame) {
+                sent += 1;
             }
         }
         sent

@@ -431,15 +431,6 @@ impl<S> Socket<S> {
         self.wire.send_frame(&packet.0).is_ok()
     }
 
-    /// Sends the event `name` with `payload` as its single argument.
-    pub fn emit(
-        &self,
-        name: &str,
-        payload: &(impl Serialize + ?Sized),
-    ) -> serde_json::Result<bool> {
-        Ok(self.send(&Encoded::event(name, payload)?))
-    }
-
     /// Answers the client's event `id` with `args` (a JSON array).
     pub fn ack(&self, id: u64, args: &impl Serialize) -> serde_json::Result<bool> {
         let packet = packet::ack(id, args)?;
