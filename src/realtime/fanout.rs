@@ -105,7 +105,7 @@ impl<'a> Fanout<'a> {
 
 /// Whether every authenticated connection receives every record of `policy` whole: it has
 /// no scope rule, or one that opens `get` to any caller and no field rules. Its events
-/// need no per-recipient decision: one payload, encoded once, for the authenticated room.
+/// need no per-recipient decision: one payload, encoded once, for every bound socket.
 pub fn whole_for_everyone(policy: &Policy) -> bool {
     policy
         .scope_rule()
