@@ -23,8 +23,9 @@ use tokio::sync::Notify;
 /// An upgraded HTTP connection.
 pub type Stream = TokioIo<Upgraded>;
 
-/// Bytes a connection may have waiting for the kernel before it is closed.
-pub const QUEUE_LIMIT: usize = 8 << 20;
+/// Bytes a connection may have waiting for the kernel before it is closed (a packet is
+/// taken whole while less than this waits).
+pub const QUEUE_LIMIT: usize = 1 << 20;
 
 /// Slices handed to one vectored write.
 const WRITE_BATCH: usize = 32;
