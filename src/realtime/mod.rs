@@ -101,7 +101,7 @@ impl Connections {
 
     /// How many sockets are open.
     pub fn count(&self) -> usize {
-        self.io().map_or(0, Io::len)
+        self.io().map_or(0, Io::count)
     }
 
     /// Sends `<path> <event>` with `record` as the single argument to every

@@ -346,12 +346,9 @@ impl<S: Send + Sync + 'static> Io<S> {
             .collect()
     }
 
-    pub fn len(&self) -> usize {
+    /// How many sockets are open.
+    pub fn count(&self) -> usize {
         self.inner.sockets.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.inner.sockets.is_empty()
     }
 
     /// Closes every connection without a Socket.IO disconnect (clients reconnect, as
@@ -435,11 +432,6 @@ impl<S> Socket<S> {
     pub fn ack(&self, id: u64, args: &impl Serialize) -> serde_json::Result<bool> {
         let packet = packet::ack(id, args)?;
         Ok(self.wire.send_frame(&packet).is_ok())
-    }
-
-    /// Joined to `/` and not ended.
-    pub fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed) && !self.ended.load(Ordering::Relaxed)
     }
 }
 
