@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Serves examples/bare (fixed bytes, no token check, no database) on 127.0.0.1:$PORT and runs
-# the harness's REST suite against it (it has no Socket.IO: the preflight's socket checks
-# fail as warnings). Build first: cargo build --release --locked --example bare
+# the harness's REST, Socket.IO and fan-out suites against it (no login or create suite:
+# it hashes nothing and stores nothing). Build first:
+#   cargo build --release --locked --example bare
 #   bench/run-bare.sh [harness options...]
 # Environment: HARNESS, CARGO_TARGET_DIR, PORT (default 3041), BENCH_NICE (see run-chat.sh).
 set -euo pipefail
@@ -22,7 +23,7 @@ pid=$!
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/messages" && break; sleep 0.1; done
 echo "uptime before: $(uptime)"
 set +e
-"$harness/run.sh" "http://127.0.0.1:$port" --server-pid "$pid" --label bare-limit --only rest \
+"$harness/run.sh" "http://127.0.0.1:$port" --server-pid "$pid" --label bare-limit --only rest,socket,fanout \
   --meta "server=roost examples/bare (fixed bytes, no token check, no database)" "$@"
 rc=$?
 set -e

@@ -9,10 +9,11 @@
 //! client that stopped reading) is closed rather than left to hold memory.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::IoSlice;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Buf, Bytes};
 use hyper::upgrade::Upgraded;
@@ -140,18 +141,25 @@ impl Wire {
         if ws.queue.is_empty() && !ws.flushing {
             // Nobody waits on the writer: a write that would block registers no one.
             let mut cx = Context::from_waker(Waker::noop());
-            while written < chunk.len() {
-                match Pin::new(&mut ws.writer).poll_write(&mut cx, &chunk[written..]) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                        *state = State::Closed;
-                        return Err(Closed);
+            // Outside tokio's task budget: an event to a thousand sockets is a thousand
+            // writes in one poll of the publishing task, and past the budget's 128 every
+            // write would be refused untried and left to a flush task of its own.
+            let attempt = std::future::poll_fn(|cx| {
+                while written < chunk.len() {
+                    match ready!(Pin::new(&mut ws.writer).poll_write(cx, &chunk[written..])) {
+                        Ok(0) | Err(_) => return Poll::Ready(Err(Closed)),
+                        Ok(n) => written += n,
                     }
-                    Poll::Ready(Ok(n)) => written += n,
-                    Poll::Pending => break,
                 }
-            }
-            if written == chunk.len() {
-                return Ok(());
+                Poll::Ready(Ok(()))
+            });
+            match pin!(tokio::task::unconstrained(attempt)).poll(&mut cx) {
+                Poll::Ready(Ok(())) => return Ok(()),
+                Poll::Ready(Err(Closed)) => {
+                    *state = State::Closed;
+                    return Err(Closed);
+                }
+                Poll::Pending => {}
             }
         }
         // What the kernel did not take waits, unless too much waits already.
