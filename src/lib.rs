@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod hooks;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod oauth;
 pub mod openapi;

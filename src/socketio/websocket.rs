@@ -10,13 +10,12 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::wire::{Duplex, Wire};
+use super::wire::{self, Duplex, Reader, Wire};
 use super::{Io, Socket, engine_error, packet, peer_of};
 
 /// Answers the websocket handshake (`101`) and serves the socket once upgraded: a new
@@ -53,7 +52,7 @@ pub(super) fn upgrade<S: Send + Sync + 'static>(
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let (read, write) = tokio::io::split(TokioIo::new(upgraded));
+        let (read, write) = wire::split(upgraded);
         let wire = Wire::websocket(write);
         match existing {
             None => {
@@ -84,11 +83,7 @@ pub(super) fn upgrade<S: Send + Sync + 'static>(
 
 type Ws = WebSocketStream<Duplex>;
 
-async fn stream<S: Send + Sync + 'static>(
-    io: &Io<S>,
-    read: tokio::io::ReadHalf<super::wire::Stream>,
-    wire: Arc<Wire>,
-) -> Ws {
+async fn stream<S: Send + Sync + 'static>(io: &Io<S>, read: Reader, wire: Arc<Wire>) -> Ws {
     let limit = io.config().max_payload;
     let config = WebSocketConfig::default()
         // Kept for the socket's life; Feathers calls are a few hundred bytes and a larger

@@ -7,6 +7,9 @@
 //! kernel does not take at once waits in a queue, written by a task started for that and
 //! ended when the queue is empty. A connection whose queue outgrows [`QUEUE_LIMIT`] (a
 //! client that stopped reading) is closed rather than left to hold memory.
+//!
+//! The writes go to the TCP stream itself when the server accepted it ([`split`]): no lock
+//! shared with the reader, no layers of the upgraded connection, and no task budget.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -19,10 +22,11 @@ use bytes::{Buf, Bytes};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
 
-/// An upgraded HTTP connection.
-pub type Stream = TokioIo<Upgraded>;
+/// An upgraded HTTP connection that is not a TCP stream the server knows.
+type Stream = TokioIo<Upgraded>;
 
 /// Bytes a connection may have waiting for the kernel before it is closed (a packet is
 /// taken whole while less than this waits).
@@ -48,7 +52,7 @@ enum State {
 }
 
 struct Websocket {
-    writer: WriteHalf<Stream>,
+    writer: Writer,
     /// Bytes the kernel has not taken yet, in order; the front may be partly written.
     queue: VecDeque<Bytes>,
     bytes: usize,
@@ -70,7 +74,7 @@ impl Wire {
         })
     }
 
-    pub fn websocket(writer: WriteHalf<Stream>) -> Self {
+    pub fn websocket(writer: Writer) -> Self {
         Self::with(State::Websocket(Websocket {
             writer,
             queue: VecDeque::new(),
@@ -139,27 +143,13 @@ impl Wire {
         }
         let mut written = 0;
         if ws.queue.is_empty() && !ws.flushing {
-            // Nobody waits on the writer: a write that would block registers no one.
-            let mut cx = Context::from_waker(Waker::noop());
-            // Outside tokio's task budget: an event to a thousand sockets is a thousand
-            // writes in one poll of the publishing task, and past the budget's 128 every
-            // write would be refused untried and left to a flush task of its own.
-            let attempt = std::future::poll_fn(|cx| {
-                while written < chunk.len() {
-                    match ready!(Pin::new(&mut ws.writer).poll_write(cx, &chunk[written..])) {
-                        Ok(0) | Err(_) => return Poll::Ready(Err(Closed)),
-                        Ok(n) => written += n,
-                    }
-                }
-                Poll::Ready(Ok(()))
-            });
-            match pin!(tokio::task::unconstrained(attempt)).poll(&mut cx) {
-                Poll::Ready(Ok(())) => return Ok(()),
-                Poll::Ready(Err(Closed)) => {
+            match ws.writer.write_now(chunk) {
+                Ok(n) if n == chunk.len() => return Ok(()),
+                Ok(n) => written = n,
+                Err(Closed) => {
                     *state = State::Closed;
                     return Err(Closed);
                 }
-                Poll::Pending => {}
             }
         }
         // What the kernel did not take waits, unless too much waits already.
@@ -254,6 +244,110 @@ impl Wire {
     }
 }
 
+/// A websocket connection's two sides: the TCP stream's own halves when the server
+/// accepted it ([`crate::net::into_tcp`]; each side used without a lock), or halves of the
+/// upgraded connection sharing it under a lock.
+pub fn split(upgraded: Upgraded) -> (Reader, Writer) {
+    match crate::net::into_tcp(upgraded) {
+        Ok((tcp, head)) => {
+            let (read, write) = tcp.into_split();
+            (Reader::Tcp { head, read }, Writer::Tcp(write))
+        }
+        Err(upgraded) => {
+            let (read, write) = tokio::io::split(TokioIo::new(upgraded));
+            (Reader::Shared(read), Writer::Shared(write))
+        }
+    }
+}
+
+/// The read side of a websocket's connection.
+pub enum Reader {
+    /// `head`: what hyper had read past the upgrade request, read first.
+    Tcp {
+        head: Bytes,
+        read: OwnedReadHalf,
+    },
+    Shared(ReadHalf<Stream>),
+}
+
+impl AsyncRead for Reader {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Reader::Tcp { head, read } if head.is_empty() => Pin::new(read).poll_read(cx, buf),
+            Reader::Tcp { head, .. } => {
+                let n = head.len().min(buf.remaining());
+                buf.put_slice(&head.split_to(n));
+                Poll::Ready(Ok(()))
+            }
+            Reader::Shared(read) => Pin::new(read).poll_read(cx, buf),
+        }
+    }
+}
+
+/// The write side of a websocket's connection.
+pub enum Writer {
+    Tcp(OwnedWriteHalf),
+    Shared(WriteHalf<Stream>),
+}
+
+impl Writer {
+    /// Writes what the kernel takes now, without waiting; returns how much it took.
+    fn write_now(&mut self, bytes: &[u8]) -> Result<usize, Closed> {
+        let mut written = 0;
+        match self {
+            Writer::Tcp(tcp) => {
+                while written < bytes.len() {
+                    match tcp.try_write(&bytes[written..]) {
+                        Ok(0) => return Err(Closed),
+                        Ok(n) => written += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => return Err(Closed),
+                    }
+                }
+            }
+            Writer::Shared(shared) => {
+                // Nobody waits on the writer: a write that would block registers no one.
+                let mut cx = Context::from_waker(Waker::noop());
+                // Outside tokio's task budget: an event to a thousand sockets is a
+                // thousand writes in one poll of the publishing task, and past the
+                // budget's 128 every write would be refused untried and left to a flush
+                // task of its own. (`try_write` above is not budgeted.)
+                let attempt = std::future::poll_fn(|cx| {
+                    while written < bytes.len() {
+                        match ready!(Pin::new(&mut *shared).poll_write(cx, &bytes[written..])) {
+                            Ok(0) | Err(_) => return Poll::Ready(Err(Closed)),
+                            Ok(n) => written += n,
+                        }
+                    }
+                    Poll::Ready(Ok(()))
+                });
+                if let Poll::Ready(Err(Closed)) =
+                    pin!(tokio::task::unconstrained(attempt)).poll(&mut cx)
+                {
+                    return Err(Closed);
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        slices: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self {
+            Writer::Tcp(tcp) => Pin::new(tcp).poll_write_vectored(cx, slices),
+            Writer::Shared(shared) => Pin::new(shared).poll_write_vectored(cx, slices),
+        }
+    }
+}
+
 /// Writes a connection's queue until it is empty (or the connection fails).
 async fn flush(wire: Arc<Wire>) {
     std::future::poll_fn(|cx| {
@@ -275,7 +369,7 @@ async fn flush(wire: Arc<Wire>) {
                 .take(WRITE_BATCH)
                 .map(|c| IoSlice::new(c))
                 .collect();
-            match Pin::new(&mut ws.writer).poll_write_vectored(cx, &slices) {
+            match ws.writer.poll_write_vectored(cx, &slices) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                     *state = State::Closed;
@@ -370,7 +464,7 @@ pub fn frame_header(out: &mut [u8; 10], len: usize) -> usize {
 /// The websocket as tungstenite sees it: it reads the connection, and what it writes
 /// (pongs, the answer to a close) goes out through the [`Wire`].
 pub struct Duplex {
-    pub read: ReadHalf<Stream>,
+    pub read: Reader,
     pub wire: Arc<Wire>,
 }
 
@@ -430,6 +524,26 @@ mod tests {
             assert_eq!(frame.bytes[..header_len], header[..header_len]);
             assert_eq!(frame.text(), text);
         }
+    }
+
+    #[tokio::test]
+    async fn a_tcp_reader_reads_what_hyper_had_read_first() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (read, _write) = server.into_split();
+        let mut reader = Reader::Tcp {
+            head: Bytes::from_static(b"head-"),
+            read,
+        };
+        client.write_all(b"tail").await.unwrap();
+        drop(client);
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"head-tail");
     }
 
     #[test]
