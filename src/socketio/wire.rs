@@ -250,6 +250,9 @@ impl Wire {
 pub fn split(upgraded: Upgraded) -> (Reader, Writer) {
     match crate::net::into_tcp(upgraded) {
         Ok((tcp, head)) => {
+            // `head` is a view of hyper's read buffer (8 kB) and would keep all of it for
+            // the socket's life: its few bytes, if any, are copied out.
+            let head = Bytes::copy_from_slice(&head);
             let (read, write) = tcp.into_split();
             (Reader::Tcp { head, read }, Writer::Tcp(write))
         }
